@@ -1,0 +1,233 @@
+//! The command line, parsed and nothing more: every command's options as
+//! clap types. Commands live in `commands/`; value parsing for option
+//! values that carry structure (`--dir`, `--env`, `--allow-net`) in
+//! `flags.rs`. The shell reuses these definitions for completion.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use qyvol_manifest::{parse_memory_limit, parse_timeout};
+
+use crate::flags::{DirFlag, EnvFlag};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "qyv",
+    version,
+    about = "Run WebAssembly apps: sandboxed, fast to start, from any language",
+    long_about = None,
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an app: a .qyv manifest, a folder holding one, or a bare .wasm
+    Run(RunArgs),
+    /// Check a manifest and its wasm without running it
+    Validate(ValidateArgs),
+    /// Show what a .wasm file is: kind, WASI version, imports, exports, needs
+    Inspect(InspectArgs),
+    /// Print the JSON Schema of the .qyv manifest (for editors)
+    Schema,
+    /// Manage the compiled-code cache
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+impl RunArgs {
+    pub fn target(&self) -> PathBuf {
+        PathBuf::from(&self.command[0])
+    }
+
+    /// The app's arguments; a `--` right after TARGET only separates.
+    pub fn app_args(&self) -> &[String] {
+        match self.command.get(1).map(String::as_str) {
+            Some("--") => &self.command[2..],
+            _ => &self.command[1..],
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Flags add to what the manifest grants: --env, --dir and --allow-net grant more; \
+--memory, --timeout and --fuel replace the manifest's limits. Put qyv's flags before TARGET: \
+everything after TARGET goes to the app, as do the words after `--`.\n\n\
+Exit status: the app's own exit code; 124 time limit; 125 qyv could not start the app \
+(bad manifest, flags or wasm); 126 the app failed after being denied network access; \
+134 trap; 137 memory limit; 152 fuel exhausted."
+)]
+pub struct RunArgs {
+    /// TARGET is a .qyv manifest, a folder holding exactly one, or a .wasm
+    /// file (which then runs with no permissions but those the flags give);
+    /// ARGS go to the app, after the manifest's `args`
+    // One positional, as in `wasmtime run`: once TARGET is seen, every word
+    // after it belongs to the app, even one that looks like a qyv flag.
+    #[arg(required = true, trailing_var_arg = true, value_name = "TARGET [ARGS]")]
+    pub command: Vec<String>,
+
+    #[command(flatten)]
+    pub grants: GrantFlags,
+
+    #[command(flatten)]
+    pub limits: LimitFlags,
+
+    /// Compile without reading or writing the compiled-code cache
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Print timings, cache use and peak memory on stderr when the app ends
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "text", value_name = "FORMAT")]
+    pub metrics: Option<MetricsFormat>,
+}
+
+/// Permissions granted from the command line, on top of the manifest's.
+#[derive(Debug, Args, Default)]
+pub struct GrantFlags {
+    /// Set an environment variable for the app; NAME alone copies the
+    /// host's value (repeatable)
+    #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = EnvFlag::parse)]
+    pub env: Vec<EnvFlag>,
+
+    /// Mount a host folder: at GUEST if given, else at HOST's own path;
+    /// `:ro` makes it read-only (repeatable)
+    #[arg(long = "dir", value_name = "HOST[::GUEST][:ro]", value_parser = DirFlag::parse)]
+    pub dirs: Vec<DirFlag>,
+
+    /// Allow network access: to everything, or only to the listed
+    /// HOST:PORT, IP or CIDR entries (repeatable)
+    #[arg(long = "allow-net", value_name = "HOST:PORT,...", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub allow_net: Vec<String>,
+}
+
+/// Limits from the command line; each replaces the manifest's. Values are
+/// read by the manifest's own parsers: `--memory 64MiB` means what
+/// `limits.memory: 64MiB` does.
+#[derive(Debug, Args, Default)]
+pub struct LimitFlags {
+    /// Cap the app's linear memory, e.g. 64MiB
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+    pub memory: Option<u64>,
+
+    /// Stop the app after this long, e.g. 5s or 500ms
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// Stop the app after this many units of fuel (about one per instruction)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub fuel: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MetricsFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A .qyv manifest, a folder holding exactly one, or a .wasm file
+    pub target: PathBuf,
+    /// Print the result as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A .wasm file
+    pub file: PathBuf,
+    /// Print the result as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print the cache folder
+    Dir,
+    /// List compiled artifacts
+    Ls {
+        /// Print the list as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every compiled artifact
+    Clean,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn words_after_the_target_go_to_the_app() {
+        let cli =
+            Cli::try_parse_from(["qyv", "run", "--env", "A=1", "app.wasm", "--env", "x", "-v"])
+                .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.target(), PathBuf::from("app.wasm"));
+        assert_eq!(run.app_args(), ["--env", "x", "-v"]);
+        assert_eq!(run.grants.env.len(), 1);
+        let cli = Cli::try_parse_from(["qyv", "run", "app.qyv", "--", "--help"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.app_args(), ["--help"]);
+    }
+
+    #[test]
+    fn allow_net_with_and_without_value() {
+        let cli = Cli::try_parse_from([
+            "qyv",
+            "run",
+            "--allow-net",
+            "--allow-net=127.0.0.1:80,10.0.0.0/8",
+            "a.wasm",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.grants.allow_net, ["", "127.0.0.1:80,10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn metrics_defaults_to_text() {
+        let cli = Cli::try_parse_from(["qyv", "run", "--metrics", "a.wasm"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.metrics, Some(MetricsFormat::Text));
+        let cli = Cli::try_parse_from(["qyv", "run", "--metrics=json", "a.wasm"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.metrics, Some(MetricsFormat::Json));
+    }
+
+    #[test]
+    fn bad_limits_are_refused_by_the_parser() {
+        for bad in [
+            ["qyv", "run", "--memory", "lots", "a.wasm"],
+            ["qyv", "run", "--timeout", "5", "a.wasm"],
+            ["qyv", "run", "--fuel", "0", "a.wasm"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `qyv run`: resolve the target, merge the manifest's grants with the
+//! flags', run, and report how the app ended.
+
+use anyhow::{Result, bail};
+use qyvol_manifest::{FsAccess, Manifest};
+use qyvol_runtime::{ExitCodes, Preopen, RunSpec, RuntimeError};
+
+use crate::cli::{GrantFlags, LimitFlags, MetricsFormat, RunArgs};
+use crate::flags::merge_allow_net;
+use crate::target::{self, Target};
+
+pub fn run(args: RunArgs) -> Result<i32> {
+    let (mut spec, manifest) = match target::resolve(&args.target())? {
+        Target::Manifest(path) => {
+            let m = Manifest::load(&path)?;
+            let unsupported = m.unsupported();
+            if !unsupported.is_empty() {
+                for e in &unsupported {
+                    eprintln!("error: {e}");
+                }
+                return Ok(ExitCodes::QYV_ERROR);
+            }
+            let cluster = m.cluster_only_fields();
+            if !cluster.is_empty() {
+                eprintln!(
+                    "note: {} take effect in cluster deploys; `qyv run` runs one instance",
+                    cluster.join(", ")
+                );
+            }
+            if m.permissions.fs == FsAccess::Full {
+                eprintln!(
+                    "warning: {}: permissions.fs is full: the app can read and write the whole host file system; use it for development only",
+                    m.file().display()
+                );
+            }
+            (RunSpec::from_manifest(&m), Some(m))
+        }
+        // Like `wasmtime run`: the guest's first argument is the file name.
+        Target::Wasm(path) => {
+            let argv0 = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string());
+            (RunSpec::bare(&path, argv0), None)
+        }
+    };
+    apply_grants(&mut spec, &args.grants)?;
+    apply_limits(&mut spec, &args.limits);
+    spec.args.extend(args.app_args().iter().cloned());
+    if args.no_cache {
+        spec.cache = None;
+    }
+    let program = spec
+        .wasm
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| spec.wasm.display().to_string());
+
+    let report = match qyvol_runtime::run(spec) {
+        Ok(r) => r,
+        Err(e) => return Err(locate(manifest.as_ref(), e)),
+    };
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(message) = report.outcome.report(&program) {
+        eprintln!("qyv: {message}");
+    }
+    match args.metrics {
+        Some(MetricsFormat::Text) => eprint!("{}", report.metrics.to_text()),
+        Some(MetricsFormat::Json) => eprintln!("{}", report.metrics.to_json()),
+        None => {}
+    }
+    Ok(report.outcome.exit_code())
+}
+
+fn apply_grants(spec: &mut RunSpec, grants: &GrantFlags) -> Result<()> {
+    for flag in &grants.env {
+        let Some((name, value)) = flag.resolve() else {
+            continue;
+        };
+        match spec.env.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => spec.env.push((name, value)),
+        }
+    }
+    for dir in &grants.dirs {
+        if !dir.host.is_dir() {
+            bail!(
+                "--dir {}: {} is not a folder",
+                dir.host.display(),
+                dir.host.display()
+            );
+        }
+        spec.preopens.push(Preopen {
+            host: dir.host.clone(),
+            guest: dir.guest.clone(),
+            writable: !dir.read_only,
+        });
+    }
+    if !grants.allow_net.is_empty() {
+        let policy = std::mem::replace(&mut spec.net, qyvol_manifest::NetPolicy::Deny);
+        spec.net = merge_allow_net(policy, &grants.allow_net).map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
+}
+
+fn apply_limits(spec: &mut RunSpec, limits: &LimitFlags) {
+    if let Some(m) = limits.memory {
+        spec.memory = Some(m);
+    }
+    if let Some(t) = limits.timeout {
+        spec.timeout = Some(t);
+    }
+    if let Some(f) = limits.fuel {
+        spec.fuel = Some(f);
+    }
+}
+
+/// Errors about the wasm file point at the manifest line that names it.
+fn locate(manifest: Option<&Manifest>, e: RuntimeError) -> anyhow::Error {
+    let Some(m) = manifest else {
+        return e.into();
+    };
+    let field = match &e {
+        RuntimeError::Read { .. }
+        | RuntimeError::NotWasm { .. }
+        | RuntimeError::InvalidWasm { .. }
+        | RuntimeError::NotRunnable { .. }
+        | RuntimeError::Link { .. } => "entrypoint",
+        RuntimeError::Preopen { .. } => "fs",
+        RuntimeError::NetRule { .. } => "permissions.net",
+        RuntimeError::Engine(_) => return e.into(),
+    };
+    m.error_at(field, e.to_string()).into()
+}

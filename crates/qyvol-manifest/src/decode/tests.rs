@@ -1,0 +1,761 @@
+//! Whole manifests in, exact messages out: the text of an error is part of
+//! the interface (users read it, editors parse its position).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{
+    AppType, ErrorKind, FsAccess, Manifest, ManifestError, MountKind, MountMode, NetPolicy,
+    NetTarget, Runtime, Strategy,
+};
+
+/// The example from DESIGN.md, verbatim.
+pub(crate) const DESIGN_EXAMPLE: &str = r#"name: hello-qyvol              # required: [a-z0-9][a-z0-9-]*, ≤ 63
+version: 0.1.0                 # optional, semver
+entrypoint: hello.component.wasm   # required: path relative to this file
+runtime: wasi                  # wasi (default); p1 module or p2 component is detected
+type: command                  # command (default) | http | service
+language: rust                 # informational
+args: [--greet, world]         # prepended to command-line args
+env: { GREETING: hola }
+permissions:
+  fs: none                     # none | read | write | full  (read-only, read-write accepted)
+  net: false                   # false | true | list of allowed "host:port" / CIDR
+  exec: false
+  ai: false
+  gfx: false
+fs:                            # mounts; without any, fs: read|write mounts the
+  - source: ./data             # manifest's directory at "/" with that access
+    target: /data
+    mode: read                 # read | write; never more than permissions.fs
+    type: dir                  # dir (default) | memfs | netfs
+limits:
+  memory: 128MiB
+  timeout: 30s
+  fuel: null                   # optional instruction budget
+"#;
+
+pub(crate) fn parse(text: &str) -> Result<Manifest, ManifestError> {
+    Manifest::parse(text, Path::new("hello.qyv"), Path::new("/apps/hello"))
+}
+
+fn ok(text: &str) -> Manifest {
+    parse(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn err(text: &str) -> String {
+    match parse(text) {
+        Ok(m) => panic!("parsed, but should not: {m:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const BASE: &str = "name: hello\nentrypoint: hello.wasm\n";
+
+fn with(extra: &str) -> String {
+    format!("{BASE}{extra}")
+}
+
+#[test]
+fn design_example_parses_once_fs_allows_its_mount() {
+    // As written, the example mounts ./data for reading under `fs: none`,
+    // which its own comment ("never more than permissions.fs") forbids.
+    assert_eq!(
+        err(DESIGN_EXAMPLE),
+        "hello.qyv:18:11: fs[0].mode: a read mount needs permissions.fs: read, write or full, but permissions.fs is none; set permissions.fs: read"
+    );
+    let text = DESIGN_EXAMPLE.replace("  fs: none  ", "  fs: read  ");
+    let m = ok(&text);
+    assert_eq!(m.name, "hello-qyvol");
+    assert_eq!(m.version.as_deref(), Some("0.1.0"));
+    assert_eq!(m.manifest_version, 1);
+    assert_eq!(m.entrypoint, Path::new("hello.component.wasm"));
+    assert_eq!(
+        m.entrypoint_path(),
+        Path::new("/apps/hello/hello.component.wasm")
+    );
+    assert_eq!(m.runtime, Runtime::Wasi);
+    assert_eq!(m.app_type, AppType::Command);
+    assert_eq!(m.language.as_deref(), Some("rust"));
+    assert_eq!(m.args, ["--greet", "world"]);
+    assert_eq!(m.env, [("GREETING".to_string(), "hola".to_string())]);
+    assert_eq!(m.permissions.fs, FsAccess::Read);
+    assert_eq!(m.permissions.net, NetPolicy::Deny);
+    assert!(!m.permissions.exec && !m.permissions.ai && !m.permissions.gfx);
+    assert_eq!(m.mounts.len(), 1);
+    assert_eq!(m.mounts[0].source, Path::new("./data"));
+    assert_eq!(m.mounts[0].target, "/data");
+    assert_eq!(m.mounts[0].mode, MountMode::Read);
+    assert_eq!(m.mounts[0].kind, MountKind::Dir);
+    assert_eq!(m.limits.memory, Some(128 << 20));
+    assert_eq!(m.limits.timeout, Some(Duration::from_secs(30)));
+    assert_eq!(m.limits.fuel, None);
+    assert_eq!(m.replicas, None);
+    assert_eq!(m.scheduler, None);
+    assert_eq!(m.file(), Path::new("hello.qyv"));
+    assert_eq!(m.base_dir(), Path::new("/apps/hello"));
+    assert!(m.unsupported().is_empty());
+    assert!(m.cluster_only_fields().is_empty());
+}
+
+#[test]
+fn minimal_manifest_gets_defaults() {
+    let m = ok(BASE);
+    assert_eq!(m.name, "hello");
+    assert_eq!(m.version, None);
+    assert_eq!(m.manifest_version, 1);
+    assert_eq!(m.runtime, Runtime::Wasi);
+    assert_eq!(m.app_type, AppType::Command);
+    assert!(m.args.is_empty() && m.env.is_empty() && m.mounts.is_empty());
+    assert_eq!(m.permissions, Default::default());
+    assert_eq!(m.limits, Default::default());
+}
+
+#[test]
+fn every_field_of_every_section_decodes() {
+    // Guards against a name added to `fields` but not to the decoder.
+    let m = ok(r#"
+name: full-app
+version: 1.2.3-rc.1+build.5
+manifest_version: 1
+entrypoint: /opt/app.wasm
+runtime: wasi
+type: service
+language: go
+args: [a, 1, true, 2.5]
+env:
+  A: x
+  B: 42
+  C: false
+permissions:
+  fs: read-write
+  net: ["example.com:443", "10.0.0.0/8", "[::1]:8080", "*.svc.local:*", 192.168.1.1]
+  exec: true
+  ai: True
+  gfx: FALSE
+fs:
+  - source: data
+    target: /data/
+    mode: read-write
+    type: memfs
+  - {source: ./logs, target: //var//log/., mode: read-only, type: netfs}
+limits:
+  memory: 1GiB
+  timeout: 1.5s
+  fuel: 1000000
+replicas: 3
+scheduler:
+  strategy: pack
+"#);
+    assert_eq!(m.version.as_deref(), Some("1.2.3-rc.1+build.5"));
+    assert_eq!(m.entrypoint_path(), Path::new("/opt/app.wasm"));
+    assert_eq!(m.app_type, AppType::Service);
+    assert_eq!(m.args, ["a", "1", "true", "2.5"]);
+    assert_eq!(
+        m.env,
+        [
+            ("A".into(), "x".into()),
+            ("B".into(), "42".into()),
+            ("C".into(), "false".into())
+        ]
+    );
+    assert_eq!(m.permissions.fs, FsAccess::Write);
+    let NetPolicy::Allow(rules) = &m.permissions.net else {
+        panic!("{:?}", m.permissions.net)
+    };
+    assert_eq!(rules.len(), 5);
+    assert_eq!(rules[3].target, NetTarget::Name("*.svc.local".into()));
+    assert_eq!(rules[4].port, None);
+    assert!(m.permissions.exec && m.permissions.ai && !m.permissions.gfx);
+    assert_eq!(m.mounts[0].target, "/data");
+    assert_eq!(m.mounts[0].mode, MountMode::Write);
+    assert_eq!(m.mounts[0].kind, MountKind::Memfs);
+    assert_eq!(m.mounts[1].target, "/var/log");
+    assert_eq!(m.mounts[1].mode, MountMode::Read);
+    assert_eq!(m.mounts[1].kind, MountKind::Netfs);
+    assert_eq!(m.limits.memory, Some(1 << 30));
+    assert_eq!(m.limits.timeout, Some(Duration::from_millis(1500)));
+    assert_eq!(m.limits.fuel, Some(1_000_000));
+    assert_eq!(m.replicas, Some(3));
+    assert_eq!(
+        m.scheduler.as_ref().map(|s| s.strategy),
+        Some(Strategy::Pack)
+    );
+    assert_eq!(m.cluster_only_fields(), ["replicas", "scheduler"]);
+}
+
+#[test]
+fn enum_value_with_did_you_mean() {
+    let text = "name: hello\nentrypoint: hello.wasm\nargs: []\nenv: {}\nlanguage: c\npermissions:\n  fs: reed\n";
+    assert_eq!(
+        err(text),
+        "hello.qyv:7:7: permissions.fs: expected one of none, read, write, full; got \"reed\" (did you mean \"read\"?)"
+    );
+    assert_eq!(
+        err(&with("type: comand\n")),
+        "hello.qyv:3:7: type: expected one of command, http, service, gui; got \"comand\" (did you mean \"command\"?)"
+    );
+    assert_eq!(
+        err(&with("runtime: wasm\n")),
+        "hello.qyv:3:10: runtime: expected wasi; got \"wasm\" (did you mean \"wasi\"?)"
+    );
+    assert_eq!(
+        err(&with("runtime: docker\n")),
+        "hello.qyv:3:10: runtime: expected wasi; got \"docker\""
+    );
+    assert_eq!(
+        err(&with("permissions:\n  fs: false\n")),
+        "hello.qyv:4:7: permissions.fs: expected one of none, read, write, full; got false"
+    );
+    assert_eq!(
+        err(&with("permissions:\n  fs: [read]\n")),
+        "hello.qyv:4:7: permissions.fs: expected one of none, read, write, full, got a list"
+    );
+    assert_eq!(
+        err(&with("scheduler: {strategy: spreed}\n")),
+        "hello.qyv:3:23: scheduler.strategy: expected one of spread, pack; got \"spreed\" (did you mean \"spread\"?)"
+    );
+    assert_eq!(
+        err(&with("fs:\n  - source: a\n    target: /a\n    type: mem\n")),
+        "hello.qyv:6:11: fs[0].type: expected one of dir, memfs, netfs; got \"mem\" (did you mean \"memfs\"?)"
+    );
+}
+
+#[test]
+fn unknown_fields_with_did_you_mean() {
+    assert_eq!(
+        err("name: hello\nversion: 1.0.0\nentrypont: hello.wasm\n"),
+        "hello.qyv:3:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, replicas, scheduler"
+    );
+    assert_eq!(
+        err(&with("colour: red\n")),
+        "hello.qyv:3:1: unknown field \"colour\"; allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, replicas, scheduler"
+    );
+    assert_eq!(
+        err(&with("permissions:\n  network: true\n")),
+        "hello.qyv:4:3: permissions: unknown field \"network\"; allowed here: fs, net, exec, ai, gfx"
+    );
+    assert_eq!(
+        err(&with("permissions:\n  exce: true\n")),
+        "hello.qyv:4:3: permissions: unknown field \"exce\" (did you mean \"exec\"?); allowed here: fs, net, exec, ai, gfx"
+    );
+    assert_eq!(
+        err(&with("fs:\n  - source: a\n    taget: /a\n")),
+        "hello.qyv:5:5: fs[0]: unknown field \"taget\" (did you mean \"target\"?); allowed here: source, target, mode, type"
+    );
+    assert_eq!(
+        err(&with("limits:\n  memroy: 1GiB\n")),
+        "hello.qyv:4:3: limits: unknown field \"memroy\" (did you mean \"memory\"?); allowed here: memory, timeout, fuel"
+    );
+    assert_eq!(
+        err(&with("scheduler:\n  stratgy: pack\n")),
+        "hello.qyv:4:3: scheduler: unknown field \"stratgy\" (did you mean \"strategy\"?); allowed here: strategy"
+    );
+}
+
+#[test]
+fn wrong_types() {
+    assert_eq!(
+        err("name: hello\nentrypoint: hello.wasm\nversion: 1.0.0\nlanguage: zig\nargs: {a: b}\n"),
+        "hello.qyv:5:7: args: expected a list of strings, got a mapping"
+    );
+    assert_eq!(
+        err(&with("args:\n  a: b\n")),
+        "hello.qyv:4:3: args: expected a list of strings, got a mapping"
+    );
+    assert_eq!(
+        err(&with("args: [a, [b]]\n")),
+        "hello.qyv:3:11: args[1]: expected a string, got a list"
+    );
+    assert_eq!(
+        err(&with("args: [a, ~]\n")),
+        "hello.qyv:3:11: args[1]: expected a string, got nothing (null)"
+    );
+    assert_eq!(
+        err(&with("env: [A=1]\n")),
+        "hello.qyv:3:6: env: expected a mapping of NAME: value, got a list"
+    );
+    assert_eq!(
+        err(&with("env:\n  A: {b: c}\n")),
+        "hello.qyv:4:6: env.A: expected a string, got a mapping"
+    );
+    assert_eq!(
+        err(&with("permissions: read\n")),
+        "hello.qyv:3:14: permissions: expected a mapping, got \"read\""
+    );
+    assert_eq!(
+        err(&with("permissions:\n  exec: yes\n")),
+        "hello.qyv:4:9: permissions.exec: expected true or false, got \"yes\"; YAML 1.2 reads only true and false as booleans"
+    );
+    assert_eq!(
+        err(&with("permissions:\n  ai: 1\n")),
+        "hello.qyv:4:7: permissions.ai: expected true or false, got 1"
+    );
+    assert_eq!(
+        err(&with("permissions:\n  net: all\n")),
+        "hello.qyv:4:8: permissions.net: expected false, true or a list of rules like \"api.example.com:443\", got \"all\""
+    );
+    assert_eq!(
+        err(&with("permissions:\n  net:\n    - example.com: 443\n")),
+        "hello.qyv:5:7: permissions.net[0]: expected a rule like \"api.example.com:443\", got a mapping; write each rule as one string, e.g. \"example.com:443\" (quote IPv6 ones: \"[::1]:8080\")"
+    );
+    assert_eq!(
+        err(&with("permissions:\n  net:\n    - [::1]:8080\n")),
+        "hello.qyv:5:12: invalid YAML: while parsing a block collection, did not find expected '-' indicator"
+    );
+    assert_eq!(
+        err(&with("fs: ./data\n")),
+        "hello.qyv:3:5: fs: expected a list of mounts (source, target, mode, type), got \"./data\""
+    );
+    assert_eq!(
+        err(&with("fs:\n  - ./data:/data\n")),
+        "hello.qyv:4:5: fs[0]: expected a mapping with source and target, e.g. {source: ./data, target: /data}, got \"./data:/data\""
+    );
+    assert_eq!(
+        err(&with("limits: 128MiB\n")),
+        "hello.qyv:3:9: limits: expected a mapping, got \"128MiB\""
+    );
+    assert_eq!(
+        err(&with("limits:\n  memory: [1]\n")),
+        "hello.qyv:4:11: limits.memory: expected a size like 128MiB, got a list"
+    );
+    assert_eq!(
+        err(&with("replicas: many\n")),
+        "hello.qyv:3:11: replicas: expected a whole number, got \"many\""
+    );
+    assert_eq!(
+        err(&with("language: [rust]\n")),
+        "hello.qyv:3:11: language: expected a string, got a list"
+    );
+    assert_eq!(
+        err("name: [a]\nentrypoint: a.wasm\n"),
+        "hello.qyv:1:7: name: expected a string, got a list"
+    );
+}
+
+#[test]
+fn missing_required_fields() {
+    assert_eq!(
+        err("name: hello\n"),
+        "hello.qyv: entrypoint: missing; add the path of the .wasm file, e.g. \"entrypoint: app.wasm\""
+    );
+    assert_eq!(
+        err("entrypoint: a.wasm\n"),
+        "hello.qyv: name: missing; add a name for the app, e.g. \"name: hello\" (lowercase letters, digits and '-')"
+    );
+    assert_eq!(
+        err("name: hello\nentrypoint:\n"),
+        "hello.qyv:2:11: entrypoint: missing; add the path of the .wasm file, e.g. \"entrypoint: app.wasm\""
+    );
+    assert_eq!(
+        err("name: hello\nentrypoint: ''\n"),
+        "hello.qyv:2:13: entrypoint: missing; add the path of the .wasm file, e.g. \"entrypoint: app.wasm\""
+    );
+    assert_eq!(
+        err(&with("fs:\n  - target: /data\n")),
+        "hello.qyv:4:5: fs[0].source: missing; add the host folder to mount, relative to the manifest, e.g. \"source: ./data\""
+    );
+    assert_eq!(
+        err(&with(
+            "permissions: {fs: read}\nfs:\n  - source: ./data\n    mode: read\n"
+        )),
+        "hello.qyv:5:5: fs[0].target: missing; add where the app sees it, e.g. \"target: /data\""
+    );
+    assert_eq!(
+        err(&with("env:\n  EMPTY:\n")),
+        "hello.qyv:4:8: env.EMPTY: has no value; write EMPTY: \"\" for an empty string"
+    );
+}
+
+#[test]
+fn null_optional_fields_are_absent() {
+    let m = ok(&with(
+        "version:\nlanguage: ~\nargs:\nenv: null\npermissions:\nfs:\nlimits:\n  fuel: null\nreplicas:\nscheduler:\n",
+    ));
+    assert_eq!(m.version, None);
+    assert_eq!(m.language, None);
+    assert_eq!(m.replicas, None);
+    assert_eq!(m.scheduler, None);
+    assert_eq!(m.limits.fuel, None);
+    let m = ok(&with("scheduler: {}\npermissions: {net: []}\n"));
+    assert_eq!(m.scheduler.map(|s| s.strategy), Some(Strategy::Spread));
+    assert_eq!(m.permissions.net, NetPolicy::Deny);
+}
+
+#[test]
+fn quoted_strings_stay_strings() {
+    let m = ok("name: '123'\nentrypoint: \"null\"\nargs: ['~', \"false\"]\nenv: {X: 'yes'}\n");
+    assert_eq!(m.name, "123");
+    assert_eq!(m.entrypoint, Path::new("null"));
+    assert_eq!(m.args, ["~", "false"]);
+    assert_eq!(m.env[0].1, "yes");
+}
+
+#[test]
+fn names() {
+    assert_eq!(
+        err("name: Hello_World\nentrypoint: a.wasm\n"),
+        "hello.qyv:1:7: name: \"Hello_World\" is not a valid name; use [a-z0-9][a-z0-9-]* (lowercase letters, digits and '-', not starting with '-'), at most 63 characters (did you mean \"hello-world\"?)"
+    );
+    assert_eq!(
+        err(&format!("name: {}\nentrypoint: a.wasm\n", "a".repeat(64))),
+        format!(
+            "hello.qyv:1:7: name: \"{}\" is too long (64 characters); use [a-z0-9][a-z0-9-]* (lowercase letters, digits and '-', not starting with '-'), at most 63 characters",
+            "a".repeat(64)
+        )
+    );
+    assert_eq!(ok("name: 42\nentrypoint: a.wasm\n").name, "42");
+}
+
+#[test]
+fn versions() {
+    assert_eq!(
+        err(&with("version: 1.0\n")),
+        "hello.qyv:3:10: version: \"1.0\" is not a semantic version; use MAJOR.MINOR.PATCH, e.g. 1.0.0, optionally with -pre and +build"
+    );
+    assert_eq!(
+        err(&with("version: v1.2.3\n")),
+        "hello.qyv:3:10: version: \"v1.2.3\" is not a semantic version; use MAJOR.MINOR.PATCH, e.g. 1.0.0, optionally with -pre and +build (did you mean \"1.2.3\"?)"
+    );
+    assert_eq!(
+        err(&with("manifest_version: 2\n")),
+        "hello.qyv:3:19: manifest_version: this qyv reads manifest version 1; got 2: upgrade qyv"
+    );
+    assert_eq!(
+        err(&with("manifest_version: 0\n")),
+        "hello.qyv:3:19: manifest_version: this qyv reads manifest version 1; got 0: versions start at 1"
+    );
+    assert_eq!(
+        err(&with("manifest_version: one\n")),
+        "hello.qyv:3:19: manifest_version: expected a whole number, got \"one\""
+    );
+    assert_eq!(ok(&with("manifest_version: 1\n")).manifest_version, 1);
+}
+
+#[test]
+fn env_names_and_order() {
+    let m = ok(&with("env:\n  Z: 1\n  A: 2\n  M: three\n"));
+    let names: Vec<&str> = m.env.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["Z", "A", "M"]);
+    assert_eq!(
+        err(&with("env:\n  'A=B': x\n")),
+        "hello.qyv:4:3: env: \"A=B\" is not a variable name: it contains '='"
+    );
+    assert_eq!(
+        err(&with("env:\n  '': x\n")),
+        "hello.qyv:4:3: env: an environment variable name cannot be empty"
+    );
+    assert_eq!(
+        err(&with("env:\n  \"A\\0\": x\n")),
+        "hello.qyv:4:3: env: \"A\\0\" is not a variable name: it contains a NUL character"
+    );
+}
+
+#[test]
+fn limits() {
+    let m = ok(&with(
+        "limits:\n  memory: 67108864\n  timeout: 500ms\n  fuel: 5\n",
+    ));
+    assert_eq!(m.limits.memory, Some(64 << 20));
+    assert_eq!(m.limits.timeout, Some(Duration::from_millis(500)));
+    assert_eq!(
+        ok(&with("limits: {memory: 64MB}\n")).limits.memory,
+        Some(64_000_000)
+    );
+    assert_eq!(
+        ok(&with("limits: {memory: 512kib}\n")).limits.memory,
+        Some(512 << 10)
+    );
+    assert_eq!(
+        err(&with("limits:\n  memory: 1KiB\n")),
+        "hello.qyv:4:11: limits.memory: 1 KiB is less than one WebAssembly page (64 KiB); use at least 64KiB"
+    );
+    assert_eq!(
+        err(&with("limits:\n  memory: 0\n")),
+        "hello.qyv:4:11: limits.memory: must be more than 0; a WebAssembly memory needs at least one 64 KiB page, e.g. 64MiB"
+    );
+    assert_eq!(
+        err(&with("limits:\n  memory: 12XB\n")),
+        "hello.qyv:4:11: limits.memory: unknown unit \"XB\" in \"12XB\"; use B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), e.g. 128MiB"
+    );
+    assert_eq!(
+        err(&with("limits:\n  timeout: 30\n")),
+        "hello.qyv:4:12: limits.timeout: \"30\" has no unit; add a unit, e.g. 30s (use ms, s, m or h, e.g. 500ms, 30s, 1.5s, 5m, 1h)"
+    );
+    assert_eq!(
+        err(&with("limits:\n  timeout: 0s\n")),
+        "hello.qyv:4:12: limits.timeout: must be more than 0, e.g. 30s"
+    );
+    assert_eq!(
+        err(&with("limits:\n  fuel: 0\n")),
+        "hello.qyv:4:9: limits.fuel: must be a positive whole number, or null for no budget; got 0"
+    );
+    assert_eq!(
+        err(&with("limits:\n  fuel: -3\n")),
+        "hello.qyv:4:9: limits.fuel: must be a positive whole number, or null for no budget; got -3"
+    );
+    assert_eq!(
+        err(&with(
+            "limits:\n  fuel: 99999999999999999999999999999999999999999\n"
+        )),
+        "hello.qyv:4:9: limits.fuel: 99999999999999999999999999999999999999999 is too large"
+    );
+    assert_eq!(
+        err(&with("limits:\n  fuel: lots\n")),
+        "hello.qyv:4:9: limits.fuel: expected a whole number, got \"lots\""
+    );
+}
+
+#[test]
+fn replicas() {
+    assert_eq!(ok(&with("replicas: 1000\n")).replicas, Some(1000));
+    assert_eq!(
+        err(&with("replicas: 0\n")),
+        "hello.qyv:3:11: replicas: must be between 1 and 1000; got 0"
+    );
+    assert_eq!(
+        err(&with("replicas: 1001\n")),
+        "hello.qyv:3:11: replicas: must be between 1 and 1000; got 1001"
+    );
+}
+
+#[test]
+fn net_rules_in_manifest() {
+    let m = ok(&with("permissions:\n  net: true\n"));
+    assert_eq!(m.permissions.net, NetPolicy::AllowAll);
+    assert_eq!(
+        err(&with(
+            "permissions:\n  net:\n    - example.com:443\n    - example.com\n"
+        )),
+        "hello.qyv:6:7: permissions.net[1]: \"example.com\" has no port; add one, e.g. \"example.com:443\", or \"example.com:*\" for any port"
+    );
+    assert_eq!(
+        err(&with("permissions:\n  net: [\"10.0.0.0/40\"]\n")),
+        "hello.qyv:4:9: permissions.net[0]: \"40\" in \"10.0.0.0/40\" is not a prefix length; use 0 to 32"
+    );
+    assert_eq!(
+        err(&with("permissions:\n  net: [8080]\n")),
+        "hello.qyv:4:9: permissions.net[0]: \"8080\" has no host; write host:port, e.g. \"api.example.com:8080\""
+    );
+}
+
+#[test]
+fn mounts() {
+    assert_eq!(
+        err(&with(
+            "permissions: {fs: read}\nfs:\n  - source: ./data\n    target: /data\n    mode: write\n"
+        )),
+        "hello.qyv:7:11: fs[0].mode: a write mount needs permissions.fs: write or full, but permissions.fs is read; set permissions.fs: write, or this mount's mode: read"
+    );
+    assert_eq!(
+        err(&with(
+            "fs:\n  - source: ./data\n    target: /data\n    mode: write\n"
+        )),
+        "hello.qyv:6:11: fs[0].mode: a write mount needs permissions.fs: write or full, but permissions.fs is none; set permissions.fs: write"
+    );
+    // Without `mode:`, the error points at the mount itself.
+    assert_eq!(
+        err(&with("fs:\n  - source: ./data\n    target: /data\n")),
+        "hello.qyv:4:5: fs[0].mode: a read mount needs permissions.fs: read, write or full, but permissions.fs is none; set permissions.fs: read"
+    );
+    assert!(
+        ok(&with(
+            "permissions: {fs: full}\nfs:\n  - {source: a, target: /a, mode: write}\n"
+        ))
+        .mounts
+        .len()
+            == 1
+    );
+    assert_eq!(
+        err(&with(
+            "permissions: {fs: read}\nfs:\n  - {source: a, target: /data}\n  - {source: b, target: /data/}\n"
+        )),
+        "hello.qyv:6:25: fs[1].target: \"/data\" is already the target of fs[0] (line 5); each mount needs its own target"
+    );
+    assert_eq!(
+        err(&with(
+            "permissions: {fs: read}\nfs:\n  - {source: a, target: data}\n"
+        )),
+        "hello.qyv:5:25: fs[0].target: \"data\" is not absolute; a target starts with \"/\" (did you mean \"/data\"?)"
+    );
+    assert_eq!(
+        err(&with(
+            "permissions: {fs: read}\nfs:\n  - {source: a, target: /data/../etc}\n"
+        )),
+        "hello.qyv:5:25: fs[0].target: \"/data/../etc\" contains \"..\"; write the target without it"
+    );
+    assert_eq!(
+        err(&with(
+            "permissions: {fs: read}\nfs:\n  - {source: ' ', target: /a}\n"
+        )),
+        "hello.qyv:5:14: fs[0].source: empty path; use \".\" for the manifest's folder"
+    );
+    assert_eq!(
+        ok(&with(
+            "permissions: {fs: read}\nfs:\n  - {source: ., target: /}\n"
+        ))
+        .mounts[0]
+            .target,
+        "/"
+    );
+}
+
+#[test]
+fn yaml_syntax_errors_have_a_position() {
+    assert_eq!(
+        err("name: hello\npermissions:\n\tfs: read\n"),
+        "hello.qyv:3:2: invalid YAML: tabs disallowed within this context (block indentation); indent with spaces, not tabs"
+    );
+    assert_eq!(
+        err("name: hello\n  entrypoint: a.wasm\n"),
+        "hello.qyv:2:13: invalid YAML: mapping values are not allowed in this context"
+    );
+    assert_eq!(
+        err("name: hello\nargs: [a, b\n"),
+        "hello.qyv:3:1: invalid YAML: while parsing a flow sequence, expected ',' or ']'"
+    );
+    assert_eq!(
+        err("name: \"hello\n"),
+        "hello.qyv:1:7: invalid YAML: while scanning a quoted scalar, found unexpected end of stream"
+    );
+}
+
+#[test]
+fn duplicate_keys_name_both_lines() {
+    assert_eq!(
+        err("name: hello\nentrypoint: a.wasm\nname: other\n"),
+        "hello.qyv:3:1: name: given twice, on lines 1 and 3; keep one"
+    );
+    assert_eq!(
+        err(&with(
+            "permissions:\n  fs: read\n  net: true\n  fs: write\n"
+        )),
+        "hello.qyv:6:3: permissions.fs: given twice, on lines 4 and 6; keep one"
+    );
+    assert_eq!(
+        err(&with("fs:\n  - {source: a, source: b}\n")),
+        "hello.qyv:4:17: fs[0].source: given twice, on lines 4 and 4; keep one"
+    );
+}
+
+#[test]
+fn anchors_and_aliases() {
+    let m = ok(
+        "name: hello\nentrypoint: a.wasm\nargs: &common [--verbose, --color]\nenv:\n  ARGS: &v shared\n  OTHER: *v\n",
+    );
+    assert_eq!(m.env[1].1, "shared");
+    assert_eq!(
+        err("name: &n hello\nentrypoint: a.wasm\nargs: *n\n"),
+        "hello.qyv:3:7: args: expected a list of strings, got \"hello\""
+    );
+    assert_eq!(
+        err("name: hello\nentrypoint: a.wasm\nargs: *nothing\n"),
+        "hello.qyv:3:7: invalid YAML: while parsing node, found unknown anchor"
+    );
+    assert_eq!(
+        err("name: hello\nentrypoint: a.wasm\nargs: &a [*a]\n"),
+        "hello.qyv:3:11: args[0]: this alias refers to the value that contains it; a manifest cannot be recursive"
+    );
+}
+
+#[test]
+fn empty_and_non_mapping_documents() {
+    let empty = "hello.qyv: the manifest is empty; it needs at least a name and an entrypoint; e.g. \"name: hello\" and \"entrypoint: hello.wasm\"";
+    assert_eq!(err(""), empty);
+    assert_eq!(err("# nothing here\n\n"), empty);
+    assert_eq!(err("---\n"), empty);
+    assert_eq!(err("~\n"), empty);
+    assert_eq!(
+        err("- name: hello\n"),
+        "hello.qyv:1:1: expected a mapping of fields at the top level (name: ..., entrypoint: ...), got a list"
+    );
+    assert_eq!(
+        err("hello\n"),
+        "hello.qyv:1:1: expected a mapping of fields at the top level (name: ..., entrypoint: ...), got \"hello\""
+    );
+    assert_eq!(
+        err("name: a\nentrypoint: a.wasm\n---\nname: b\n"),
+        "hello.qyv:3:1: a second YAML document starts here; a .qyv file holds one document, remove the extra \"---\""
+    );
+    assert_eq!(
+        err("name: !custom a\nentrypoint: a.wasm\n"),
+        "hello.qyv:1:7: name: YAML tag !custom is not supported in a manifest; remove it"
+    );
+}
+
+#[test]
+fn bytes_must_be_utf8() {
+    let parse = |bytes: &[u8]| {
+        Manifest::parse_bytes(bytes, Path::new("hello.qyv"), Path::new("/x"))
+            .map_err(|e| (e.kind, e.to_string()))
+    };
+    assert_eq!(
+        parse(b"name: hello\nentrypoint: caf\xe9.wasm\n").unwrap_err(),
+        (
+            ErrorKind::Encoding,
+            "hello.qyv:2:16: not UTF-8 text (byte 0xe9); save the file as UTF-8".to_string()
+        )
+    );
+    assert_eq!(
+        parse(b"\xff\xfen\x00a\x00").unwrap_err().1,
+        "hello.qyv: the file is UTF-16 text; save it as UTF-8"
+    );
+    assert_eq!(parse(b"").unwrap_err().0, ErrorKind::Empty);
+    // A UTF-8 byte order mark is fine.
+    assert_eq!(
+        parse(b"\xef\xbb\xbfname: hi\nentrypoint: a.wasm\n")
+            .unwrap()
+            .name,
+        "hi"
+    );
+}
+
+#[test]
+fn error_fields_are_exposed() {
+    let e = parse("name: hello\nentrypoint: a.wasm\npermissions:\n  fs: reed\n").unwrap_err();
+    assert_eq!(e.file, Path::new("hello.qyv"));
+    assert_eq!((e.line, e.column), (Some(4), Some(7)));
+    assert_eq!(e.field.as_deref(), Some("permissions.fs"));
+    assert_eq!(
+        e.message,
+        "expected one of none, read, write, full; got \"reed\""
+    );
+    assert_eq!(e.suggestion.as_deref(), Some("read"));
+    assert_eq!(e.kind, ErrorKind::Value);
+}
+
+/// No input may panic. A cheap deterministic fuzz: mutate the example byte
+/// by byte and parse each result.
+#[test]
+fn mutated_inputs_never_panic() {
+    let seed = DESIGN_EXAMPLE.replace("  fs: none  ", "  fs: read  ")
+        + "replicas: 3\nscheduler: {strategy: pack}\n";
+    let alphabet = b" \t\n:-[]{},&*!|>'\"#?%@`0123456789abcxyz/.\\~";
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    // QYV_FUZZ_ITERATIONS=1000000 for a longer run by hand.
+    let iterations = std::env::var("QYV_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3000);
+    for _ in 0..iterations {
+        let mut bytes = seed.clone().into_bytes();
+        for _ in 0..(next() % 6 + 1) {
+            let at = (next() as usize) % bytes.len();
+            let byte = alphabet[(next() as usize) % alphabet.len()];
+            match next() % 3 {
+                0 => bytes[at] = byte,
+                1 => bytes.insert(at, byte),
+                _ => {
+                    bytes.remove(at);
+                }
+            }
+        }
+        let _ = Manifest::parse_bytes(&bytes, Path::new("fuzz.qyv"), Path::new("/x"));
+    }
+}

@@ -1,0 +1,57 @@
+//! The names allowed in each section of a manifest.
+//!
+//! One list per section, read by the decoder (unknown-field errors and their
+//! "did you mean") and by the JSON Schema (`properties`), so the two cannot
+//! drift apart; a test checks that they agree. A new section (`build:`,
+//! `component:`, `http:`, `restart:`...) adds its name to [`TOP_LEVEL`], a
+//! list of its own here, an arm in `decode.rs`, a type in `model.rs` and an
+//! entry in `schema.rs`.
+
+/// Top-level fields.
+pub const TOP_LEVEL: &[&str] = &[
+    "name",
+    "version",
+    "manifest_version",
+    "entrypoint",
+    "runtime",
+    "type",
+    "language",
+    "args",
+    "env",
+    "permissions",
+    "fs",
+    "limits",
+    "replicas",
+    "scheduler",
+];
+
+/// Fields of `permissions:`.
+pub const PERMISSIONS: &[&str] = &["fs", "net", "exec", "ai", "gfx"];
+
+/// Fields of each `fs:` mount.
+pub const MOUNT: &[&str] = &["source", "target", "mode", "type"];
+
+/// Fields of `limits:`.
+pub const LIMITS: &[&str] = &["memory", "timeout", "fuel"];
+
+/// Fields of `scheduler:`.
+pub const SCHEDULER: &[&str] = &["strategy"];
+
+/// Every section with fixed fields, by the path used in messages (`fs[]`
+/// for the items of the `fs` list).
+pub const SECTIONS: &[(&str, &[&str])] = &[
+    ("", TOP_LEVEL),
+    ("permissions", PERMISSIONS),
+    ("fs[]", MOUNT),
+    ("limits", LIMITS),
+    ("scheduler", SCHEDULER),
+];
+
+/// The manifest format version this crate reads.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Longest allowed app name: a DNS label, so a name can become a host name.
+pub const MAX_NAME_LEN: usize = 63;
+
+/// Bounds of `replicas`.
+pub const MAX_REPLICAS: u32 = 1000;

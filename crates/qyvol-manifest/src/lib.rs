@@ -1,0 +1,46 @@
+//! The `.qyv` manifest of a Qyvol app: its schema, and the parser that turns
+//! the YAML a user wrote into a checked [`Manifest`] or into one precise error
+//! (file, line, column, field path, what is allowed, "did you mean"). It also
+//! holds the rules other crates must apply the same way: sizes and durations
+//! ([`parse_size`], [`parse_duration`]), network allow-lists ([`NetRule`]),
+//! implicit mounts ([`Manifest::effective_mounts`]), and the JSON Schema for
+//! editors ([`json_schema`]). It knows nothing of Wasmtime and depends on no
+//! other Qyvol crate.
+
+// ManifestError is ~170 bytes because its parts are public fields callers
+// read directly; it is built once, on the cold path of a failed parse, so
+// boxing it would cost every caller an indirection for nothing.
+#![allow(
+    clippy::result_large_err,
+    reason = "the error is a flat struct of public fields, built once per failed parse"
+)]
+
+mod decode;
+mod error;
+pub mod fields;
+mod files;
+mod model;
+mod naming;
+mod net;
+mod schema;
+mod suggest;
+mod units;
+mod yaml;
+
+pub use error::{ErrorKind, ManifestError};
+pub use files::WASM_MAGIC;
+pub use model::{
+    AppType, FsAccess, Limits, Manifest, Mount, MountKind, MountMode, Permissions, Runtime,
+    Scheduler, Strategy,
+};
+pub use naming::{check_env_name, check_name, is_semver};
+pub use net::{NetPolicy, NetRule, NetTarget};
+pub use schema::json_schema;
+pub use suggest::{did_you_mean, edit_distance};
+pub use units::{
+    WASM_PAGE_SIZE, check_memory_limit, format_duration, format_size, parse_duration,
+    parse_memory_limit, parse_size, parse_timeout,
+};
+
+/// Extension of manifest files, without the dot.
+pub const FILE_EXTENSION: &str = "qyv";

@@ -1,0 +1,624 @@
+//! The compiled-code cache.
+//!
+//! Compiling a large component takes seconds; loading its compiled form takes
+//! milliseconds. Artifacts live under the user's cache folder, keyed by the
+//! SHA-256 of the wasm bytes and by the engine's compatibility key, and are
+//! memory-mapped when loaded.
+//!
+//! Two records spare the work that would otherwise dominate a cached start:
+//! - an *index* entry per source file, found by its device and inode, holds
+//!   the file's metadata stamp (size, mtime, ctime) and its digest: while the
+//!   stamp matches, the wasm is not read at all;
+//! - a *sum* beside each artifact holds the artifact's own stamp and SHA-256:
+//!   while the stamp matches, the artifact is trusted without hashing it; if
+//!   it changed in any way (ctime moves on every write, and cannot be set
+//!   back by a user), the artifact is hashed and rebuilt when it differs.
+//!
+//! Every file is written to a temporary name and renamed into place, so that
+//! concurrent runs never see half an entry and mapped files never change.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+
+use crate::code::Code;
+use crate::engine::compatibility_key;
+use crate::error::{RuntimeError, chain};
+use crate::kind::WasmKind;
+use crate::metrics::CodeSource;
+
+/// Bumped when the layout below changes, so old layouts are simply ignored.
+const LAYOUT: &str = "v1";
+
+/// The cache on disk.
+#[derive(Clone, Debug)]
+pub struct CodeCache {
+    root: PathBuf,
+}
+
+/// Metadata that changes whenever a file's content changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_ns: i64,
+    ctime: i64,
+    ctime_ns: i64,
+}
+
+impl Stamp {
+    fn of(m: &fs::Metadata) -> Stamp {
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: m.mtime(),
+            mtime_ns: m.mtime_nsec(),
+            ctime: m.ctime(),
+            ctime_ns: m.ctime_nsec(),
+        }
+    }
+}
+
+/// What the cache knows of one source file.
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexEntry {
+    path: PathBuf,
+    stamp: Stamp,
+    sha256: String,
+    kind: String,
+}
+
+/// What the cache knows of one artifact.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sum {
+    stamp: Stamp,
+    sha256: String,
+    /// The wasm file it was compiled from, for `qyv cache ls`.
+    source: PathBuf,
+}
+
+/// One artifact, as `qyv cache ls` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CacheEntry {
+    pub path: PathBuf,
+    pub engine: String,
+    pub kind: String,
+    pub wasm_sha256: String,
+    pub size: u64,
+    pub source: Option<PathBuf>,
+}
+
+/// Compiled code ready to instantiate, and how it was obtained.
+pub(crate) struct LoadedCode {
+    pub code: Code,
+    pub kind: WasmKind,
+    pub source: CodeSource,
+    pub read_time: Duration,
+    pub code_time: Duration,
+    /// Problems with the cache itself; the run goes on without it.
+    pub warnings: Vec<String>,
+}
+
+enum ArtifactState {
+    Missing,
+    Trusted,
+    Damaged(String),
+}
+
+impl CodeCache {
+    pub fn new(root: impl Into<PathBuf>) -> CodeCache {
+        CodeCache { root: root.into() }
+    }
+
+    /// `$QYVOL_CACHE_DIR`, else `$XDG_CACHE_HOME/qyvol`, else
+    /// `$HOME/.cache/qyvol`.
+    pub fn default_root() -> Option<PathBuf> {
+        let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        if let Some(d) = non_empty("QYVOL_CACHE_DIR") {
+            return Some(PathBuf::from(d));
+        }
+        if let Some(d) = non_empty("XDG_CACHE_HOME") {
+            return Some(PathBuf::from(d).join("qyvol"));
+        }
+        non_empty("HOME").map(|h| PathBuf::from(h).join(".cache").join("qyvol"))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn index_dir(&self) -> PathBuf {
+        self.root.join(LAYOUT).join("index")
+    }
+
+    fn code_dir(&self, engine_key: &str) -> PathBuf {
+        self.root.join(LAYOUT).join("code").join(engine_key)
+    }
+
+    /// Gets compiled code for `path`: from the cache when a valid artifact
+    /// exists, otherwise by compiling it and storing the result.
+    pub(crate) fn load(&self, engine: &Engine, path: &Path) -> Result<LoadedCode, RuntimeError> {
+        let started = Instant::now();
+        let mut warnings = Vec::new();
+        let meta = fs::metadata(path).map_err(|source| RuntimeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(RuntimeError::Read {
+                path: path.to_path_buf(),
+                source: io::Error::other("not a regular file"),
+            });
+        }
+        let stamp = Stamp::of(&meta);
+        let index_path = self
+            .index_dir()
+            .join(format!("{}-{}.json", stamp.dev, stamp.ino));
+
+        let known = read_json::<IndexEntry>(&index_path)
+            .filter(|e| e.stamp == stamp)
+            .and_then(|e| WasmKind::from_str_opt(&e.kind).map(|k| (e.sha256, k)));
+        let (bytes, sha256, kind) = match known {
+            Some((sha256, kind)) => (None, sha256, kind),
+            None => {
+                let bytes = read_wasm(path)?;
+                let kind = detect(path, &bytes)?;
+                let sha256 = hex::encode(Sha256::digest(&bytes));
+                let entry = IndexEntry {
+                    path: absolute(path),
+                    stamp,
+                    sha256: sha256.clone(),
+                    kind: kind.as_str().to_string(),
+                };
+                if let Err(e) = write_json_atomic(&index_path, &entry) {
+                    warnings.push(format!("cannot write {}: {e}", index_path.display()));
+                }
+                (Some(bytes), sha256, kind)
+            }
+        };
+        let read_time = started.elapsed();
+
+        let started = Instant::now();
+        let key = compatibility_key(engine);
+        let artifact = self
+            .code_dir(&key)
+            .join(format!("{sha256}.{}.cwasm", kind.as_str()));
+        let sum_path = artifact.with_extension("sum");
+        let mut source = CodeSource::Compiled;
+        match check_artifact(&artifact, &sum_path) {
+            ArtifactState::Trusted => {
+                // SAFETY: the artifact matches the digest recorded when this
+                // engine configuration (same compatibility key) wrote it, and
+                // cache files are only ever replaced by rename.
+                match unsafe { Code::deserialize_file(engine, kind, &artifact) } {
+                    Ok(code) => {
+                        return Ok(LoadedCode {
+                            code,
+                            kind,
+                            source: CodeSource::CacheHit,
+                            read_time,
+                            code_time: started.elapsed(),
+                            warnings,
+                        });
+                    }
+                    Err(e) => {
+                        warnings.push(format!(
+                            "cached code {} was refused ({}); compiling again",
+                            artifact.display(),
+                            chain(&e)
+                        ));
+                        source = CodeSource::Rebuilt;
+                    }
+                }
+            }
+            ArtifactState::Damaged(why) => {
+                warnings.push(format!(
+                    "cached code {} is damaged ({why}); compiling again",
+                    artifact.display()
+                ));
+                source = CodeSource::Rebuilt;
+            }
+            ArtifactState::Missing => {}
+        }
+
+        let bytes = match bytes {
+            Some(b) => b,
+            None => read_wasm(path)?,
+        };
+        let code = compile(engine, kind, path, &bytes)?;
+        let code_time = started.elapsed();
+        if let Err(e) = self.store(&code, &artifact, &sum_path, path) {
+            warnings.push(format!(
+                "cannot store compiled code in {}: {e}",
+                artifact.display()
+            ));
+        }
+        Ok(LoadedCode {
+            code,
+            kind,
+            source,
+            read_time,
+            code_time,
+            warnings,
+        })
+    }
+
+    fn store(
+        &self,
+        code: &Code,
+        artifact: &Path,
+        sum_path: &Path,
+        source: &Path,
+    ) -> io::Result<()> {
+        let bytes = code.serialize().map_err(|e| io::Error::other(chain(&e)))?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        write_atomic(artifact, &bytes)?;
+        let stamp = Stamp::of(&fs::metadata(artifact)?);
+        write_json_atomic(
+            sum_path,
+            &Sum {
+                stamp,
+                sha256,
+                source: absolute(source),
+            },
+        )
+    }
+
+    /// Every artifact in the cache, for `qyv cache ls`.
+    pub fn entries(&self) -> io::Result<Vec<CacheEntry>> {
+        let mut out = Vec::new();
+        let code = self.root.join(LAYOUT).join("code");
+        let engines = match fs::read_dir(&code) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for engine in engines {
+            let engine = engine?;
+            let engine_key = engine.file_name().to_string_lossy().into_owned();
+            for file in fs::read_dir(engine.path())? {
+                let file = file?;
+                let path = file.path();
+                if path.extension().and_then(|e| e.to_str()) != Some("cwasm") {
+                    continue;
+                }
+                let name = file.file_name().to_string_lossy().into_owned();
+                let mut parts = name.splitn(3, '.');
+                let (Some(sha), Some(kind)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                let sum = read_json::<Sum>(&path.with_extension("sum"));
+                out.push(CacheEntry {
+                    size: file.metadata()?.len(),
+                    engine: engine_key.clone(),
+                    kind: kind.to_string(),
+                    wasm_sha256: sha.to_string(),
+                    source: sum.map(|s| s.source),
+                    path,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// Removes everything this cache layout stored; returns the bytes freed.
+    pub fn clean(&self) -> io::Result<u64> {
+        let dir = self.root.join(LAYOUT);
+        let freed = dir_size(&dir)?;
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(freed),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Compiles without the cache: `--no-cache`, or no cache folder at all.
+pub(crate) fn load_uncached(engine: &Engine, path: &Path) -> Result<LoadedCode, RuntimeError> {
+    let started = Instant::now();
+    let bytes = read_wasm(path)?;
+    let kind = detect(path, &bytes)?;
+    let read_time = started.elapsed();
+    let started = Instant::now();
+    let code = compile(engine, kind, path, &bytes)?;
+    Ok(LoadedCode {
+        code,
+        kind,
+        source: CodeSource::CompiledUncached,
+        read_time,
+        code_time: started.elapsed(),
+        warnings: Vec::new(),
+    })
+}
+
+fn read_wasm(path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    fs::read(path).map_err(|source| RuntimeError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn detect(path: &Path, bytes: &[u8]) -> Result<WasmKind, RuntimeError> {
+    WasmKind::detect(bytes).ok_or_else(|| RuntimeError::NotWasm {
+        path: path.to_path_buf(),
+        what: describe_non_wasm(bytes),
+    })
+}
+
+fn compile(
+    engine: &Engine,
+    kind: WasmKind,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<Code, RuntimeError> {
+    Code::compile(engine, kind, bytes).map_err(|e| RuntimeError::InvalidWasm {
+        path: path.to_path_buf(),
+        message: chain(&e),
+    })
+}
+
+/// A short description of what a non-wasm file looks like.
+pub(crate) fn describe_non_wasm(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "the file is empty".to_string();
+    }
+    if bytes.starts_with(b"\0asm") {
+        return "it has the wasm magic but an unknown version or layer".to_string();
+    }
+    let head = &bytes[..bytes.len().min(16)];
+    if head
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        let text: String = String::from_utf8_lossy(head).chars().take(16).collect();
+        return format!("it starts with the text {text:?}");
+    }
+    format!(
+        "it starts with the bytes {}",
+        hex::encode(&bytes[..bytes.len().min(8)])
+    )
+}
+
+fn check_artifact(artifact: &Path, sum_path: &Path) -> ArtifactState {
+    // Not there, or not reachable (a file where a folder should be, no
+    // permission): either way there is nothing to load.
+    let Ok(meta) = fs::metadata(artifact) else {
+        return ArtifactState::Missing;
+    };
+    let Some(sum) = read_json::<Sum>(sum_path) else {
+        return ArtifactState::Damaged("its checksum record is missing or unreadable".into());
+    };
+    if sum.stamp == Stamp::of(&meta) {
+        return ArtifactState::Trusted;
+    }
+    // The file was touched since it was written: only its content can tell.
+    let actual = match fs::read(artifact) {
+        Ok(bytes) => hex::encode(Sha256::digest(&bytes)),
+        Err(e) => return ArtifactState::Damaged(e.to_string()),
+    };
+    if actual != sum.sha256 {
+        return ArtifactState::Damaged("its content does not match its checksum".into());
+    }
+    let refreshed = Sum {
+        stamp: Stamp::of(&meta),
+        ..sum
+    };
+    // Failing to refresh only means hashing again next time.
+    let _ = write_json_atomic(sum_path, &refreshed);
+    ArtifactState::Trusted
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
+    let bytes = fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes to a temporary file in the same folder, then renames it over
+/// `path`: readers see the old file or the new one, never a part.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("no parent folder"))?;
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn dir_size(dir: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    let entries = match fs::read_dir(dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineOptions;
+
+    fn setup() -> (tempfile::TempDir, CodeCache, PathBuf, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CodeCache::new(dir.path().join("cache"));
+        let wasm = dir.path().join("m.wasm");
+        fs::write(
+            &wasm,
+            wat::parse_str(r#"(module (func (export "f") (result i32) i32.const 7))"#).unwrap(),
+        )
+        .unwrap();
+        let engine = EngineOptions::default().engine().unwrap();
+        (dir, cache, wasm, engine)
+    }
+
+    fn only_artifact(cache: &CodeCache) -> PathBuf {
+        let entries = cache.entries().unwrap();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        entries[0].path.clone()
+    }
+
+    #[test]
+    fn second_load_is_a_hit_and_lists_the_source() {
+        let (_d, cache, wasm, engine) = setup();
+        let first = cache.load(&engine, &wasm).unwrap();
+        assert_eq!(first.source, CodeSource::Compiled);
+        assert!(first.warnings.is_empty(), "{:?}", first.warnings);
+        let second = cache.load(&engine, &wasm).unwrap();
+        assert_eq!(second.source, CodeSource::CacheHit);
+        let entries = cache.entries().unwrap();
+        assert_eq!(entries[0].source.as_deref(), Some(wasm.as_path()));
+        assert_eq!(entries[0].kind, "module");
+    }
+
+    #[test]
+    fn a_changed_source_is_recompiled() {
+        let (_d, cache, wasm, engine) = setup();
+        cache.load(&engine, &wasm).unwrap();
+        fs::write(
+            &wasm,
+            wat::parse_str(r#"(module (func (export "g")))"#).unwrap(),
+        )
+        .unwrap();
+        let again = cache.load(&engine, &wasm).unwrap();
+        assert_eq!(again.source, CodeSource::Compiled);
+        assert_eq!(cache.entries().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_flipped_byte_in_an_artifact_is_detected_and_rebuilt() {
+        let (_d, cache, wasm, engine) = setup();
+        cache.load(&engine, &wasm).unwrap();
+        let artifact = only_artifact(&cache);
+        let mut bytes = fs::read(&artifact).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        fs::write(&artifact, &bytes).unwrap();
+        let again = cache.load(&engine, &wasm).unwrap();
+        assert_eq!(again.source, CodeSource::Rebuilt);
+        assert!(
+            again.warnings[0].contains("damaged"),
+            "{:?}",
+            again.warnings
+        );
+        assert_eq!(
+            cache.load(&engine, &wasm).unwrap().source,
+            CodeSource::CacheHit
+        );
+    }
+
+    #[test]
+    fn a_truncated_artifact_or_missing_sum_is_rebuilt() {
+        let (_d, cache, wasm, engine) = setup();
+        cache.load(&engine, &wasm).unwrap();
+        let artifact = only_artifact(&cache);
+        let bytes = fs::read(&artifact).unwrap();
+        fs::write(&artifact, &bytes[..bytes.len() / 3]).unwrap();
+        assert_eq!(
+            cache.load(&engine, &wasm).unwrap().source,
+            CodeSource::Rebuilt
+        );
+        fs::remove_file(artifact.with_extension("sum")).unwrap();
+        assert_eq!(
+            cache.load(&engine, &wasm).unwrap().source,
+            CodeSource::Rebuilt
+        );
+        assert_eq!(
+            cache.load(&engine, &wasm).unwrap().source,
+            CodeSource::CacheHit
+        );
+    }
+
+    #[test]
+    fn a_touched_but_intact_artifact_is_trusted_after_one_hash() {
+        let (_d, cache, wasm, engine) = setup();
+        cache.load(&engine, &wasm).unwrap();
+        let artifact = only_artifact(&cache);
+        let bytes = fs::read(&artifact).unwrap();
+        fs::write(&artifact, &bytes).unwrap();
+        assert_eq!(
+            cache.load(&engine, &wasm).unwrap().source,
+            CodeSource::CacheHit
+        );
+    }
+
+    #[test]
+    fn other_engine_options_use_other_artifacts() {
+        let (_d, cache, wasm, engine) = setup();
+        cache.load(&engine, &wasm).unwrap();
+        let timed = EngineOptions {
+            epoch_interruption: true,
+            consume_fuel: false,
+        }
+        .engine()
+        .unwrap();
+        assert_eq!(
+            cache.load(&timed, &wasm).unwrap().source,
+            CodeSource::Compiled
+        );
+        assert_eq!(cache.entries().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_unwritable_cache_warns_and_still_runs() {
+        let (d, _cache, wasm, engine) = setup();
+        let blocker = d.path().join("file");
+        fs::write(&blocker, b"x").unwrap();
+        let cache = CodeCache::new(blocker.join("cache"));
+        let loaded = cache.load(&engine, &wasm).unwrap();
+        assert_eq!(loaded.source, CodeSource::Compiled);
+        assert!(!loaded.warnings.is_empty());
+    }
+
+    #[test]
+    fn non_wasm_files_are_described() {
+        let (d, cache, _wasm, engine) = setup();
+        let text = d.path().join("t.wasm");
+        fs::write(&text, b"#!/bin/sh\necho hi\n").unwrap();
+        let err = cache.load(&engine, &text).err().unwrap().to_string();
+        assert!(err.contains("not a WebAssembly file"), "{err}");
+        assert!(err.contains("#!/bin/sh"), "{err}");
+    }
+
+    #[test]
+    fn clean_removes_everything() {
+        let (_d, cache, wasm, engine) = setup();
+        cache.load(&engine, &wasm).unwrap();
+        assert!(cache.clean().unwrap() > 0);
+        assert!(cache.entries().unwrap().is_empty());
+        assert_eq!(
+            cache.load(&engine, &wasm).unwrap().source,
+            CodeSource::Compiled
+        );
+    }
+}

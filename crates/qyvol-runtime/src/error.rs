@@ -1,0 +1,47 @@
+//! Errors that stop a program from starting. How a started program ended is
+//! not an error: that is an [`crate::Outcome`].
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{} is not a WebAssembly file ({what})", path.display())]
+    NotWasm { path: PathBuf, what: String },
+
+    #[error("{} is not valid WebAssembly: {message}", path.display())]
+    InvalidWasm { path: PathBuf, message: String },
+
+    #[error("{} cannot run: {message}", path.display())]
+    NotRunnable { path: PathBuf, message: String },
+
+    #[error("cannot link {}: {message}", path.display())]
+    Link { path: PathBuf, message: String },
+
+    #[error("cannot mount {} at {guest}: {source}", host.display())]
+    Preopen {
+        host: PathBuf,
+        guest: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("permissions.net: cannot resolve \"{rule}\": {message}")]
+    NetRule { rule: String, message: String },
+
+    #[error("cannot start the engine: {0}")]
+    Engine(String),
+}
+
+/// Renders a wasmtime error with its chain of causes on one line.
+pub(crate) fn chain(e: &wasmtime::Error) -> String {
+    format!("{e:#}")
+}

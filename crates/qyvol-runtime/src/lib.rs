@@ -1,0 +1,36 @@
+//! The engine room of Qyvol: it turns a validated manifest (or a bare `.wasm`
+//! with command-line grants) into a running WebAssembly program. It detects
+//! whether the file is a preview-1 core module or a WASI 0.2 component, gets
+//! compiled code from the on-disk cache or compiles it, builds a WASI context
+//! that grants exactly the manifest's permissions (preopens, environment,
+//! sockets), enforces the memory, time and fuel limits, runs the program and
+//! reports how it ended, with timings. It also inspects wasm files (imports,
+//! exports, the permissions they need). It knows nothing of command lines:
+//! the `qyv` binary builds a [`RunSpec`] and presents the [`RunReport`].
+
+mod cache;
+mod code;
+mod engine;
+mod error;
+mod inspect;
+mod kind;
+mod limits;
+mod metrics;
+mod net;
+mod outcome;
+mod run;
+mod spec;
+mod wasi;
+
+pub use cache::{CacheEntry, CodeCache};
+pub use engine::EngineOptions;
+pub use error::RuntimeError;
+pub use inspect::{
+    InspectError, Inspection, Item, Need, Unmet, WasiVersion, check_file, inspect_bytes,
+    inspect_file,
+};
+pub use kind::WasmKind;
+pub use metrics::{CodeSource, Metrics};
+pub use outcome::{ExitCodes, Outcome};
+pub use run::{RunReport, run};
+pub use spec::{Preopen, RunSpec};

@@ -1,0 +1,218 @@
+//! The network gate: turns `permissions.net` into the socket checks the WASI
+//! context calls before every bind, connect and send, and remembers what it
+//! refused so that a failed run can name the permission to add.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+
+use qyvol_manifest::{NetPolicy, NetRule, NetTarget};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::sockets::SocketAddrUse;
+
+/// Addresses the guest was refused, in order, at most a few.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Denials(Arc<Mutex<Vec<String>>>);
+
+const MAX_DENIALS_KEPT: usize = 8;
+
+impl Denials {
+    fn record(&self, what: String) {
+        if let Ok(mut v) = self.0.lock()
+            && v.len() < MAX_DENIALS_KEPT
+            && !v.contains(&what)
+        {
+            v.push(what);
+        }
+    }
+
+    pub(crate) fn list(&self) -> Vec<String> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// One allow rule with host names already resolved to addresses.
+#[derive(Clone, Debug)]
+struct Allowed {
+    rule: NetRule,
+    resolved: Vec<IpAddr>,
+}
+
+impl Allowed {
+    fn matches(&self, addr: &SocketAddr) -> bool {
+        if self.rule.matches_addr(addr) {
+            return true;
+        }
+        let port_ok = self.rule.port.is_none_or(|p| p == addr.port());
+        port_ok && self.resolved.contains(&addr.ip())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct NetGate {
+    policy: Policy,
+    pub(crate) denials: Denials,
+    /// Rules that could not be used, with the reason: shown as warnings.
+    pub(crate) warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+enum Policy {
+    Deny,
+    AllowAll,
+    Allow { rules: Vec<Allowed>, lookup: bool },
+}
+
+impl NetGate {
+    pub(crate) fn new(policy: &NetPolicy) -> NetGate {
+        let mut warnings = Vec::new();
+        let policy = match policy {
+            NetPolicy::Deny => Policy::Deny,
+            NetPolicy::AllowAll => Policy::AllowAll,
+            NetPolicy::Allow(rules) => {
+                let mut lookup = false;
+                let rules = rules
+                    .iter()
+                    .map(|rule| {
+                        let mut resolved = Vec::new();
+                        if let NetTarget::Name(name) = &rule.target {
+                            // A guest that may reach a host by name must be
+                            // able to look that name up.
+                            lookup = true;
+                            if name.starts_with("*.") {
+                                warnings.push(format!(
+                                    "permissions.net: \"{}\": wildcard names apply to HTTP requests only; sockets need addresses",
+                                    rule.text
+                                ));
+                            } else {
+                                match (name.as_str(), 0).to_socket_addrs() {
+                                    Ok(addrs) => resolved.extend(addrs.map(|a| a.ip())),
+                                    Err(e) => warnings.push(format!(
+                                        "permissions.net: cannot resolve \"{}\" ({e}); the rule allows nothing this run",
+                                        rule.text
+                                    )),
+                                }
+                            }
+                        }
+                        Allowed {
+                            rule: rule.clone(),
+                            resolved,
+                        }
+                    })
+                    .collect();
+                Policy::Allow { rules, lookup }
+            }
+        };
+        NetGate {
+            policy,
+            denials: Denials::default(),
+            warnings,
+        }
+    }
+
+    /// Whether the guest may use `addr` for `use_`. Pure, for tests.
+    fn allows(&self, addr: &SocketAddr, use_: SocketAddrUse) -> bool {
+        // Every connect first binds to any address and an OS-chosen port:
+        // harmless alone, and letting it through means the refusal lands
+        // on the connect, which names the address the app wanted.
+        let implicit_bind = matches!(use_, SocketAddrUse::TcpBind | SocketAddrUse::UdpBind)
+            && addr.ip().is_unspecified()
+            && addr.port() == 0;
+        match &self.policy {
+            Policy::Deny => implicit_bind,
+            Policy::AllowAll => true,
+            Policy::Allow { rules, .. } => match use_ {
+                _ if implicit_bind => true,
+                // Listening was allowed by a rule; who connects is not ours to filter.
+                SocketAddrUse::TcpAccept => true,
+                _ => rules.iter().any(|r| r.matches(addr)),
+            },
+        }
+    }
+
+    pub(crate) fn apply(&self, b: &mut WasiCtxBuilder) {
+        let lookup = match &self.policy {
+            Policy::Deny => false,
+            Policy::AllowAll => true,
+            Policy::Allow { lookup, .. } => *lookup,
+        };
+        // Creating a socket is allowed even under `net: false`: it can do
+        // nothing until a bind, connect or send, and each of those passes
+        // the check below, which records what it refused so that the run's
+        // end can name permissions.net.
+        b.allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(lookup);
+        let gate = self.clone();
+        b.socket_addr_check(move |addr, use_| {
+            let ok = gate.allows(&addr, use_);
+            if !ok && !matches!(use_, SocketAddrUse::UdpReceive) {
+                gate.denials.record(format!("{} {addr}", describe(use_)));
+            }
+            Box::pin(async move { ok })
+        });
+    }
+}
+
+fn describe(use_: SocketAddrUse) -> &'static str {
+    match use_ {
+        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => "bind",
+        SocketAddrUse::TcpListen => "listen on",
+        SocketAddrUse::TcpAccept => "accept from",
+        SocketAddrUse::TcpConnect => "connect to",
+        SocketAddrUse::UdpSend => "send to",
+        SocketAddrUse::UdpReceive => "receive from",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(rules: &[&str]) -> NetGate {
+        let rules = rules.iter().map(|r| NetRule::parse(r).unwrap()).collect();
+        NetGate::new(&NetPolicy::Allow(rules))
+    }
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn deny_refuses_everything() {
+        let g = NetGate::new(&NetPolicy::Deny);
+        assert!(!g.allows(&sa("127.0.0.1:80"), SocketAddrUse::TcpConnect));
+        assert!(!g.allows(&sa("0.0.0.0:8080"), SocketAddrUse::TcpBind));
+        assert!(!g.allows(&sa("0.0.0.0:0"), SocketAddrUse::TcpListen));
+        assert!(!g.allows(&sa("1.1.1.1:53"), SocketAddrUse::UdpSend));
+    }
+
+    #[test]
+    fn a_list_allows_only_its_ports() {
+        let g = gate(&["127.0.0.1:8080", "10.0.0.0/8"]);
+        assert!(g.allows(&sa("127.0.0.1:8080"), SocketAddrUse::TcpConnect));
+        assert!(!g.allows(&sa("127.0.0.1:8081"), SocketAddrUse::TcpConnect));
+        assert!(g.allows(&sa("10.1.2.3:22"), SocketAddrUse::TcpConnect));
+        assert!(!g.allows(&sa("192.168.1.1:8080"), SocketAddrUse::UdpSend));
+        // implicit binds before a connect are always fine, explicit ones are not
+        assert!(g.allows(&sa("0.0.0.0:0"), SocketAddrUse::TcpBind));
+        assert!(!g.allows(&sa("0.0.0.0:9000"), SocketAddrUse::TcpBind));
+    }
+
+    #[test]
+    fn names_are_resolved_and_enable_lookup() {
+        let g = gate(&["localhost:9000"]);
+        assert!(g.allows(&sa("127.0.0.1:9000"), SocketAddrUse::TcpConnect));
+        assert!(!g.allows(&sa("127.0.0.1:9001"), SocketAddrUse::TcpConnect));
+        assert!(matches!(g.policy, Policy::Allow { lookup: true, .. }));
+        let ips = gate(&["127.0.0.1:9000"]);
+        assert!(matches!(ips.policy, Policy::Allow { lookup: false, .. }));
+    }
+
+    #[test]
+    fn denials_are_kept_once_each() {
+        let d = Denials::default();
+        d.record("connect to 1.2.3.4:80".into());
+        d.record("connect to 1.2.3.4:80".into());
+        assert_eq!(d.list().len(), 1);
+    }
+}

@@ -1,0 +1,177 @@
+//! How a run ended, and the process exit status `qyv` gives each ending.
+
+use std::time::Duration;
+
+use qyvol_manifest::{format_duration, format_size};
+
+/// The exit statuses `qyv run` uses besides the guest's own exit code.
+/// Documented in the README; tests check each one.
+pub struct ExitCodes;
+
+impl ExitCodes {
+    /// The time limit (`limits.timeout` / `--timeout`) ended the run, as GNU
+    /// `timeout` reports it.
+    pub const TIMEOUT: i32 = 124;
+    /// `qyv` could not start the program: bad manifest, flags, or wasm file.
+    pub const QYV_ERROR: i32 = 125;
+    /// The program failed after it was denied a permission it tried to use.
+    pub const DENIED: i32 = 126;
+    /// The program trapped; 128 + SIGABRT, as `wasmtime run` reports it.
+    pub const TRAP: i32 = 134;
+    /// The memory limit ended the run; 128 + SIGKILL, as an out-of-memory
+    /// kill reads in Docker.
+    pub const MEMORY: i32 = 137;
+    /// The fuel budget ran out; 128 + SIGXCPU, as a CPU-time limit reads.
+    pub const FUEL: i32 = 152;
+}
+
+/// The end of a run that started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The program returned or called exit with this code.
+    Exited(i32),
+    /// A trap: the reason and the wasm backtrace, one frame per line.
+    Trapped {
+        reason: String,
+        backtrace: Vec<String>,
+    },
+    /// Stopped by the time limit. `blocked`: the program was waiting in a
+    /// host call (a read, a sleep) and could not be interrupted, so `qyv`
+    /// gave up on it.
+    TimedOut { limit: Duration, blocked: bool },
+    /// The program hit the memory cap and then failed (`then`).
+    MemoryLimit { limit: u64, then: Box<Outcome> },
+    /// The fuel budget ran out.
+    FuelExhausted { fuel: u64 },
+    /// The program was refused network access and then failed (`then`).
+    NetDenied {
+        denied: Vec<String>,
+        then: Box<Outcome>,
+    },
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Exited(code) => *code,
+            Outcome::Trapped { .. } => ExitCodes::TRAP,
+            Outcome::TimedOut { .. } => ExitCodes::TIMEOUT,
+            Outcome::MemoryLimit { .. } => ExitCodes::MEMORY,
+            Outcome::FuelExhausted { .. } => ExitCodes::FUEL,
+            Outcome::NetDenied { .. } => ExitCodes::DENIED,
+        }
+    }
+
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Outcome::Exited(0))
+    }
+
+    /// What `qyv` says on stderr about this ending; `None` for a plain exit,
+    /// whose story the program told itself.
+    pub fn report(&self, program: &str) -> Option<String> {
+        match self {
+            Outcome::Exited(_) => None,
+            Outcome::Trapped { reason, backtrace } => {
+                let mut s = format!("{program} trapped: {reason}");
+                if !backtrace.is_empty() {
+                    s.push_str("\nwasm backtrace:");
+                    for frame in backtrace {
+                        s.push('\n');
+                        s.push_str(frame);
+                    }
+                }
+                Some(s)
+            }
+            Outcome::TimedOut { limit, blocked } => Some(format!(
+                "{program} was stopped by the time limit of {} (limits.timeout){}",
+                format_duration(*limit),
+                if *blocked {
+                    "; it was blocked in a host call and could not be interrupted"
+                } else {
+                    ""
+                }
+            )),
+            Outcome::MemoryLimit { limit, then } => Some(format!(
+                "{program} reached the memory limit of {} (limits.memory) and {}; raise limits.memory or pass --memory",
+                format_size(*limit),
+                then.ended_as()
+            )),
+            Outcome::FuelExhausted { fuel } => Some(format!(
+                "{program} ran out of fuel after {fuel} units (limits.fuel); raise limits.fuel or pass --fuel"
+            )),
+            Outcome::NetDenied { denied, then } => Some(format!(
+                "{program} was denied network access ({}) by permissions.net and {}; add the address to permissions.net (or pass --allow-net=HOST:PORT) to allow it",
+                denied.join(", "),
+                then.ended_as()
+            )),
+        }
+    }
+
+    fn ended_as(&self) -> String {
+        match self {
+            Outcome::Exited(code) => format!("exited with code {code}"),
+            Outcome::Trapped { reason, .. } => format!("trapped ({reason})"),
+            other => format!("ended with status {}", other.exit_code()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ending_has_its_own_status() {
+        let trap = Outcome::Trapped {
+            reason: "x".into(),
+            backtrace: vec![],
+        };
+        let codes = [
+            Outcome::Exited(3).exit_code(),
+            trap.exit_code(),
+            Outcome::TimedOut {
+                limit: Duration::from_secs(1),
+                blocked: false,
+            }
+            .exit_code(),
+            Outcome::MemoryLimit {
+                limit: 1,
+                then: Box::new(trap.clone()),
+            }
+            .exit_code(),
+            Outcome::FuelExhausted { fuel: 1 }.exit_code(),
+            Outcome::NetDenied {
+                denied: vec![],
+                then: Box::new(Outcome::Exited(1)),
+            }
+            .exit_code(),
+        ];
+        let mut unique = codes.to_vec();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), codes.len(), "{codes:?}");
+    }
+
+    #[test]
+    fn reports_name_the_limit() {
+        let r = Outcome::TimedOut {
+            limit: Duration::from_millis(1500),
+            blocked: false,
+        }
+        .report("app")
+        .unwrap();
+        assert_eq!(
+            r,
+            "app was stopped by the time limit of 1.5s (limits.timeout)"
+        );
+        let r = Outcome::MemoryLimit {
+            limit: 64 << 20,
+            then: Box::new(Outcome::Exited(1)),
+        }
+        .report("app")
+        .unwrap();
+        assert!(r.contains("limits.memory"), "{r}");
+        assert!(r.contains("exited with code 1"), "{r}");
+        assert!(Outcome::Exited(2).report("app").is_none());
+    }
+}

@@ -1,0 +1,464 @@
+//! The run path: engine → code (cache or compile) → WASI context → limits →
+//! instantiate → call the entry point → classify how it ended.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Engine, Linker, Module, Store, Trap, WasmBacktrace};
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::p2::bindings::sync::CommandPre;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+
+use crate::cache::{LoadedCode, load_uncached};
+use crate::code::Code;
+use crate::engine::EngineOptions;
+use crate::error::{RuntimeError, chain};
+use crate::kind::WasmKind;
+use crate::limits::MemoryLimiter;
+use crate::metrics::{Metrics, ms};
+use crate::net::NetGate;
+use crate::outcome::Outcome;
+use crate::spec::RunSpec;
+use crate::wasi;
+
+/// How long a timed-out program gets to reach an epoch check before `qyv`
+/// stops waiting for it (it is then blocked in a host call).
+const TIMEOUT_GRACE: Duration = Duration::from_millis(250);
+
+/// The result of a run that started.
+#[derive(Debug)]
+pub struct RunReport {
+    pub outcome: Outcome,
+    pub metrics: Metrics,
+    pub kind: WasmKind,
+    /// Things the user should know that did not stop the run (cache
+    /// problems, unusable network rules).
+    pub warnings: Vec<String>,
+}
+
+/// Runs a program to its end.
+pub fn run(spec: RunSpec) -> Result<RunReport, RuntimeError> {
+    let started = Instant::now();
+    let options = EngineOptions {
+        epoch_interruption: spec.timeout.is_some(),
+        consume_fuel: spec.fuel.is_some(),
+    };
+    let engine = options.engine()?;
+    let loaded = match &spec.cache {
+        Some(cache) => cache.load(&engine, &spec.wasm)?,
+        None => load_uncached(&engine, &spec.wasm)?,
+    };
+    let LoadedCode {
+        code,
+        kind,
+        source,
+        read_time,
+        code_time,
+        mut warnings,
+    } = loaded;
+    let gate = NetGate::new(&spec.net);
+    warnings.extend(gate.warnings.iter().cloned());
+
+    let timeout = spec.timeout;
+    let execution = match timeout {
+        None => execute(&engine, code, &spec, &gate)?,
+        Some(limit) => execute_with_deadline(engine, code, spec.clone(), gate.clone(), limit)?,
+    };
+
+    let mut outcome = execution.outcome;
+    if !outcome.succeeded() {
+        outcome = explain(outcome, &execution.limiter, &spec, &gate);
+    }
+    let metrics = Metrics {
+        read_ms: ms(read_time),
+        code_ms: ms(code_time),
+        code_source: Some(source),
+        instantiate_ms: ms(execution.instantiate_time),
+        run_ms: ms(execution.run_time),
+        total_ms: ms(started.elapsed()),
+        peak_memory_bytes: execution.limiter.peak,
+        exit_code: Some(outcome.exit_code()),
+        fuel_consumed: execution.fuel_consumed,
+    };
+    Ok(RunReport {
+        outcome,
+        metrics,
+        kind,
+        warnings,
+    })
+}
+
+/// What the limiter saw, copied out of the store.
+#[derive(Debug, Default)]
+struct LimiterView {
+    peak: u64,
+    hit: bool,
+}
+
+struct Execution {
+    outcome: Outcome,
+    instantiate_time: Duration,
+    run_time: Duration,
+    limiter: LimiterView,
+    fuel_consumed: Option<u64>,
+}
+
+/// When a limit the guest ran into explains its failure better than the
+/// failure itself, say so.
+fn explain(outcome: Outcome, limiter: &LimiterView, spec: &RunSpec, gate: &NetGate) -> Outcome {
+    if matches!(
+        outcome,
+        Outcome::TimedOut { .. } | Outcome::FuelExhausted { .. }
+    ) {
+        return outcome;
+    }
+    if limiter.hit
+        && let Some(limit) = spec.memory
+    {
+        return Outcome::MemoryLimit {
+            limit,
+            then: Box::new(outcome),
+        };
+    }
+    let denied = gate.denials.list();
+    if !denied.is_empty() {
+        return Outcome::NetDenied {
+            denied,
+            then: Box::new(outcome),
+        };
+    }
+    outcome
+}
+
+/// Runs on a worker thread so that a program blocked in a host call cannot
+/// hold `qyv` past its time limit.
+fn execute_with_deadline(
+    engine: Engine,
+    code: Code,
+    spec: RunSpec,
+    gate: NetGate,
+    limit: Duration,
+) -> Result<Execution, RuntimeError> {
+    let (tx, rx) = mpsc::channel();
+    let worker_engine = engine.clone();
+    std::thread::Builder::new()
+        .name("qyv-guest".into())
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let _ = tx.send(execute(&worker_engine, code, &spec, &gate));
+        })
+        .map_err(|e| RuntimeError::Engine(format!("cannot start the guest thread: {e}")))?;
+    let started = Instant::now();
+    match rx.recv_timeout(limit) {
+        Ok(result) => return result,
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            return Err(RuntimeError::Engine(
+                "the guest thread ended without a result".into(),
+            ));
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {}
+    }
+    // The deadline is 1 epoch: this makes the next epoch check trap.
+    engine.increment_epoch();
+    match rx.recv_timeout(TIMEOUT_GRACE) {
+        Ok(result) => result,
+        Err(_) => Ok(Execution {
+            outcome: Outcome::TimedOut {
+                limit,
+                blocked: true,
+            },
+            instantiate_time: Duration::ZERO,
+            run_time: started.elapsed(),
+            limiter: LimiterView::default(),
+            fuel_consumed: None,
+        }),
+    }
+}
+
+struct P1State {
+    wasi: WasiP1Ctx,
+    limiter: MemoryLimiter,
+}
+
+struct P2State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+}
+
+impl WasiView for P2State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn execute(
+    engine: &Engine,
+    code: Code,
+    spec: &RunSpec,
+    gate: &NetGate,
+) -> Result<Execution, RuntimeError> {
+    let builder = wasi::context(spec, gate)?;
+    match code {
+        Code::Module(module) => execute_module(engine, &module, builder, spec),
+        Code::Component(component) => execute_component(engine, &component, builder, spec),
+    }
+}
+
+/// Budget the store starts with so that the first epoch tick interrupts it.
+fn prepare_store<T>(store: &mut Store<T>, spec: &RunSpec) -> Result<(), RuntimeError> {
+    if spec.timeout.is_some() {
+        store.set_epoch_deadline(1);
+    }
+    if let Some(fuel) = spec.fuel {
+        store
+            .set_fuel(fuel)
+            .map_err(|e| RuntimeError::Engine(chain(&e)))?;
+    }
+    Ok(())
+}
+
+fn fuel_used<T>(store: &Store<T>, spec: &RunSpec) -> Option<u64> {
+    let budget = spec.fuel?;
+    store
+        .get_fuel()
+        .ok()
+        .map(|left| budget.saturating_sub(left))
+}
+
+fn execute_module(
+    engine: &Engine,
+    module: &Module,
+    mut builder: wasmtime_wasi::WasiCtxBuilder,
+    spec: &RunSpec,
+) -> Result<Execution, RuntimeError> {
+    let mut linker: Linker<P1State> = Linker::new(engine);
+    p1::add_to_linker_sync(&mut linker, |s| &mut s.wasi)
+        .map_err(|e| RuntimeError::Engine(chain(&e)))?;
+    let state = P1State {
+        wasi: builder.build_p1(),
+        limiter: MemoryLimiter::new(spec.memory),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    prepare_store(&mut store, spec)?;
+
+    let started = Instant::now();
+    let pre = linker
+        .instantiate_pre(module)
+        .map_err(|e| RuntimeError::Link {
+            path: spec.wasm.clone(),
+            message: explain_link_error(&chain(&e)),
+        })?;
+    let instance = match pre.instantiate(&mut store) {
+        Ok(i) => i,
+        Err(e) => {
+            return finish_early(classify(e, spec), started, &store, spec);
+        }
+    };
+    let instantiate_time = started.elapsed();
+    let Ok(start) = instance.get_typed_func::<(), ()>(&mut store, "_start") else {
+        return Err(RuntimeError::NotRunnable {
+            path: spec.wasm.clone(),
+            message:
+                "it exports no `_start` function: it is a library (reactor) module, not a program"
+                    .into(),
+        });
+    };
+    let started = Instant::now();
+    let result = start.call(&mut store, ());
+    let run_time = started.elapsed();
+    let outcome = match result {
+        Ok(()) => Outcome::Exited(0),
+        Err(e) => classify(e, spec),
+    };
+    Ok(Execution {
+        outcome,
+        instantiate_time,
+        run_time,
+        limiter: LimiterView {
+            peak: store.data().limiter.peak(),
+            hit: store.data().limiter.hit(),
+        },
+        fuel_consumed: fuel_used(&store, spec),
+    })
+}
+
+fn execute_component(
+    engine: &Engine,
+    component: &Component,
+    mut builder: wasmtime_wasi::WasiCtxBuilder,
+    spec: &RunSpec,
+) -> Result<Execution, RuntimeError> {
+    let mut linker = wasmtime::component::Linker::<P2State>::new(engine);
+    // WASI 0.2.12's `exit-with-code` is part of this linker: a component
+    // whose toolchain uses it reports its real exit code, not just 0 or 1.
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(|e| RuntimeError::Engine(chain(&e)))?;
+    let exports = command_exports(engine, component);
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| RuntimeError::Link {
+            path: spec.wasm.clone(),
+            message: explain_link_error(&chain(&e)),
+        })?;
+    let pre = CommandPre::new(pre).map_err(|_| RuntimeError::NotRunnable {
+        path: spec.wasm.clone(),
+        message: not_a_command(&exports),
+    })?;
+    let state = P2State {
+        wasi: builder.build(),
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter::new(spec.memory),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    prepare_store(&mut store, spec)?;
+
+    let started = Instant::now();
+    let command = match pre.instantiate(&mut store) {
+        Ok(c) => c,
+        Err(e) => return finish_early(classify(e, spec), started, &store, spec),
+    };
+    let instantiate_time = started.elapsed();
+    let started = Instant::now();
+    let result = command.wasi_cli_run().call_run(&mut store);
+    let run_time = started.elapsed();
+    let outcome = match result {
+        Ok(Ok(())) => Outcome::Exited(0),
+        Ok(Err(())) => Outcome::Exited(1),
+        Err(e) => classify(e, spec),
+    };
+    Ok(Execution {
+        outcome,
+        instantiate_time,
+        run_time,
+        limiter: LimiterView {
+            peak: store.data().limiter.peak(),
+            hit: store.data().limiter.hit(),
+        },
+        fuel_consumed: fuel_used(&store, spec),
+    })
+}
+
+/// An instantiation that failed at run time (a start function trapped, or
+/// the initial memory was over the limit) ends the run like a trap does.
+fn finish_early<T: LimiterAccess>(
+    outcome: Outcome,
+    started: Instant,
+    store: &Store<T>,
+    spec: &RunSpec,
+) -> Result<Execution, RuntimeError> {
+    Ok(Execution {
+        outcome,
+        instantiate_time: started.elapsed(),
+        run_time: Duration::ZERO,
+        limiter: LimiterView {
+            peak: store.data().limiter().peak(),
+            hit: store.data().limiter().hit(),
+        },
+        fuel_consumed: fuel_used(store, spec),
+    })
+}
+
+trait LimiterAccess {
+    fn limiter(&self) -> &MemoryLimiter;
+}
+
+impl LimiterAccess for P1State {
+    fn limiter(&self) -> &MemoryLimiter {
+        &self.limiter
+    }
+}
+
+impl LimiterAccess for P2State {
+    fn limiter(&self) -> &MemoryLimiter {
+        &self.limiter
+    }
+}
+
+/// Turns an error out of wasm into how the run ended.
+fn classify(e: wasmtime::Error, spec: &RunSpec) -> Outcome {
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return Outcome::Exited(exit.0);
+    }
+    let backtrace = e
+        .downcast_ref::<WasmBacktrace>()
+        .map(format_backtrace)
+        .unwrap_or_default();
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Outcome::TimedOut {
+            limit: spec.timeout.unwrap_or_default(),
+            blocked: false,
+        },
+        Some(Trap::OutOfFuel) => Outcome::FuelExhausted {
+            fuel: spec.fuel.unwrap_or_default(),
+        },
+        Some(trap) => Outcome::Trapped {
+            reason: trap
+                .to_string()
+                .trim_start_matches("wasm trap: ")
+                .to_string(),
+            backtrace,
+        },
+        // A host function failed in a way the guest cannot handle.
+        None => Outcome::Trapped {
+            reason: format!("{:#}", e.root_cause()),
+            backtrace,
+        },
+    }
+}
+
+/// Wasmtime's own rendering of frames, without its heading line.
+fn format_backtrace(bt: &WasmBacktrace) -> Vec<String> {
+    bt.to_string()
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn command_exports(engine: &Engine, component: &Component) -> Vec<String> {
+    component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+fn not_a_command(exports: &[String]) -> String {
+    let listed = if exports.is_empty() {
+        "nothing".to_string()
+    } else {
+        exports.join(", ")
+    };
+    if exports
+        .iter()
+        .any(|e| e.starts_with("wasi:http/incoming-handler"))
+    {
+        format!(
+            "it is an HTTP handler (it exports {listed}), not a command; HTTP apps are served by `qyv serve`"
+        )
+    } else {
+        format!(
+            "it does not export wasi:cli/run (it exports {listed}); `qyv run` runs command components"
+        )
+    }
+}
+
+fn explain_link_error(message: &str) -> String {
+    if message.contains("wasi:http/") {
+        format!("{message}; HTTP interfaces are provided by `qyv serve`, not `qyv run`")
+    } else if message.contains("unknown import")
+        || message.contains("matching implementation was not found")
+    {
+        format!("{message}; qyv provides WASI preview 1 and WASI 0.2 interfaces only")
+    } else {
+        message.to_string()
+    }
+}

@@ -1,0 +1,82 @@
+//! Everything one run needs, resolved: the manifest's grants merged with the
+//! command line's, before any engine work starts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use qyvol_manifest::{FsAccess, Manifest, MountMode, NetPolicy};
+
+use crate::cache::CodeCache;
+
+/// A host folder the guest sees at `guest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preopen {
+    pub host: PathBuf,
+    pub guest: String,
+    pub writable: bool,
+}
+
+/// A fully resolved run: which file, what it sees, what it may use.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub wasm: PathBuf,
+    /// The program name the guest sees as its first argument.
+    pub argv0: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub preopens: Vec<Preopen>,
+    pub net: NetPolicy,
+    /// Cap on the total size of the program's linear memories, in bytes.
+    pub memory: Option<u64>,
+    pub timeout: Option<Duration>,
+    pub fuel: Option<u64>,
+    /// `None` compiles every time (`--no-cache`).
+    pub cache: Option<CodeCache>,
+}
+
+impl RunSpec {
+    /// A run that grants nothing: no files, no network, no environment.
+    pub fn bare(wasm: impl Into<PathBuf>, argv0: impl Into<String>) -> RunSpec {
+        RunSpec {
+            wasm: wasm.into(),
+            argv0: argv0.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            preopens: Vec::new(),
+            net: NetPolicy::Deny,
+            memory: None,
+            timeout: None,
+            fuel: None,
+            cache: CodeCache::default_root().map(CodeCache::new),
+        }
+    }
+
+    /// Exactly what the manifest grants. The guest's first argument is the
+    /// app's name, as a command's name would be.
+    pub fn from_manifest(m: &Manifest) -> RunSpec {
+        let mut spec = RunSpec::bare(m.entrypoint_path(), m.name.clone());
+        spec.args = m.args.clone();
+        spec.env = m.env.clone();
+        spec.preopens = if m.permissions.fs == FsAccess::Full {
+            vec![Preopen {
+                host: PathBuf::from("/"),
+                guest: "/".to_string(),
+                writable: true,
+            }]
+        } else {
+            m.effective_mounts()
+                .into_iter()
+                .map(|mount| Preopen {
+                    host: mount.source,
+                    guest: mount.target,
+                    writable: mount.mode == MountMode::Write,
+                })
+                .collect()
+        };
+        spec.net = m.permissions.net.clone();
+        spec.memory = m.limits.memory;
+        spec.timeout = m.limits.timeout;
+        spec.fuel = m.limits.fuel;
+        spec
+    }
+}

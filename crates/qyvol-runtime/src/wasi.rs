@@ -1,0 +1,39 @@
+//! Builds the WASI context of a run from its spec: arguments, environment
+//! (only what the spec names: the host's never leaks in), preopened folders
+//! with their access, stdio, and the network gate.
+
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::error::{RuntimeError, chain};
+use crate::net::NetGate;
+use crate::spec::RunSpec;
+
+pub(crate) fn context(spec: &RunSpec, gate: &NetGate) -> Result<WasiCtxBuilder, RuntimeError> {
+    let mut b = WasiCtxBuilder::new();
+    // One program per process: blocking the thread on file I/O is cheaper
+    // than bouncing every call through the async runtime.
+    b.allow_blocking_current_thread(true);
+    b.inherit_stdio();
+    b.arg(&spec.argv0);
+    for arg in &spec.args {
+        b.arg(arg);
+    }
+    for (k, v) in &spec.env {
+        b.env(k, v);
+    }
+    for p in &spec.preopens {
+        let perms = if p.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        b.preopened_dir(&p.host, &p.guest, perms)
+            .map_err(|e| RuntimeError::Preopen {
+                host: p.host.clone(),
+                guest: p.guest.clone(),
+                source: std::io::Error::other(chain(&e)),
+            })?;
+    }
+    gate.apply(&mut b);
+    Ok(b)
+}

