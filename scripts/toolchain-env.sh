@@ -65,3 +65,15 @@ fi
 WASM_TOOLS="$(command -v wasm-tools 2>/dev/null || true)"
 
 export QYV_PYTHON GOROOT GO WASMTIME CLANG RUSTC RUSTC_FALLBACK WASM_TOOLS
+
+# The WASI 0.2 WIT files the engine itself implements, from the
+# wasmtime-wasi crate in cargo's registry: componentize-py and
+# componentize-js need a WIT folder, and building against the host's own
+# version guarantees the component links.
+wasi_wit_deps() {
+    local root manifest
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    manifest="$(cargo metadata --format-version 1 --manifest-path "$root/Cargo.toml" 2>/dev/null |
+        "${QYV_PYTHON:-python3}" -c 'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"]=="wasmtime-wasi"))')" || return 1
+    printf '%s\n' "$(dirname "$manifest")/src/p2/wit/deps"
+}
