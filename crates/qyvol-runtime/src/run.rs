@@ -276,16 +276,7 @@ fn execute_module(
         Ok(()) => Outcome::Exited(0),
         Err(e) => classify(e, spec),
     };
-    Ok(Execution {
-        outcome,
-        instantiate_time,
-        run_time,
-        limiter: LimiterView {
-            peak: store.data().limiter.peak(),
-            hit: store.data().limiter.hit(),
-        },
-        fuel_consumed: fuel_used(&store, spec),
-    })
+    Ok(execution(outcome, instantiate_time, run_time, &store, spec))
 }
 
 fn execute_component(
@@ -333,16 +324,7 @@ fn execute_component(
         Ok(Err(())) => Outcome::Exited(1),
         Err(e) => classify(e, spec),
     };
-    Ok(Execution {
-        outcome,
-        instantiate_time,
-        run_time,
-        limiter: LimiterView {
-            peak: store.data().limiter.peak(),
-            hit: store.data().limiter.hit(),
-        },
-        fuel_consumed: fuel_used(&store, spec),
-    })
+    Ok(execution(outcome, instantiate_time, run_time, &store, spec))
 }
 
 /// An instantiation that failed at run time (a start function trapped, or
@@ -353,16 +335,33 @@ fn finish_early<T: LimiterAccess>(
     store: &Store<T>,
     spec: &RunSpec,
 ) -> Result<Execution, RuntimeError> {
-    Ok(Execution {
+    Ok(execution(
         outcome,
-        instantiate_time: started.elapsed(),
-        run_time: Duration::ZERO,
+        started.elapsed(),
+        Duration::ZERO,
+        store,
+        spec,
+    ))
+}
+
+fn execution<T: LimiterAccess>(
+    outcome: Outcome,
+    instantiate_time: Duration,
+    run_time: Duration,
+    store: &Store<T>,
+    spec: &RunSpec,
+) -> Execution {
+    let limiter = store.data().limiter();
+    Execution {
+        outcome,
+        instantiate_time,
+        run_time,
         limiter: LimiterView {
-            peak: store.data().limiter().peak(),
-            hit: store.data().limiter().hit(),
+            peak: limiter.peak(),
+            hit: limiter.hit(),
         },
         fuel_consumed: fuel_used(store, spec),
-    })
+    }
 }
 
 trait LimiterAccess {
