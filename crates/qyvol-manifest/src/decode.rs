@@ -742,7 +742,11 @@ impl Decoder<'_> {
             ));
         }
         let path = Path::new(text);
-        if path.is_absolute() || path.components().any(|c| c == std::path::Component::ParentDir) {
+        if path.is_absolute()
+            || path
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+        {
             return Err(invalid(format!(
                 "{text:?} leaves the app's folder; write a folder relative to the manifest, without \"..\""
             )));
@@ -756,7 +760,11 @@ impl Decoder<'_> {
             Value::Seq(items) => items.iter().collect(),
             Value::Scalar(_) => vec![node],
             Value::Map(_) => {
-                return Err(self.wrong_type(node, field, "a list of patterns like [\"src/**/*.rs\"]"));
+                return Err(self.wrong_type(
+                    node,
+                    field,
+                    "a list of patterns like [\"src/**/*.rs\"]",
+                ));
             }
         };
         let mut patterns = Vec::with_capacity(items.len());

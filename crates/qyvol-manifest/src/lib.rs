@@ -33,7 +33,7 @@ pub use model::{
     AppType, Build, FsAccess, Limits, Manifest, Mount, MountKind, MountMode, Permissions, Runtime,
     Scheduler, Strategy,
 };
-pub use naming::{check_env_name, check_name, is_semver};
+pub use naming::{check_env_name, check_name, fix_name, is_semver};
 pub use net::{NetPolicy, NetRule, NetTarget};
 pub use schema::json_schema;
 pub use suggest::{did_you_mean, edit_distance};
