@@ -223,7 +223,8 @@ pub const LANGUAGES: &[Language] = &[
             python_module: None,
             install: "npm install -g kotlin-compiler@2.4.20 (with a JDK 17), then put its bin/kotlinc-wasm on PATH",
         }],
-        build: "kotlinc-wasm -Xwasm-target=wasm-wasi -Xwasm-use-new-exception-proposal -ir-output-dir build -ir-output-name app main.kt && kotlinc-wasm -Xwasm-target=wasm-wasi -Xwasm-use-new-exception-proposal -Xir-produce-js -Xinclude=build/app.klib -ir-output-dir build -ir-output-name main && cp build/main.wasm {entrypoint}",
+        // The compiler finds its standard library only when told where.
+        build: "K=\"$(npm root -g)/kotlin-compiler/lib/kotlin-stdlib-wasm-wasi.klib\" && kotlinc-wasm -Xwasm-target=wasm-wasi -Xwasm-use-new-exception-proposal -libraries \"$K\" -ir-output-dir build -ir-output-name app main.kt && kotlinc-wasm -Xwasm-target=wasm-wasi -Xwasm-use-new-exception-proposal -libraries \"$K\" -Xir-produce-js -Xinclude=build/app.klib -ir-output-dir build -ir-output-name main && cp build/main.wasm {entrypoint}",
         watch: &["*.kt"],
         component: false,
         files: template!("kotlin", "main.kt"),

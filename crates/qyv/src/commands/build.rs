@@ -27,7 +27,7 @@ pub fn build(args: BuildArgs) -> Result<i32> {
             path.display()
         ),
     };
-    let manifest = Manifest::load(&path)?;
+    let manifest = Manifest::read(&path)?;
     let plan = Plan::of(&manifest)?;
     if args.watch && plan.watch.is_empty() {
         return Err(manifest
