@@ -72,17 +72,24 @@ private fun MemoryAllocator.copyOf(bytes: ByteArray): Pointer {
     return p
 }
 
-/** NUL-terminated strings laid out by args_get / environ_get. */
-private fun strings(
-    sizes: (Int, Int) -> Int,
-    get: (Int, Int) -> Int,
-): List<String> = withScopedMemoryAllocator { alloc ->
+/**
+ * The NUL-terminated strings laid out by environ_get (or args_get). The
+ * calls are direct: function references would put this file's absolute
+ * path into the module and make builds differ from folder to folder.
+ */
+private fun strings(environment: Boolean): List<String> = withScopedMemoryAllocator { alloc ->
     val count = alloc.allocate(4)
     val size = alloc.allocate(4)
-    check("sizes", sizes(count.addr(), size.addr()))
+    check(
+        "sizes",
+        if (environment) environSizesGet(count.addr(), size.addr()) else argsSizesGet(count.addr(), size.addr()),
+    )
     val pointers = alloc.allocate(maxOf(count.int() * 4, 4))
     val buf = alloc.allocate(maxOf(size.int(), 1))
-    check("get", get(pointers.addr(), buf.addr()))
+    check(
+        "get",
+        if (environment) environGet(pointers.addr(), buf.addr()) else argsGet(pointers.addr(), buf.addr()),
+    )
     List(count.int()) { i ->
         val start = Pointer((pointers + i * 4).loadInt().toUInt())
         var len = 0
@@ -159,10 +166,10 @@ fun main() {
 private fun contract(): Int {
     println("Hello from $LANGUAGE!")
 
-    val args = strings(::argsSizesGet, ::argsGet).drop(1)
+    val args = strings(environment = false).drop(1)
     println((listOf("args:") + args.map { "[$it]" }).joinToString(" "))
 
-    val greeting = strings(::environSizesGet, ::environGet)
+    val greeting = strings(environment = true)
         .firstOrNull { it.startsWith("GREETING=") }
     println(greeting ?: "GREETING is not set")
 
