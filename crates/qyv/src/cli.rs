@@ -38,6 +38,14 @@ pub enum Command {
     /// Manage the compiled-code cache
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Work with WASI 0.2 components
+    #[command(subcommand)]
+    Component(ComponentCommand),
+    /// Create a new app in a language, ready to build and run
+    Init(InitArgs),
+    /// Build an app: run its build command, then make the entrypoint a
+    /// component if the manifest asks for one
+    Build(BuildArgs),
 }
 
 impl RunArgs {
@@ -160,6 +168,74 @@ pub enum CacheCommand {
     },
     /// Remove every compiled artifact
     Clean,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ComponentCommand {
+    /// Turn a WASI preview-1 core module into a WASI 0.2 component, with
+    /// the adapter Wasmtime publishes
+    #[command(
+        after_help = "The adapter bridges every preview-1 call to WASI 0.2. It cannot carry an exit \
+code: a non-zero proc_exit becomes plain failure, which `qyv run` reports as 1."
+    )]
+    New(ComponentNewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ComponentNewArgs {
+    /// The core module (.wasm)
+    pub input: PathBuf,
+    /// Where to write the component (may be INPUT itself)
+    #[arg(short, long, value_name = "COMPONENT")]
+    pub output: PathBuf,
+    /// Which adapter: command (a program with _start), reactor (a library)
+    /// or proxy (an HTTP handler); default: chosen from the module's exports
+    #[arg(long, value_enum)]
+    pub adapter: Option<AdapterFlag>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AdapterFlag {
+    Command,
+    Reactor,
+    Proxy,
+}
+
+impl From<AdapterFlag> for qyvol_runtime::Adapter {
+    fn from(flag: AdapterFlag) -> Self {
+        match flag {
+            AdapterFlag::Command => qyvol_runtime::Adapter::Command,
+            AdapterFlag::Reactor => qyvol_runtime::Adapter::Reactor,
+            AdapterFlag::Proxy => qyvol_runtime::Adapter::Proxy,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The app's name: lowercase letters, digits and '-'; also the folder
+    /// created for it
+    pub name: String,
+    /// The language of the app
+    #[arg(long, short, value_name = "LANG")]
+    pub lang: String,
+    /// Create the app in this folder instead of ./NAME
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// A .qyv manifest or a folder holding exactly one (default: the
+    /// current folder)
+    #[arg(default_value = ".")]
+    pub target: PathBuf,
+    /// Build even when the entrypoint is newer than every `build.watch` file
+    #[arg(long)]
+    pub force: bool,
+    /// After building, build again each time a `build.watch` file changes
+    #[arg(long)]
+    pub watch: bool,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod flags;
+mod languages;
 mod target;
 
 use clap::Parser;

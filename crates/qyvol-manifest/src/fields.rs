@@ -23,6 +23,8 @@ pub const TOP_LEVEL: &[&str] = &[
     "limits",
     "replicas",
     "scheduler",
+    "build",
+    "component",
 ];
 
 /// Fields of `permissions:`.
@@ -37,6 +39,9 @@ pub const LIMITS: &[&str] = &["memory", "timeout", "fuel"];
 /// Fields of `scheduler:`.
 pub const SCHEDULER: &[&str] = &["strategy"];
 
+/// Fields of `build:` (as in Spin's `[component.build]`).
+pub const BUILD: &[&str] = &["command", "workdir", "watch"];
+
 /// Every section with fixed fields, by the path used in messages (`fs[]`
 /// for the items of the `fs` list).
 pub const SECTIONS: &[(&str, &[&str])] = &[
@@ -45,6 +50,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("fs[]", MOUNT),
     ("limits", LIMITS),
     ("scheduler", SCHEDULER),
+    ("build", BUILD),
 ];
 
 /// The manifest format version this crate reads.

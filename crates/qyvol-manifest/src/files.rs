@@ -48,6 +48,15 @@ impl Manifest {
     /// resolve against its folder (made absolute), and the files it names
     /// must exist (see [`Manifest::check_files`]).
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let manifest = Self::read(path)?;
+        manifest.check_files()?;
+        Ok(manifest)
+    }
+
+    /// Reads and parses the manifest at `path` like [`Manifest::load`], but
+    /// does not look at the files it names: for `qyv build`, which makes the
+    /// entrypoint.
+    pub fn read(path: &Path) -> Result<Manifest, ManifestError> {
         let bytes = fs::read(path).map_err(|err| {
             let message = match err.kind() {
                 std::io::ErrorKind::NotFound => "no such file".to_string(),
@@ -64,9 +73,7 @@ impl Manifest {
             )
             .with_io(err)
         })?;
-        let manifest = Self::parse_bytes(&bytes, path, &base_dir)?;
-        manifest.check_files()?;
-        Ok(manifest)
+        Self::parse_bytes(&bytes, path, &base_dir)
     }
 
     /// Checks the files the manifest names: the entrypoint exists, is a file

@@ -30,10 +30,10 @@ mod yaml;
 pub use error::{ErrorKind, ManifestError};
 pub use files::WASM_MAGIC;
 pub use model::{
-    AppType, FsAccess, Limits, Manifest, Mount, MountKind, MountMode, Permissions, Runtime,
+    AppType, Build, FsAccess, Limits, Manifest, Mount, MountKind, MountMode, Permissions, Runtime,
     Scheduler, Strategy,
 };
-pub use naming::{check_env_name, check_name, is_semver};
+pub use naming::{check_env_name, check_name, fix_name, is_semver};
 pub use net::{NetPolicy, NetRule, NetTarget};
 pub use schema::json_schema;
 pub use suggest::{did_you_mean, edit_distance};

@@ -254,6 +254,19 @@ pub struct Scheduler {
     pub strategy: Strategy,
 }
 
+/// How `qyv build` makes the entrypoint (`build:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Build {
+    /// Shell command that writes the entrypoint, run by `sh -c`.
+    pub command: String,
+    /// Folder the command runs in, as written (relative to the manifest's
+    /// folder); `None` is the manifest's folder.
+    pub workdir: Option<PathBuf>,
+    /// Glob patterns (relative to the working folder) of the sources: the
+    /// entrypoint is up to date when it is newer than every file they match.
+    pub watch: Vec<String>,
+}
+
 /// A checked `.qyv` manifest.
 ///
 /// Paths stay as written; [`Manifest::entrypoint_path`] and
@@ -292,6 +305,11 @@ pub struct Manifest {
     pub replicas: Option<u32>,
     /// Cluster placement.
     pub scheduler: Option<Scheduler>,
+    /// How to build the entrypoint.
+    pub build: Option<Build>,
+    /// The entrypoint must be a WASI 0.2 component: `qyv build` adapts a
+    /// preview-1 module it produced.
+    pub component: bool,
     #[serde(skip)]
     pub(crate) file: PathBuf,
     #[serde(skip)]
@@ -316,6 +334,15 @@ impl Manifest {
     /// The entrypoint resolved against [`Manifest::base_dir`].
     pub fn entrypoint_path(&self) -> PathBuf {
         resolve(&self.base_dir, &self.entrypoint)
+    }
+
+    /// The folder `build.command` runs in, resolved against
+    /// [`Manifest::base_dir`].
+    pub fn build_dir(&self) -> PathBuf {
+        match self.build.as_ref().and_then(|b| b.workdir.as_deref()) {
+            Some(dir) => resolve(&self.base_dir, dir),
+            None => resolve(&self.base_dir, Path::new(".")),
+        }
     }
 
     /// The mounts the runtime should make, sources resolved to absolute
@@ -605,6 +632,8 @@ mod tests {
                 "limits": {"memory": 67108864, "timeout": "1m30s", "fuel": null},
                 "replicas": null,
                 "scheduler": null,
+                "build": null,
+                "component": false,
             })
         );
     }

@@ -27,7 +27,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// A valid name close to an invalid one (`Hello World` → `hello-world`).
-pub(crate) fn fix_name(name: &str) -> Option<String> {
+pub fn fix_name(name: &str) -> Option<String> {
     let fixed: String = name
         .trim()
         .chars()

@@ -171,6 +171,31 @@ pub fn json_schema() -> Value {
         &[],
     );
 
+    let build = object(
+        "How `qyv build` makes the entrypoint, in the style of Spin's build section.",
+        vec![
+            (
+                "command",
+                json!({"type": "string", "minLength": 1, "description": "Shell command (run by sh -c) that writes the entrypoint."}),
+            ),
+            (
+                "workdir",
+                json!({"type": "string", "minLength": 1, "description": "Folder the command runs in, relative to this file, without ..; default: this file's folder."}),
+            ),
+            (
+                "watch",
+                json!({
+                    "description": "Glob patterns (*, ?, **) of the source files, relative to workdir: the entrypoint is rebuilt only when one is newer, and `qyv build --watch` rebuilds when one changes.",
+                    "oneOf": [
+                        {"type": "string", "minLength": 1},
+                        {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    ],
+                }),
+            ),
+        ],
+        &["command"],
+    );
+
     let mut root = object(
         "A Qyvol app: a WebAssembly program and what it may touch.",
         vec![
@@ -239,6 +264,11 @@ pub fn json_schema() -> Value {
                 json!({"type": "integer", "minimum": 1, "maximum": fields::MAX_REPLICAS, "description": "Number of copies in a cluster (used by cluster deploys only)."}),
             ),
             ("scheduler", scheduler),
+            ("build", build),
+            (
+                "component",
+                json!({"type": "boolean", "default": false, "description": "The entrypoint is a WASI 0.2 component: `qyv build` turns a preview-1 module into one with Wasmtime's adapter."}),
+            ),
         ],
         &["name", "entrypoint"],
     );

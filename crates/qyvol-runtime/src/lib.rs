@@ -10,6 +10,7 @@
 
 mod cache;
 mod code;
+mod component;
 mod engine;
 mod error;
 mod inspect;
@@ -23,6 +24,7 @@ mod spec;
 mod wasi;
 
 pub use cache::{CacheEntry, CodeCache};
+pub use component::{AdaptError, Adapted, Adapter, adapt, adapt_file};
 pub use engine::EngineOptions;
 pub use error::RuntimeError;
 pub use inspect::{

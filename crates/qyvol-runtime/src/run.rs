@@ -35,6 +35,10 @@ pub struct RunReport {
     /// Things the user should know that did not stop the run (cache
     /// problems, unusable network rules).
     pub warnings: Vec<String>,
+    /// The program is a component that can only say success or failure
+    /// (it does not import `wasi:cli/exit.exit-with-code`): an exit status
+    /// of 1 may stand for any non-zero code it chose.
+    pub coarse_exit: bool,
 }
 
 /// Runs a program to its end.
@@ -86,6 +90,7 @@ pub fn run(spec: RunSpec) -> Result<RunReport, RuntimeError> {
         metrics,
         kind,
         warnings,
+        coarse_exit: execution.coarse_exit,
     })
 }
 
@@ -102,6 +107,7 @@ struct Execution {
     run_time: Duration,
     limiter: LimiterView,
     fuel_consumed: Option<u64>,
+    coarse_exit: bool,
 }
 
 /// When a limit the guest ran into explains its failure better than the
@@ -172,6 +178,7 @@ fn execute_with_deadline(
             run_time: started.elapsed(),
             limiter: LimiterView::default(),
             fuel_consumed: None,
+            coarse_exit: false,
         }),
     }
 }
@@ -291,6 +298,7 @@ fn execute_component(
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .map_err(|e| RuntimeError::Engine(chain(&e)))?;
     let exports = command_exports(engine, component);
+    let coarse_exit = !imports_exit_with_code(engine, component);
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| RuntimeError::Link {
@@ -324,7 +332,10 @@ fn execute_component(
         Ok(Err(())) => Outcome::Exited(1),
         Err(e) => classify(e, spec),
     };
-    Ok(execution(outcome, instantiate_time, run_time, &store, spec))
+    Ok(Execution {
+        coarse_exit,
+        ..execution(outcome, instantiate_time, run_time, &store, spec)
+    })
 }
 
 /// An instantiation that failed at run time (a start function trapped, or
@@ -361,6 +372,7 @@ fn execution<T: LimiterAccess>(
             hit: limiter.hit(),
         },
         fuel_consumed: fuel_used(store, spec),
+        coarse_exit: false,
     }
 }
 
@@ -428,6 +440,20 @@ fn command_exports(engine: &Engine, component: &Component) -> Vec<String> {
         .exports(engine)
         .map(|(name, _)| name.to_string())
         .collect()
+}
+
+/// Whether the component can report an exact exit code: only through WASI
+/// 0.2.12's `wasi:cli/exit.exit-with-code`; plain `exit` says ok or error.
+fn imports_exit_with_code(engine: &Engine, component: &Component) -> bool {
+    use wasmtime::component::types::ComponentItem;
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(name, item)| {
+            name.starts_with("wasi:cli/exit@")
+                && matches!(&item.ty, ComponentItem::ComponentInstance(instance)
+                    if instance.exports(engine).any(|(f, _)| f == "exit-with-code"))
+        })
 }
 
 fn not_a_command(exports: &[String]) -> String {

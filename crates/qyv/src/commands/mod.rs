@@ -1,7 +1,10 @@
 //! One module per command. Each returns the process exit status, or an
 //! error that `main` prints and turns into status 125.
 
+mod build;
 mod cache;
+mod component;
+mod init;
 mod inspect;
 mod run;
 mod schema;
@@ -18,5 +21,8 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Inspect(args) => inspect::inspect(args),
         Command::Schema => schema::schema(),
         Command::Cache(cmd) => cache::cache(cmd),
+        Command::Component(cmd) => component::component(cmd),
+        Command::Init(args) => init::init(args),
+        Command::Build(args) => build::build(args),
     }
 }

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use qyvol_manifest::{FsAccess, Manifest};
-use qyvol_runtime::{ExitCodes, Preopen, RunSpec, RuntimeError};
+use qyvol_runtime::{ExitCodes, Outcome, Preopen, RunSpec, RuntimeError};
 
 use crate::cli::{GrantFlags, LimitFlags, MetricsFormat, RunArgs};
 use crate::flags::merge_allow_net;
@@ -20,6 +20,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
                 }
                 return Ok(ExitCodes::QYV_ERROR);
             }
+            super::build::check_component_flag(&m)?;
             let cluster = m.cluster_only_fields();
             if !cluster.is_empty() {
                 eprintln!(
@@ -65,6 +66,13 @@ pub fn run(args: RunArgs) -> Result<i32> {
     }
     if let Some(message) = report.outcome.report(&program) {
         eprintln!("qyv: {message}");
+    }
+    // Said for apps run from a manifest; a bare .wasm keeps `wasmtime
+    // run`'s exact stderr.
+    if manifest.is_some() && report.coarse_exit && report.outcome == Outcome::Exited(1) {
+        eprintln!(
+            "qyv: note: {program} is a component without wasi:cli/exit.exit-with-code: it can only report success or failure, so 1 stands for whatever non-zero code it chose"
+        );
     }
     match args.metrics {
         Some(MetricsFormat::Text) => eprint!("{}", report.metrics.to_text()),

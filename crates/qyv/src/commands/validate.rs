@@ -19,6 +19,9 @@ pub fn validate(args: ValidateArgs) -> Result<i32> {
             Err(e) => errors.push(e.to_string()),
             Ok(m) => {
                 notes.extend(m.unsupported().iter().map(|e| e.to_string()));
+                if let Err(e) = super::build::check_component_flag(&m) {
+                    errors.push(e.to_string());
+                }
                 match check_file(&m.entrypoint_path()) {
                     Err(e) => errors.push(m.error_at("entrypoint", e.to_string()).to_string()),
                     Ok(i) => {

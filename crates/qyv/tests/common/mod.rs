@@ -10,6 +10,23 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The contract apps of examples/CONTRACT.md, one per language: (folder,
+/// name in the greeting, whether its exit code arrives exactly)
+/// A component without `wasi:cli/exit.exit-with-code` reports any non-zero
+/// code as 1; see examples/CONTRACT.md.
+pub const CONTRACT_APPS: &[(&str, &str, bool)] = &[
+    ("rust", "Rust", false),
+    ("go", "Go", true),
+    ("c", "C", true),
+    ("cpp", "C++", true),
+    ("zig", "Zig", true),
+    ("assemblyscript", "AssemblyScript", true),
+    ("python", "Python", true),
+    ("javascript", "JavaScript", true),
+    ("nim", "Nim", true),
+    ("kotlin", "Kotlin", true),
+];
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")

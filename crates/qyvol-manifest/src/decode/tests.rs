@@ -225,11 +225,11 @@ fn enum_value_with_did_you_mean() {
 fn unknown_fields_with_did_you_mean() {
     assert_eq!(
         err("name: hello\nversion: 1.0.0\nentrypont: hello.wasm\n"),
-        "hello.qyv:3:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, replicas, scheduler"
+        "hello.qyv:3:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, replicas, scheduler, build, component"
     );
     assert_eq!(
         err(&with("colour: red\n")),
-        "hello.qyv:3:1: unknown field \"colour\"; allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, replicas, scheduler"
+        "hello.qyv:3:1: unknown field \"colour\"; allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, replicas, scheduler, build, component"
     );
     assert_eq!(
         err(&with("permissions:\n  network: true\n")),
@@ -758,4 +758,56 @@ fn mutated_inputs_never_panic() {
         }
         let _ = Manifest::parse_bytes(&bytes, Path::new("fuzz.qyv"), Path::new("/x"));
     }
+}
+
+#[test]
+fn build_section_and_component() {
+    let m = ok(&with(
+        "component: true\nbuild:\n  command: make app.wasm\n  workdir: src\n  watch: [\"**/*.c\", Makefile]\n",
+    ));
+    assert!(m.component);
+    let build = m.build.as_ref().unwrap();
+    assert_eq!(build.command, "make app.wasm");
+    assert_eq!(build.workdir.as_deref(), Some(Path::new("src")));
+    assert_eq!(build.watch, ["**/*.c", "Makefile"]);
+    assert_eq!(m.build_dir(), Path::new("/apps/hello/src"));
+    assert_eq!(m.location("build.watch[1]"), Some((7, 21)));
+
+    let m = ok(&with("build: {command: cargo build, watch: src/*.rs}\n"));
+    assert_eq!(m.build.as_ref().unwrap().watch, ["src/*.rs"]);
+    assert_eq!(m.build_dir(), Path::new("/apps/hello"));
+    assert!(!m.component);
+    assert!(ok(BASE).build.is_none());
+}
+
+#[test]
+fn bad_build_sections() {
+    assert_eq!(
+        err(&with("build: {workdir: src}\n")),
+        "hello.qyv:3:8: build.command: missing; add the command that builds the entrypoint, e.g. \"command: make\""
+    );
+    assert_eq!(
+        err(&with("build: {command: \"  \"}\n")),
+        "hello.qyv:3:18: build.command: empty command; write the command that builds the entrypoint"
+    );
+    assert_eq!(
+        err(&with("build: {command: make, workdir: ../elsewhere}\n")),
+        "hello.qyv:3:33: build.workdir: \"../elsewhere\" leaves the app's folder; write a folder relative to the manifest, without \"..\""
+    );
+    assert_eq!(
+        err(&with("build: {command: make, watch: [\"/etc/*\"]}\n")),
+        "hello.qyv:3:32: build.watch[0]: \"/etc/*\" leaves the build folder; patterns are relative to build.workdir, without \"..\""
+    );
+    assert_eq!(
+        err(&with("build: {comand: make}\n")),
+        "hello.qyv:3:9: build: unknown field \"comand\" (did you mean \"command\"?); allowed here: command, workdir, watch"
+    );
+    assert_eq!(
+        err(&with("build: make\n")),
+        "hello.qyv:3:8: build: expected a mapping like {command: \"make\", workdir: ., watch: [\"src/*.c\"]}, got \"make\""
+    );
+    assert_eq!(
+        err(&with("component: yes\n")),
+        "hello.qyv:3:12: component: expected true or false, got \"yes\"; YAML 1.2 reads only true and false as booleans"
+    );
 }

@@ -1,0 +1,3 @@
+module qyvol.example/contract
+
+go 1.21
