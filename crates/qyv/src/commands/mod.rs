@@ -8,6 +8,7 @@ mod schema;
 mod validate;
 
 use anyhow::Result;
+use qyvol_runtime::ExitCodes;
 
 use crate::cli::Command;
 
@@ -18,5 +19,15 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Inspect(args) => inspect::inspect(args),
         Command::Schema => schema::schema(),
         Command::Cache(cmd) => cache::cache(cmd),
+        Command::Shell(args) => crate::shell::shell(args),
     }
+}
+
+/// The exit status of a command's result; an error is printed and is qyv's
+/// (125).
+pub fn status(result: Result<i32>) -> i32 {
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCodes::QYV_ERROR
+    })
 }
