@@ -72,10 +72,11 @@ pub fn definition() -> clap::Command {
     cmd
 }
 
-/// Parses a command's words (without `qyv`) with `definition`.
-pub fn parse(definition: &clap::Command, words: &[String]) -> Result<LineCommand, clap::Error> {
+/// Parses a command's words (without `qyv`) with `definition` (which clap
+/// needs mutable, not to copy it for each line).
+pub fn parse(definition: &mut clap::Command, words: &[String]) -> Result<LineCommand, clap::Error> {
     let argv = std::iter::once("qyv").chain(words.iter().map(String::as_str));
-    let matches = definition.clone().try_get_matches_from(argv)?;
+    let matches = definition.try_get_matches_from_mut(argv)?;
     LineCommand::from_arg_matches(&matches)
 }
 
@@ -89,7 +90,7 @@ mod tests {
 
     fn parse(words: &[&str]) -> Result<LineCommand, clap::Error> {
         let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-        super::parse(&definition(), &words)
+        super::parse(&mut definition(), &words)
     }
 
     #[test]

@@ -259,15 +259,18 @@ impl Model {
     /// mentions.
     fn prune(&mut self) {
         let clock = self.clock;
+        let weight: Vec<f64> = self.grams.iter().map(|g| fade(g.w, clock - g.at)).collect();
         let mut order: Vec<usize> = (0..self.grams.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (ga, gb) = (&self.grams[a], &self.grams[b]);
-            fade(gb.w, clock - gb.at).total_cmp(&fade(ga.w, clock - ga.at))
-        });
+        order.sort_by(|&a, &b| weight[b].total_cmp(&weight[a]));
         // Commands ranked by their own (context-free) weight.
         let mut line_weight = vec![0.0; self.lines.len()];
-        for g in self.grams.iter().filter(|g| g.ctx.is_empty()) {
-            line_weight[g.next as usize] = fade(g.w, clock - g.at);
+        for (g, w) in self
+            .grams
+            .iter()
+            .zip(&weight)
+            .filter(|(g, _)| g.ctx.is_empty())
+        {
+            line_weight[g.next as usize] = *w;
         }
         let mut line_rank: Vec<usize> = (0..self.lines.len()).collect();
         line_rank.sort_by(|&a, &b| line_weight[b].total_cmp(&line_weight[a]));

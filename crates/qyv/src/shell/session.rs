@@ -67,7 +67,7 @@ fn prepare(line: &str, cmd: &words::Command, home: Option<&str>) -> Option<Prepa
 
 /// The commands of a history line that the shell would run, as typed:
 /// what the model may learn from it.
-pub fn learnable(definition: &clap::Command, line: &str) -> Vec<String> {
+pub fn learnable(definition: &mut clap::Command, line: &str) -> Vec<String> {
     let Ok(commands) = words::split(line) else {
         return Vec::new();
     };
@@ -110,7 +110,7 @@ impl Session {
     }
 
     fn run(&mut self, prepared: Prepared, history: &dyn History, learn: bool) -> Flow {
-        let parsed = line::parse(&self.definition, &prepared.words);
+        let parsed = line::parse(&mut self.definition, &prepared.words);
         let status = match parsed {
             Err(e) => crate::cli::usage_status(&e),
             Ok(LineCommand::Builtin(Builtin::Exit { status })) => {
@@ -168,15 +168,15 @@ mod tests {
 
     #[test]
     fn learns_commands_as_typed_without_qyv() {
-        let def = line::definition();
+        let def = &mut line::definition();
         assert_eq!(
-            learnable(&def, "qyv run  'my app.qyv' --  x;pwd"),
+            learnable(def, "qyv run  'my app.qyv' --  x;pwd"),
             ["run 'my app.qyv' -- x", "pwd"]
         );
-        assert!(learnable(&def, "exit 3").is_empty());
-        assert!(learnable(&def, "run --help").is_empty());
-        assert!(learnable(&def, "nonsense").is_empty());
-        assert!(learnable(&def, "qyv").is_empty());
+        assert!(learnable(def, "exit 3").is_empty());
+        assert!(learnable(def, "run --help").is_empty());
+        assert!(learnable(def, "nonsense").is_empty());
+        assert!(learnable(def, "qyv").is_empty());
     }
 
     #[test]

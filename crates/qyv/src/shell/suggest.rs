@@ -2,6 +2,7 @@
 //! told of each command the shell runs, asked by the inline hint and by the
 //! `suggest` built-in. The line editor and the shell share it.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -54,7 +55,17 @@ impl Suggester {
             }
             if model.is_none() {
                 match data::read_history(&files.history()) {
-                    Ok(history) => model = Some(train(&data::entries(&history))),
+                    Ok(history) => {
+                        let trained = train(&data::entries(&history));
+                        // Trained once, not at every start.
+                        if save
+                            && trained.commands() > 0
+                            && let Err(e) = data::write_model(&files.model(), &trained)
+                        {
+                            warnings.push(format!("{}: {e}", files.model().display()));
+                        }
+                        model = Some(trained);
+                    }
                     Err(e) => warnings.push(format!("{}: {e}", files.history().display())),
                 }
             }
@@ -103,13 +114,18 @@ impl Suggester {
 /// A model learned from history lines, oldest first, as one long session.
 /// Only lines the shell can run teach it.
 pub fn train(lines: &[String]) -> Model {
-    let definition = super::line::definition();
+    let mut definition = super::line::definition();
+    // A history repeats itself: parse each distinct line once.
+    let mut parsed: HashMap<&str, Vec<String>> = HashMap::new();
     let mut model = Model::default();
     let mut recent = Recent::start();
     for line in lines {
-        for cmd in super::session::learnable(&definition, line) {
-            model.observe(&recent, &cmd);
-            recent.push(&cmd);
+        let commands = parsed
+            .entry(line)
+            .or_insert_with(|| super::session::learnable(&mut definition, line));
+        for cmd in commands.iter() {
+            model.observe(&recent, cmd);
+            recent.push(cmd);
         }
     }
     model
@@ -234,8 +250,11 @@ mod tests {
         assert!(!files.model().exists());
 
         let (mut writer, _) = Suggester::load(Some(&files), true);
+        let first = data::read_model(&files.model()).unwrap().unwrap();
+        assert_eq!(first.commands(), 2, "the trained model is kept");
         writer.ran("run x.qyv", false);
-        assert!(!files.model().exists(), "a private line is not learned");
+        let same = data::read_model(&files.model()).unwrap().unwrap();
+        assert_eq!(same.commands(), 2, "a private line is not learned");
         writer.ran("run x.qyv", true);
         let saved = data::read_model(&files.model()).unwrap().unwrap();
         assert_eq!(saved.commands(), 3);
