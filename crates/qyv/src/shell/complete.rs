@@ -46,13 +46,12 @@ impl Wants {
         if let Some((_, wants)) = by_name.iter().find(|(n, _)| name.starts_with(n)) {
             return *wants;
         }
+        // `PathBuf` values have the `AnyPath` hint without saying so.
         match arg.get_value_hint() {
             ValueHint::DirPath => Wants::Dirs,
             ValueHint::FilePath | ValueHint::AnyPath | ValueHint::ExecutablePath => {
                 Wants::Files(&[])
             }
-            // A positional without a hint is most often a path.
-            _ if arg.is_positional() => Wants::Files(&[]),
             _ => Wants::Nothing,
         }
     }
@@ -97,6 +96,17 @@ impl ShellCompleter {
         let Some((first, rest)) = typed.split_first() else {
             return subcommands(&self.definition, &current.text, span);
         };
+        // `help COMMAND...` names commands.
+        if first.text == "help" {
+            let mut cmd = &self.definition;
+            for w in rest {
+                match cmd.find_subcommand(&w.text) {
+                    Some(sub) => cmd = sub,
+                    None => return Vec::new(),
+                }
+            }
+            return subcommands(cmd, &current.text, span);
+        }
         let Some(mut cmd) = self.definition.find_subcommand(&first.text) else {
             return Vec::new();
         };
@@ -455,6 +465,9 @@ mod tests {
     #[test]
     fn subcommands_and_flags() {
         assert_eq!(values("cache "), ["clean", "dir", "ls"]);
+        assert_eq!(values("help ru"), ["run"]);
+        assert_eq!(values("help cache c"), ["clean"]);
+        assert!(values("help nope ").is_empty());
         assert_eq!(values("cache ls --"), ["--help", "--json", "--version"]);
         let run = values("run --");
         for f in [
@@ -508,6 +521,10 @@ mod tests {
         assert_eq!(v("run app.qyv no"), ["notes.txt"]);
         assert!(v("run app.qyv --me").is_empty());
         assert_eq!(v("ls no"), ["notes.txt"]);
+        // Values that are not paths list no files.
+        assert!(v("history ").is_empty());
+        assert!(v("exit ").is_empty());
+        assert!(v("suggest ").is_empty());
         let abs = format!("run {}/ap", d.path().display());
         assert_eq!(
             values(&abs),
