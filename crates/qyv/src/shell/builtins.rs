@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use reedline::History;
 
+use super::complete::{BUNDLE, MANIFEST, WASM};
 use super::data::{self, HISTORY_LINES};
 use super::line::{self, Builtin};
 use super::session::Session;
@@ -100,9 +101,9 @@ fn kind(name: &str, is_dir: bool) -> &'static str {
         return "";
     }
     match Path::new(name).extension().and_then(|e| e.to_str()) {
-        Some("qyv") => "app manifest",
-        Some("wasm") => "wasm",
-        Some("qyvbin") => "bundle",
+        Some(MANIFEST) => "app manifest",
+        Some(WASM) => "wasm",
+        Some(BUNDLE) => "bundle",
         _ => "",
     }
 }

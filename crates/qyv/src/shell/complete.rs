@@ -23,9 +23,12 @@ enum Wants {
     Nothing,
 }
 
-/// The kinds of file a TARGET can name; bundles are listed because `run`
-/// and the bundle commands take them.
-const APP_FILES: &[&str] = &["qyv", "wasm", "qyvbin"];
+pub const MANIFEST: &str = qyvol_manifest::FILE_EXTENSION;
+pub const WASM: &str = "wasm";
+/// Signed single-file bundles, which `run` and the bundle commands take.
+pub const BUNDLE: &str = "qyvbin";
+/// The kinds of file a TARGET can name.
+const APP_FILES: &[&str] = &[MANIFEST, WASM, BUNDLE];
 
 impl Wants {
     /// Reads the value's kind from its value name (the convention is in
@@ -38,9 +41,9 @@ impl Wants {
             .unwrap_or_default();
         let by_name = [
             ("TARGET", Wants::Files(APP_FILES)),
-            ("WASM", Wants::Files(&["wasm"])),
-            ("MANIFEST", Wants::Files(&["qyv"])),
-            ("BUNDLE", Wants::Files(&["qyvbin"])),
+            ("WASM", Wants::Files(&[WASM])),
+            ("MANIFEST", Wants::Files(&[MANIFEST])),
+            ("BUNDLE", Wants::Files(&[BUNDLE])),
             ("APP", Wants::Apps),
         ];
         if let Some((_, wants)) = by_name.iter().find(|(n, _)| name.starts_with(n)) {
@@ -87,10 +90,7 @@ impl ShellCompleter {
         };
         let before = &line[..pos];
         let partial = words::split_partial(before);
-        let mut typed: &[Word] = &partial.words;
-        if typed.first().is_some_and(|w| w.text == "qyv") {
-            typed = &typed[1..];
-        }
+        let typed = words::without_qyv(&partial.words);
         let current = &partial.current;
         let span = Span::new(current.start, pos);
         let Some((first, rest)) = typed.split_first() else {

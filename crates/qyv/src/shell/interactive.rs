@@ -82,7 +82,11 @@ pub fn run(mut session: Session, warnings: Vec<String>) -> Result<i32> {
         let line = match editor.read_line(&prompt) {
             Ok(Signal::Success(line)) => line,
             Ok(Signal::CtrlC) => continue,
-            Ok(Signal::CtrlD) => return Ok(session.status),
+            Ok(Signal::CtrlD) => {
+                // Leave the caller's prompt a line of its own.
+                println!();
+                return Ok(session.status);
+            }
             Ok(_) => continue,
             Err(e) => return Err(e).context("the terminal failed"),
         };

@@ -12,7 +12,7 @@ pub fn run(mut session: Session, commands: Option<&str>) -> Result<i32> {
     let history = match &session.files {
         Some(files) => data::read_history(&files.history())
             .with_context(|| format!("cannot read the history {}", files.history().display()))?,
-        None => data::read_history(std::path::Path::new(""))?,
+        None => reedline::FileBackedHistory::new(data::HISTORY_LINES)?,
     };
     if let Some(text) = commands {
         return Ok(match session.run_line(text, &history, false) {

@@ -48,10 +48,7 @@ struct Prepared {
 }
 
 fn prepare(line: &str, cmd: &words::Command, home: Option<&str>) -> Option<Prepared> {
-    let mut typed = cmd.words.as_slice();
-    if typed.first().is_some_and(|w| w.text == "qyv") {
-        typed = &typed[1..];
-    }
+    let typed = words::without_qyv(&cmd.words);
     if typed.is_empty() {
         return None;
     }

@@ -278,6 +278,15 @@ fn end_command(commands: &mut Vec<Command>, words: &mut Vec<Word>) {
     }
 }
 
+/// The words of a command without a leading `qyv`, which the shell allows
+/// (out of habit, or pasted from elsewhere).
+pub fn without_qyv(words: &[Word]) -> &[Word] {
+    match words.split_first() {
+        Some((first, rest)) if first.text == "qyv" => rest,
+        _ => words,
+    }
+}
+
 /// `word` as the shell reads it back: as it is when it holds nothing
 /// special, else in single quotes.
 pub fn quote(word: &str) -> Cow<'_, str> {
