@@ -27,7 +27,7 @@ pub fn run(
             writeln!(out, "{}", working_folder()?.display())?;
             Ok(0)
         }
-        Builtin::Help { command } => help(&command, out),
+        Builtin::Help { command } => help(&mut session.definition, &command, out),
         Builtin::History { count } => {
             let entries = data::entries(history);
             let skip = count.map_or(0, |n| entries.len().saturating_sub(n));
@@ -162,10 +162,9 @@ fn row(name: &str, kind: &str, width: usize) -> String {
     }
 }
 
-fn help(command: &[String], out: &mut dyn Write) -> Result<i32> {
-    let mut def = line::definition();
+fn help(def: &mut clap::Command, command: &[String], out: &mut dyn Write) -> Result<i32> {
     if !command.is_empty() {
-        let mut cmd = &mut def;
+        let mut cmd = &mut *def;
         for name in command {
             cmd = match cmd.find_subcommand_mut(name) {
                 Some(c) => c,
@@ -290,7 +289,7 @@ mod tests {
 
     #[test]
     fn help_lists_both_kinds_of_command() {
-        let all = text(|out| help(&[], out));
+        let all = text(|out| help(&mut line::definition(), &[], out));
         let (cli, shell) = all.split_once("shell commands:").unwrap();
         assert!(cli.contains("  run ") && cli.contains("  cache "), "{all}");
         assert!(
@@ -298,14 +297,14 @@ mod tests {
             "{all}"
         );
         assert!(!all.contains("  shell "), "{all}");
-        let run = text(|out| help(&["run".into()], out));
+        let run = text(|out| help(&mut line::definition(), &["run".into()], out));
         assert!(
             run.contains("Usage: qyv run") && run.contains("--allow-net"),
             "{run}"
         );
-        let ls = text(|out| help(&["cache".into(), "ls".into()], out));
+        let ls = text(|out| help(&mut line::definition(), &["cache".into(), "ls".into()], out));
         assert!(ls.contains("Usage: qyv cache ls"), "{ls}");
-        let err = help(&["nope".into()], &mut Vec::new()).unwrap_err();
+        let err = help(&mut line::definition(), &["nope".into()], &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("no command `nope`"));
     }
 }
