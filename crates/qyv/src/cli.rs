@@ -1,11 +1,17 @@
 //! The command line, parsed and nothing more: every command's options as
 //! clap types. Commands live in `commands/`; value parsing for option
 //! values that carry structure (`--dir`, `--env`, `--allow-net`) in
-//! `flags.rs`. The shell reuses these definitions for completion.
+//! `flags.rs`. The shell (`shell/line.rs`) parses and completes with these
+//! same definitions.
+//!
+//! Value names tell the shell what to complete: `TARGET` (a manifest, a
+//! folder holding one, a wasm file or a bundle), `WASM`, `MANIFEST`,
+//! `BUNDLE`, `APP` (an app on the current node); other `PathBuf` values and
+//! `value_hint = DirPath` complete as paths and folders.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 use qyvol_manifest::{parse_memory_limit, parse_timeout};
 
@@ -46,6 +52,21 @@ pub enum Command {
     /// Build an app: run its build command, then make the entrypoint a
     /// component if the manifest asks for one
     Build(BuildArgs),
+    /// An interactive shell: every qyv command without `qyv`, completion,
+    /// history, suggestions learned from use
+    Shell(ShellArgs),
+}
+
+/// Prints a parse error (or the help or version text clap answers with) and
+/// returns the status it gives: as with `docker run`, a usage error is
+/// qyv's, not the app's.
+pub fn usage_status(e: &clap::Error) -> i32 {
+    let _ = e.print();
+    if e.use_stderr() {
+        qyvol_runtime::ExitCodes::QYV_ERROR
+    } else {
+        0
+    }
 }
 
 impl RunArgs {
@@ -105,7 +126,7 @@ pub struct GrantFlags {
 
     /// Mount a host folder: at GUEST if given, else at HOST's own path;
     /// `:ro` makes it read-only (repeatable)
-    #[arg(long = "dir", value_name = "HOST[::GUEST][:ro]", value_parser = DirFlag::parse)]
+    #[arg(long = "dir", value_name = "HOST[::GUEST][:ro]", value_parser = DirFlag::parse, value_hint = ValueHint::DirPath)]
     pub dirs: Vec<DirFlag>,
 
     /// Allow network access: to everything, or only to the listed
@@ -150,10 +171,31 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// A .wasm file
+    #[arg(value_name = "WASM")]
     pub file: PathBuf,
     /// Print the result as one JSON object
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Interactive when standard input is a terminal: Tab completes commands, \
+flags, files and app names; the right arrow (or Ctrl-F) accepts the grey suggestion; Ctrl-R \
+searches the history; `help` lists the built-ins. Otherwise the commands are read from standard \
+input, one per line, like `sh`. History and the suggestion model are kept in \
+$XDG_DATA_HOME/qyvol (else ~/.local/share/qyvol); scripts and -c read them but do not change \
+them.\n\nExit status: the last command's."
+)]
+pub struct ShellArgs {
+    /// Run these commands (separated by `;` or new lines) instead of reading them
+    #[arg(short = 'c', value_name = "COMMANDS")]
+    pub commands: Option<String>,
+
+    /// With -c or a script on standard input: stop at the first command that
+    /// fails, with its status
+    #[arg(short = 'e', long = "errexit")]
+    pub errexit: bool,
 }
 
 #[derive(Debug, Subcommand)]

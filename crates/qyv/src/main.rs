@@ -6,30 +6,15 @@ mod cli;
 mod commands;
 mod flags;
 mod languages;
+mod shell;
 mod target;
 
 use clap::Parser;
-use qyvol_runtime::ExitCodes;
 
 fn main() {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            // Like `docker run`: a usage error is qyv's, not the app's.
-            std::process::exit(if e.use_stderr() {
-                ExitCodes::QYV_ERROR
-            } else {
-                0
-            });
-        }
+        Err(e) => std::process::exit(cli::usage_status(&e)),
     };
-    let code = match commands::dispatch(cli.command) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCodes::QYV_ERROR
-        }
-    };
-    std::process::exit(code);
+    std::process::exit(commands::status(commands::dispatch(cli.command)));
 }

@@ -11,6 +11,7 @@ mod schema;
 mod validate;
 
 use anyhow::Result;
+use qyvol_runtime::ExitCodes;
 
 use crate::cli::Command;
 
@@ -24,5 +25,15 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Component(cmd) => component::component(cmd),
         Command::Init(args) => init::init(args),
         Command::Build(args) => build::build(args),
+        Command::Shell(args) => crate::shell::shell(args),
     }
+}
+
+/// The exit status of a command's result; an error is printed and is qyv's
+/// (125).
+pub fn status(result: Result<i32>) -> i32 {
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCodes::QYV_ERROR
+    })
 }
