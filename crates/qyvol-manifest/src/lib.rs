@@ -30,7 +30,7 @@ mod yaml;
 pub use error::{ErrorKind, ManifestError};
 pub use files::WASM_MAGIC;
 pub use model::{
-    AppType, FsAccess, Limits, Manifest, Mount, MountKind, MountMode, Permissions, Runtime,
+    AppType, FsAccess, Http, Limits, Manifest, Mount, MountKind, MountMode, Permissions, Runtime,
     Scheduler, Strategy,
 };
 pub use naming::{check_env_name, check_name, is_semver};
