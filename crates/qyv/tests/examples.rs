@@ -53,8 +53,9 @@ fn every_example_folder_is_covered_by_a_test() {
     }
     for name in &found {
         assert!(
-            EXAMPLES.iter().any(|(d, _, _)| d == name),
-            "examples/{name} has no end-to-end test: add it to EXAMPLES"
+            EXAMPLES.iter().any(|(d, _, _)| d == name)
+                || HTTP_EXAMPLES.iter().any(|(d, ..)| d == name),
+            "examples/{name} has no end-to-end test: add it to EXAMPLES (or HTTP_EXAMPLES in tests/common)"
         );
     }
 }
