@@ -78,6 +78,9 @@ const MEMORIES_PER_COMPONENT: u32 = 4;
 const TABLES_PER_COMPONENT: u32 = 16;
 
 /// Bytes of each memory, table and stack that stay mapped in a free slot.
+/// Measured with bench/http.sh's Rust handler: 2 MiB served about twice
+/// the requests per second of none (unmapping and faulting pages back in),
+/// and more than 64 KiB or 1 MiB did.
 const KEEP_RESIDENT: usize = 2 << 20;
 
 /// A short, stable name for everything that must match for compiled code to
