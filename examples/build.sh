@@ -157,7 +157,9 @@ build() {
     if [ -n "$WASM_TOOLS" ]; then
         "$WASM_TOOLS" validate "$tmp" || die "$rel: wasm-tools validate failed"
     fi
-    if [ "$committed" != committed ]; then
+    if [ "$committed" != committed ] && [ "$check_only" -eq 1 ]; then
+        status="built (not committed, not installed by --check)"
+    elif [ "$committed" != committed ]; then
         status="built (not committed)"
         install -m 0644 "$tmp" "$dest"
     elif [ -f "$dest" ] && cmp -s "$tmp" "$dest"; then
