@@ -54,8 +54,9 @@ fn every_example_folder_is_covered_by_a_test() {
     for name in &found {
         assert!(
             EXAMPLES.iter().any(|(d, _, _)| d == name)
-                || CONTRACT_APPS.iter().any(|(d, _, _)| d == name),
-            "examples/{name} has no end-to-end test: add it to EXAMPLES (or CONTRACT_APPS)"
+                || CONTRACT_APPS.iter().any(|(d, _, _)| d == name)
+                || HTTP_EXAMPLES.iter().any(|(d, ..)| d == name),
+            "examples/{name} has no end-to-end test: add it to EXAMPLES, CONTRACT_APPS or HTTP_EXAMPLES (tests/common)"
         );
     }
 }

@@ -136,6 +136,21 @@ impl Inspection {
         for need in &self.needs {
             let shown = show_some(&need.why);
             match need.permission {
+                // Every wasi:http handler imports the outgoing handler,
+                // which also reaches apps of the same server
+                // (http://NAME.service/) without any permission.
+                "permissions.net"
+                    if matches!(permissions.net, NetPolicy::Deny)
+                        && need.why.iter().all(|n| n.starts_with("wasi:http/outgoing-handler")) =>
+                {
+                    out.push(Unmet {
+                        field: "permissions.net",
+                        message: format!(
+                            "the module imports {shown} but permissions.net is false: its requests can reach only apps served with it (http://NAME.service/)"
+                        ),
+                        error: false,
+                    })
+                }
                 "permissions.net" if matches!(permissions.net, NetPolicy::Deny) => out.push(Unmet {
                     field: "permissions.net",
                     message: format!(

@@ -5,8 +5,11 @@
 //! that grants exactly the manifest's permissions (preopens, environment,
 //! sockets), enforces the memory, time and fuel limits, runs the program and
 //! reports how it ended, with timings. It also inspects wasm files (imports,
-//! exports, the permissions they need). It knows nothing of command lines:
-//! the `qyv` binary builds a [`RunSpec`] and presents the [`RunReport`].
+//! exports, the permissions they need), and serves HTTP apps
+//! ([`serve::Server`]: a fresh instance per request, queues, time limits,
+//! outgoing requests under `permissions.net`, apps calling each other
+//! in-process). It knows nothing of command lines: the `qyv` binary builds a
+//! [`RunSpec`] (or [`serve::ServeApp`]s) and presents the results.
 
 mod cache;
 mod code;
@@ -20,6 +23,7 @@ mod metrics;
 mod net;
 mod outcome;
 mod run;
+pub mod serve;
 mod spec;
 mod wasi;
 

@@ -8,6 +8,7 @@ mod init;
 mod inspect;
 mod run;
 mod schema;
+mod serve;
 mod validate;
 
 use anyhow::Result;
@@ -18,6 +19,7 @@ use crate::cli::Command;
 pub fn dispatch(command: Command) -> Result<i32> {
     match command {
         Command::Run(args) => run::run(args),
+        Command::Serve(args) => serve::serve(args),
         Command::Validate(args) => validate::validate(args),
         Command::Inspect(args) => inspect::inspect(args),
         Command::Schema => schema::schema(),

@@ -2,7 +2,7 @@
 //! flags', run, and report how the app ended.
 
 use anyhow::{Result, bail};
-use qyvol_manifest::{FsAccess, Manifest};
+use qyvol_manifest::{AppType, FsAccess, Manifest};
 use qyvol_runtime::{ExitCodes, Outcome, Preopen, RunSpec, RuntimeError};
 
 use crate::cli::{GrantFlags, LimitFlags, MetricsFormat, RunArgs};
@@ -13,26 +13,22 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let (mut spec, manifest) = match target::resolve(&args.target())? {
         Target::Manifest(path) => {
             let m = Manifest::load(&path)?;
-            let unsupported = m.unsupported();
-            if !unsupported.is_empty() {
-                for e in &unsupported {
-                    eprintln!("error: {e}");
-                }
+            if m.app_type == AppType::Http {
+                eprintln!(
+                    "error: {}",
+                    m.error_at(
+                        "type",
+                        format!(
+                            "this is an HTTP app: serve it with `qyv serve {}`",
+                            path.display()
+                        )
+                    )
+                );
                 return Ok(ExitCodes::QYV_ERROR);
             }
             super::build::check_component_flag(&m)?;
-            let cluster = m.cluster_only_fields();
-            if !cluster.is_empty() {
-                eprintln!(
-                    "note: {} take effect in cluster deploys; `qyv run` runs one instance",
-                    cluster.join(", ")
-                );
-            }
-            if m.permissions.fs == FsAccess::Full {
-                eprintln!(
-                    "warning: {}: permissions.fs is full: the app can read and write the whole host file system; use it for development only",
-                    m.file().display()
-                );
+            if !startable(&m, "`qyv run` runs one instance") {
+                return Ok(ExitCodes::QYV_ERROR);
             }
             (RunSpec::from_manifest(&m), Some(m))
         }
@@ -82,6 +78,34 @@ pub fn run(args: RunArgs) -> Result<i32> {
     Ok(report.outcome.exit_code())
 }
 
+/// Reports what keeps a manifest from starting (features not supported
+/// yet) and what the user should know (cluster fields, `fs: full`);
+/// whether it can start. `single` says what this command makes of
+/// cluster fields.
+pub(super) fn startable(m: &Manifest, single: &str) -> bool {
+    let unsupported = m.unsupported();
+    if !unsupported.is_empty() {
+        for e in &unsupported {
+            eprintln!("error: {e}");
+        }
+        return false;
+    }
+    let cluster = m.cluster_only_fields();
+    if !cluster.is_empty() {
+        eprintln!(
+            "note: {} take effect in cluster deploys; {single}",
+            cluster.join(", ")
+        );
+    }
+    if m.permissions.fs == FsAccess::Full {
+        eprintln!(
+            "warning: {}: permissions.fs is full: the app can read and write the whole host file system; use it for development only",
+            m.file().display()
+        );
+    }
+    true
+}
+
 fn apply_grants(spec: &mut RunSpec, grants: &GrantFlags) -> Result<()> {
     for flag in &grants.env {
         let Some((name, value)) = flag.resolve() else {
@@ -126,7 +150,7 @@ fn apply_limits(spec: &mut RunSpec, limits: &LimitFlags) {
 }
 
 /// Errors about the wasm file point at the manifest line that names it.
-fn locate(manifest: Option<&Manifest>, e: RuntimeError) -> anyhow::Error {
+pub(super) fn locate(manifest: Option<&Manifest>, e: RuntimeError) -> anyhow::Error {
     let Some(m) = manifest else {
         return e.into();
     };
