@@ -63,11 +63,29 @@ fn every_example_folder_is_covered_by_a_test() {
 
 #[test]
 fn every_example_validates() {
-    for (dir, manifest, _) in EXAMPLES {
-        qyv()
+    let manifests = EXAMPLES
+        .iter()
+        .map(|(dir, manifest, _)| format!("{dir}/{manifest}"))
+        .chain(
+            CONTRACT_APPS
+                .iter()
+                .map(|(dir, ..)| format!("{dir}/{dir}.qyv")),
+        )
+        .chain(
+            HTTP_EXAMPLES
+                .iter()
+                .map(|(dir, manifest, ..)| format!("{dir}/{manifest}")),
+        );
+    for manifest in manifests {
+        let out = qyv()
             .arg("validate")
-            .arg(example(&format!("{dir}/{manifest}")))
-            .assert()
-            .success();
+            .arg(example(&manifest))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "qyv validate {manifest}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -127,10 +127,10 @@ pub struct Unmet {
 
 impl Inspection {
     /// Compares what the imports can use with what the manifest grants.
-    /// Sockets without `permissions.net` are an error: the program was built
-    /// to use the network and will fail when it tries. Files without
-    /// `permissions.fs` are a note: nearly every toolchain imports the file
-    /// system interfaces whether the program opens files or not.
+    /// Both are notes, not errors: some toolchains import the socket and
+    /// file system interfaces whether the program uses them or not
+    /// (componentize-py imports every wasi:sockets interface), and a use
+    /// the grants do not allow is refused at run time with its own message.
     pub fn unmet(&self, permissions: &Permissions, has_mounts: bool) -> Vec<Unmet> {
         let mut out = Vec::new();
         for need in &self.needs {
@@ -154,9 +154,9 @@ impl Inspection {
                 "permissions.net" if matches!(permissions.net, NetPolicy::Deny) => out.push(Unmet {
                     field: "permissions.net",
                     message: format!(
-                        "the module imports {shown} but permissions.net is false; set it to true or to a list of allowed addresses (e.g. [\"example.org:443\"])"
+                        "the module imports {shown} but permissions.net is false: every connection and name lookup will be refused (fine if it makes none); if it needs the network, set it to true or to a list of allowed addresses (e.g. [\"example.org:443\"])"
                     ),
-                    error: true,
+                    error: false,
                 }),
                 "permissions.fs" if permissions.fs == FsAccess::None && !has_mounts => out.push(Unmet {
                     field: "permissions.fs",
