@@ -3,9 +3,12 @@
 
 mod cache;
 mod inspect;
+mod keygen;
+mod pack;
 mod run;
 mod schema;
 mod validate;
+mod verify;
 
 use anyhow::Result;
 
@@ -16,6 +19,9 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::validate(args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Pack(args) => pack::pack(args),
+        Command::Verify(args) => verify::verify(args),
+        Command::Keygen(args) => keygen::keygen(args),
         Command::Schema => schema::schema(),
         Command::Cache(cmd) => cache::cache(cmd),
     }

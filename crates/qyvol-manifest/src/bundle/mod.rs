@@ -11,6 +11,7 @@ mod error;
 mod format;
 mod keys;
 mod names;
+mod packable;
 mod reader;
 mod trust;
 mod writer;
@@ -25,6 +26,7 @@ pub use keys::{
     write_new_key_pair,
 };
 pub use names::check_entry_name;
+pub use packable::unpackable;
 pub use reader::{Bundle, Source, Stored};
 pub use trust::{Standing, TrustPolicy, TrustedKey};
 pub use writer::{Content, Packed, Packer};

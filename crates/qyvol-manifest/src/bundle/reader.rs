@@ -145,6 +145,11 @@ impl<S: Source> Bundle<S> {
         &self.file
     }
 
+    /// Where the bytes come from (the open file, for its metadata).
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
     /// Size of the whole file, in bytes.
     pub fn size(&self) -> u64 {
         self.size
@@ -215,6 +220,22 @@ impl<S: Source> Bundle<S> {
     /// was written is not the item: the caller must throw it away.
     pub fn copy_to(&self, item: &impl Stored, out: &mut dyn Write) -> Result<(), BundleError> {
         self.stream(item, |chunk| out.write_all(chunk))
+    }
+
+    /// The first `len` bytes of an item (fewer if it is shorter), NOT checked
+    /// against its SHA-256: only for choices (such as the wasm's kind) that
+    /// are made before the check and used only after it passes.
+    pub fn read_unverified_prefix(
+        &self,
+        item: &impl Stored,
+        len: usize,
+    ) -> Result<Vec<u8>, BundleError> {
+        let blob = item.blob();
+        let mut out = vec![0u8; to_usize(blob.size.min(len as u64))];
+        self.source
+            .read_exact_at(&mut out, blob.offset)
+            .map_err(|e| self.read_error(e))?;
+        Ok(out)
     }
 
     /// Checks an item's bytes against its SHA-256.

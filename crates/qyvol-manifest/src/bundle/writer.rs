@@ -51,6 +51,12 @@ pub struct Packed {
     pub signer: Option<PublicKey>,
 }
 
+impl Packed {
+    pub fn digest_hex(&self) -> String {
+        hex::encode(self.digest)
+    }
+}
+
 /// A bundle being put together.
 pub struct Packer {
     /// The output, for messages.
