@@ -58,12 +58,10 @@ impl Scratch {
         );
         write(&self.path("app/data/sub"), "deep.txt", "deep\n");
         fs::create_dir_all(self.path("app/data/empty")).unwrap();
-        // net: the component's std imports sockets, and qyv pack checks
-        // grants as qyv validate does.
         self.app(
             "app",
             wasm,
-            "permissions: { fs: read, net: true }\nfs:\n  - { source: ./data, target: /data }\n",
+            "permissions: { fs: read }\nfs:\n  - { source: ./data, target: /data }\n",
         )
     }
 
@@ -146,6 +144,9 @@ fn the_hello_example_packs_inspects_verifies_and_runs() {
         .stdout(predicates::str::contains(
             "every SHA-256 matches; not signed",
         ));
+    // Made to be shared, not private as a temporary file would be.
+    let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&bundle).unwrap().permissions());
+    assert_eq!(mode & 0o044, 0o044, "{mode:o}");
     // The default name is the app's.
     s.qyv()
         .arg("pack")
@@ -248,6 +249,16 @@ fn pack_refuses_what_a_bundle_cannot_carry() {
     assert!(
         stderr(&out)
             .contains("link: a symbolic link; a bundle holds folders and regular files only"),
+        "{}",
+        stderr(&out)
+    );
+    // An invalid wasm is refused at its manifest line.
+    let m = s.app("bad", &probe_p1(), "");
+    fs::write(s.path("bad/probe.wasm"), b"\0asm\x01\0\0\0\x01\xff").unwrap();
+    let out = s.qyv().arg("pack").arg(&m).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("app.qyv:2:13: entrypoint: "),
         "{}",
         stderr(&out)
     );
@@ -407,7 +418,7 @@ fn a_bad_config_is_an_error_at_its_line() {
 fn precompiled_code_is_used_when_trusted_and_made_for_this_engine() {
     let s = Scratch::new();
     let (key, public) = s.keygen("me");
-    let m = s.app("app", &probe_p2(), "permissions: { net: true }\n");
+    let m = s.app("app", &probe_p2(), "");
     let bundle = s.pack(
         &m,
         "app.qyvbin",

@@ -1,6 +1,7 @@
 //! `qyv pack`: an app's manifest, wasm and mounted files in one `.qyvbin`,
 //! optionally with machine code for this machine and a signature. Packs
-//! only what `qyv validate` accepts and `qyv run` can run from a bundle.
+//! what `qyv run` can run from a bundle: a valid manifest and wasm, no
+//! feature not built yet, nothing a bundle cannot carry.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,10 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use qyvol_manifest::bundle::{Content, Packer, SecretKey, unpackable};
 use qyvol_manifest::{Manifest, MountKind, format_size};
-use qyvol_runtime::{ExitCodes, RunSpec, precompile};
+use qyvol_runtime::{ExitCodes, RunSpec, check_file, precompile};
 
 use crate::cli::PackArgs;
-use crate::commands::validate::check_app;
 use crate::target::{self, Target};
 
 pub fn pack(args: PackArgs) -> Result<i32> {
@@ -25,10 +25,8 @@ pub fn pack(args: PackArgs) -> Result<i32> {
     let m = Manifest::load(&path)?;
     let mut errors: Vec<String> = m.unsupported().iter().map(ToString::to_string).collect();
     errors.extend(unpackable(&m).iter().map(ToString::to_string));
-    let (app_errors, notes, _) = check_app(&m);
-    errors.extend(app_errors);
-    for n in &notes {
-        eprintln!("note: {n}");
+    if let Err(e) = check_file(&m.entrypoint_path()) {
+        errors.push(m.error_at("entrypoint", e.to_string()).to_string());
     }
     if !errors.is_empty() {
         for e in &errors {

@@ -4,7 +4,7 @@
 
 use anyhow::{Result, bail};
 use qyvol_manifest::Manifest;
-use qyvol_runtime::{Inspection, check_file};
+use qyvol_runtime::check_file;
 use serde_json::json;
 
 use crate::cli::ValidateArgs;
@@ -19,10 +19,21 @@ pub fn validate(args: ValidateArgs) -> Result<i32> {
             Err(e) => errors.push(e.to_string()),
             Ok(m) => {
                 notes.extend(m.unsupported().iter().map(|e| e.to_string()));
-                let (app_errors, app_notes, inspection) = check_app(&m);
-                errors.extend(app_errors);
-                notes.extend(app_notes);
-                summary = inspection.map(|i| (path.display().to_string(), i));
+                match check_file(&m.entrypoint_path()) {
+                    Err(e) => errors.push(m.error_at("entrypoint", e.to_string()).to_string()),
+                    Ok(i) => {
+                        let has_mounts = !m.effective_mounts().is_empty();
+                        for u in i.unmet(&m.permissions, has_mounts) {
+                            let line = m.error_at(u.field, u.message).to_string();
+                            if u.error {
+                                errors.push(line);
+                            } else {
+                                notes.push(line);
+                            }
+                        }
+                        summary = Some((path.display().to_string(), i));
+                    }
+                }
             }
         },
         Target::Bundle(path) => bail!(
@@ -69,30 +80,4 @@ pub fn validate(args: ValidateArgs) -> Result<i32> {
         }
     }
     Ok(if errors.is_empty() { 0 } else { 1 })
-}
-
-/// The wasm a loaded manifest names, fully validated, and whether its
-/// grants cover its imports: errors, notes, and what the wasm is. `qyv
-/// pack` asks the same before it packs.
-pub fn check_app(m: &Manifest) -> (Vec<String>, Vec<String>, Option<Inspection>) {
-    let mut errors = Vec::new();
-    let mut notes = Vec::new();
-    match check_file(&m.entrypoint_path()) {
-        Err(e) => {
-            errors.push(m.error_at("entrypoint", e.to_string()).to_string());
-            (errors, notes, None)
-        }
-        Ok(i) => {
-            let has_mounts = !m.effective_mounts().is_empty();
-            for u in i.unmet(&m.permissions, has_mounts) {
-                let line = m.error_at(u.field, u.message).to_string();
-                if u.error {
-                    errors.push(line);
-                } else {
-                    notes.push(line);
-                }
-            }
-            (errors, notes, Some(i))
-        }
-    }
 }

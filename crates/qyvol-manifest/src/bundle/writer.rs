@@ -132,8 +132,11 @@ impl Packer {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
+        // A bundle is made to be shared: the usual mode of a new file (0666
+        // less the umask), not a temporary file's 0600.
         let tmp = tempfile::Builder::new()
             .prefix(".qyvbin-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
             .map_err(|e| BundleError::io(dir, "create a file in", e))?;
         let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
