@@ -145,7 +145,8 @@ fn the_hello_example_packs_inspects_verifies_and_runs() {
             "every SHA-256 matches; not signed",
         ));
     // Made to be shared, not private as a temporary file would be.
-    let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&bundle).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&bundle).unwrap().permissions());
     assert_eq!(mode & 0o044, 0o044, "{mode:o}");
     // The default name is the app's.
     s.qyv()

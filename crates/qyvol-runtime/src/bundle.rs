@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use qyvol_manifest::bundle::{Bundle, BundleError, BundleErrorKind, Entry, EntryKind, Native};
+use qyvol_manifest::bundle::{
+    Bundle, BundleError, BundleErrorKind, Entry, EntryKind, Native, Source,
+};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
@@ -174,11 +176,12 @@ pub(crate) fn unpack(
     let read_time = started.elapsed();
 
     let mut code = match native_code {
+        // Checking and copying count as reading, mapping as getting code.
         Some(NativeCode::Mapped { code, source, took }) => LoadedCode {
             code,
             kind,
             source,
-            read_time,
+            read_time: read_time.saturating_sub(took),
             code_time: took,
             warnings: Vec::new(),
             notes: Vec::new(),
@@ -277,7 +280,6 @@ fn native_code(
     kind: WasmKind,
     verified_before: bool,
 ) -> Result<NativeCode, RuntimeError> {
-    let started = Instant::now();
     let sha = native.blob.sha256_hex();
     let artifact = cache.artifact_path(
         engine,
@@ -285,14 +287,16 @@ fn native_code(
         kind,
         Some(&sha[..16]),
     );
+    let mapping = Instant::now();
     if let Ok(Some(code)) = map_cached(engine, kind, &artifact) {
+        let took = mapping.elapsed();
         if !verified_before {
             bundle.check(native)?;
         }
         return Ok(NativeCode::Mapped {
             code,
             source: CodeSource::CacheHit,
-            took: started.elapsed(),
+            took,
         });
     }
     match copy_native(bundle, native, &artifact) {
@@ -305,11 +309,12 @@ fn native_code(
             )));
         }
     }
+    let mapping = Instant::now();
     Ok(match map_cached(engine, kind, &artifact) {
         Ok(Some(code)) => NativeCode::Mapped {
             code,
             source: CodeSource::Precompiled,
-            took: started.elapsed(),
+            took: mapping.elapsed(),
         },
         Ok(None) => NativeCode::Unusable(format!(
             "the precompiled code of {} vanished from the cache",
@@ -442,7 +447,7 @@ fn files_digest(entries: &[&Entry]) -> String {
 
 /// Every folder and file must sit in `fs/N/` for a mount N of the manifest,
 /// and every mount must have its folder `fs/N`.
-fn check_layout(bundle: &Bundle, mounts: usize) -> Result<(), BundleError> {
+fn check_layout<S: Source>(bundle: &Bundle<S>, mounts: usize) -> Result<(), BundleError> {
     let malformed = |m: String| BundleError::new(bundle.file(), BundleErrorKind::Malformed, m);
     for entry in bundle.files() {
         let mut parts = entry.name.split('/');
@@ -473,4 +478,69 @@ fn check_layout(bundle: &Bundle, mounts: usize) -> Result<(), BundleError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qyvol_manifest::bundle::{Content, Packer};
+
+    fn bundle(dirs: &[&str], files: &[&str]) -> Bundle<Vec<u8>> {
+        let mut p = Packer::new(
+            Path::new("t.qyvbin"),
+            "app.qyv",
+            b"name: t\nentrypoint: t.wasm\n".to_vec(),
+            "t.wasm",
+            Content::Bytes(b"\0asm\x01\0\0\0".to_vec()),
+        )
+        .unwrap();
+        for d in dirs {
+            p.add_dir(d).unwrap();
+        }
+        for f in files {
+            p.add_file(f, Content::Bytes(f.as_bytes().to_vec()))
+                .unwrap();
+        }
+        let mut out = Vec::new();
+        p.write(&mut out, None).unwrap();
+        Bundle::from_source(out, Path::new("t.qyvbin")).unwrap()
+    }
+
+    #[test]
+    fn files_must_sit_in_the_folder_of_a_mount() {
+        assert!(check_layout(&bundle(&[], &[]), 0).is_ok());
+        assert!(check_layout(&bundle(&["fs/0", "fs/1"], &["fs/1/a"]), 2).is_ok());
+        for (dirs, files, mounts, says) in [
+            (
+                &["fs/0"][..],
+                &["data/a"][..],
+                1,
+                "\"data/a\" belongs to no mount",
+            ),
+            (&["fs/0"], &["fs/1/a"], 1, "\"fs/1/a\" belongs to no mount"),
+            (
+                &["fs/0"],
+                &["fs/00/a"],
+                1,
+                "\"fs/00/a\" belongs to no mount",
+            ),
+            (&["fs/0"], &[], 2, "mount 1 has no folder \"fs/1\""),
+            (&[], &["fs/0"], 1, "mount 0 has no folder \"fs/0\""),
+        ] {
+            let err = check_layout(&bundle(dirs, files), mounts)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{dirs:?} {files:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_files_digest_names_the_table_not_the_bundle() {
+        let a = bundle(&["fs/0"], &["fs/0/a"]);
+        let b = bundle(&["fs/0"], &["fs/0/a"]);
+        let c = bundle(&["fs/0"], &["fs/0/b"]);
+        let digest = |b: &Bundle<Vec<u8>>| files_digest(&b.files().iter().collect::<Vec<_>>());
+        assert_eq!(digest(&a), digest(&b));
+        assert_ne!(digest(&a), digest(&c));
+    }
 }

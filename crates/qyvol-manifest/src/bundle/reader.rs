@@ -346,14 +346,7 @@ impl<S: Source> Bundle<S> {
     }
 
     fn read_error(&self, e: io::Error) -> BundleError {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            self.error(
-                BundleErrorKind::Truncated,
-                "the file became shorter while it was read",
-            )
-        } else {
-            BundleError::io(&self.file, "read", e)
-        }
+        read_failure(&self.file, e)
     }
 
     fn error(&self, kind: BundleErrorKind, message: impl Into<String>) -> BundleError {
@@ -374,6 +367,19 @@ impl<S: Source, T: Stored + Sync> StoredDyn<S> for T {
 
     fn check_in(&self, bundle: &Bundle<S>) -> Result<(), BundleError> {
         bundle.check(self)
+    }
+}
+
+/// A read past the end of a file whose size was checked means it shrank.
+fn read_failure(file: &Path, e: io::Error) -> BundleError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        BundleError::new(
+            file,
+            BundleErrorKind::Truncated,
+            "the file became shorter while it was read",
+        )
+    } else {
+        BundleError::io(file, "read", e)
     }
 }
 
@@ -402,16 +408,9 @@ impl<S: Source> Reader<'_, S> {
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), BundleError> {
-        self.source.read_exact_at(buf, offset).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                self.error(
-                    BundleErrorKind::Truncated,
-                    "the file became shorter while it was read",
-                )
-            } else {
-                BundleError::io(self.file, "read", e)
-            }
-        })
+        self.source
+            .read_exact_at(buf, offset)
+            .map_err(|e| read_failure(self.file, e))
     }
 
     fn decode(&self) -> Result<Parts, BundleError> {
