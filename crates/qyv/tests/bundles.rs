@@ -386,8 +386,13 @@ fn the_trust_policy_decides_which_bundles_run() {
         .assert()
         .code(125)
         .stderr(predicates::str::contains(
-            "--key and --trust apply to .qyvbin bundles",
+            "--key, --trust and --allow-precompiled apply to .qyvbin bundles",
         ));
+    s.qyv()
+        .args(["run", "--allow-precompiled"])
+        .arg(&m)
+        .assert()
+        .code(125);
 }
 
 #[test]
@@ -663,4 +668,37 @@ fn signing_keys_must_be_the_right_half() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn an_unusable_cache_means_warnings_not_failure() {
+    let s = Scratch::new();
+    let (key, public) = s.keygen("me");
+    let m = s.data_app(&probe_p1());
+    let bundle = s.pack(
+        &m,
+        "data.qyvbin",
+        &["--precompile", "--sign", key.to_str().unwrap()],
+    );
+    // A cache folder that cannot exist: its parent is a file.
+    write(s.dir.path(), "blocker", "x");
+    let out = qyv_with_cache(&s.path("blocker/cache"))
+        .env("XDG_CONFIG_HOME", s.path("config"))
+        .arg("run")
+        .arg("--metrics=json")
+        .arg("--key")
+        .arg(&public)
+        .arg(&bundle)
+        .args(["head", "/data/hello.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "first line\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: cannot copy the precompiled code"),
+        "{err}"
+    );
+    assert!(err.contains("using a temporary folder"), "{err}");
+    assert_eq!(json(&out)["code_source"], "compiled");
 }

@@ -17,9 +17,9 @@ use crate::target::{self, Target};
 
 pub fn run(args: RunArgs) -> Result<i32> {
     let target = target::resolve(&args.target())?;
-    if args.trust.given() && !matches!(target, Target::Bundle(_)) {
+    if (args.trust.given() || args.allow_precompiled) && !matches!(target, Target::Bundle(_)) {
         bail!(
-            "--key and --trust apply to .qyvbin bundles; {} is not one",
+            "--key, --trust and --allow-precompiled apply to .qyvbin bundles; {} is not one",
             args.target().display()
         );
     }
