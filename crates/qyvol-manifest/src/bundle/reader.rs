@@ -18,6 +18,9 @@ use super::error::{BundleError, BundleErrorKind};
 use super::format::*;
 use super::keys::PublicKey;
 
+/// Below this many bytes, a bundle is hashed faster than threads start.
+const PARALLEL_MIN: u64 = 8 << 20;
+
 /// Bytes hashed per read: large enough that system calls cost nothing,
 /// small enough to stay in cache between the read and the hash.
 const CHUNK: usize = 1 << 20;
@@ -243,8 +246,9 @@ impl<S: Source> Bundle<S> {
         self.stream(item, |_| Ok(()))
     }
 
-    /// Checks every entry and every native, on as many threads as the
-    /// machine has cores (up to 4), largest first. The error reported is the
+    /// Checks every entry and every native, largest first, on as many
+    /// threads as the machine has cores (up to 4) when there is enough to
+    /// hash to make that worth it. The error reported is the
     /// one of the first damaged item in table order, whatever thread found it.
     pub fn verify_all(&self) -> Result<(), BundleError> {
         let mut items: Vec<(usize, &dyn StoredDyn<S>)> = self
@@ -255,26 +259,35 @@ impl<S: Source> Bundle<S> {
             .enumerate()
             .collect();
         items.sort_by_key(|(_, item)| std::cmp::Reverse(item.size()));
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 4)
-            .min(items.len());
+        let total = items
+            .iter()
+            .fold(0u64, |t, (_, i)| t.saturating_add(i.size()));
+        let threads = if total < PARALLEL_MIN {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(1, 4)
+                .min(items.len())
+        };
         let next = AtomicUsize::new(0);
         let failures = Mutex::new(Vec::new());
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    while let Some((index, item)) = items.get(next.fetch_add(1, Ordering::Relaxed))
-                    {
-                        if let Err(e) = item.check_in(self) {
-                            failures
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push((*index, e));
-                        }
-                    }
-                });
+        let work = || {
+            while let Some((index, item)) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                if let Err(e) = item.check_in(self) {
+                    failures
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((*index, e));
+                }
             }
+        };
+        // This thread is one of the workers.
+        std::thread::scope(|scope| {
+            for _ in 1..threads {
+                scope.spawn(work);
+            }
+            work();
         });
         let mut failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
         failures.sort_by_key(|(index, _)| *index);
