@@ -8,6 +8,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use wasmtime::{Config, Engine};
 
 use crate::error::{RuntimeError, chain};
+use crate::spec::RunSpec;
 
 /// Engine settings that change the generated machine code.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -30,6 +31,21 @@ impl EngineOptions {
     pub fn engine(&self) -> Result<Engine, RuntimeError> {
         Engine::new(&self.config()).map_err(|e| RuntimeError::Engine(chain(&e)))
     }
+
+    /// What a run needs: epoch checks only with a time limit, fuel only
+    /// with a budget. `qyv pack --precompile` uses it too, so that the code
+    /// it ships is the code a run of the same manifest asks for.
+    pub fn for_spec(spec: &RunSpec) -> EngineOptions {
+        EngineOptions {
+            epoch_interruption: spec.timeout.is_some(),
+            consume_fuel: spec.fuel.is_some(),
+        }
+    }
+}
+
+/// The machine this `qyv` runs on and compiles for, as a target triple.
+pub fn host_target() -> String {
+    target_lexicon::HOST.to_string()
 }
 
 /// A short, stable name for everything that must match for compiled code to

@@ -5,9 +5,12 @@
 //! that grants exactly the manifest's permissions (preopens, environment,
 //! sockets), enforces the memory, time and fuel limits, runs the program and
 //! reports how it ended, with timings. It also inspects wasm files (imports,
-//! exports, the permissions they need). It knows nothing of command lines:
+//! exports, the permissions they need). It runs apps from `.qyvbin` bundles
+//! too, using their precompiled code when it fits this engine, and makes
+//! that code for `qyv pack`. It knows nothing of command lines:
 //! the `qyv` binary builds a [`RunSpec`] and presents the [`RunReport`].
 
+mod bundle;
 mod cache;
 mod code;
 mod component;
@@ -23,9 +26,10 @@ mod run;
 mod spec;
 mod wasi;
 
+pub use bundle::{BundleRun, Precompiled, precompile};
 pub use cache::{CacheEntry, CodeCache};
 pub use component::{AdaptError, Adapted, Adapter, adapt, adapt_file};
-pub use engine::EngineOptions;
+pub use engine::{EngineOptions, compatibility_key, host_target};
 pub use error::RuntimeError;
 pub use inspect::{
     InspectError, Inspection, Item, Need, Unmet, WasiVersion, check_file, inspect_bytes,
