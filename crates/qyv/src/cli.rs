@@ -34,14 +34,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run an app: a .qyv manifest, a folder holding one, or a bare .wasm
+    /// Run an app: a .qyv manifest, a folder holding one, a .qyvbin bundle,
+    /// or a bare .wasm
     Run(RunArgs),
     /// Serve HTTP apps (type: http manifests, wasi:http components) on one address
     Serve(ServeArgs),
     /// Check a manifest and its wasm without running it
     Validate(ValidateArgs),
-    /// Show what a .wasm file is: kind, WASI version, imports, exports, needs
+    /// Show what a .wasm file or a .qyvbin bundle holds
     Inspect(InspectArgs),
+    /// Pack an app into one .qyvbin file: manifest, wasm, files; optionally
+    /// precompiled and signed
+    Pack(PackArgs),
+    /// Check a .qyvbin bundle: every SHA-256, its signature, and whether you
+    /// trust the signer
+    Verify(VerifyArgs),
+    /// Make an Ed25519 key pair for signing bundles
+    Keygen(KeygenArgs),
     /// Print the JSON Schema of the .qyv manifest (for editors)
     Schema,
     /// Manage the compiled-code cache
@@ -92,13 +101,13 @@ impl RunArgs {
 --memory, --timeout and --fuel replace the manifest's limits. Put qyv's flags before TARGET: \
 everything after TARGET goes to the app, as do the words after `--`.\n\n\
 Exit status: the app's own exit code; 124 time limit; 125 qyv could not start the app \
-(bad manifest, flags or wasm); 126 the app failed after being denied network access; \
-134 trap; 137 memory limit; 152 fuel exhausted."
+(bad manifest, flags or wasm, or a bundle that is damaged or not trusted); 126 the app failed \
+after being denied network access; 134 trap; 137 memory limit; 152 fuel exhausted."
 )]
 pub struct RunArgs {
-    /// TARGET is a .qyv manifest, a folder holding exactly one, or a .wasm
-    /// file (which then runs with no permissions but those the flags give);
-    /// ARGS go to the app, after the manifest's `args`
+    /// TARGET is a .qyv manifest, a folder holding exactly one, a .qyvbin
+    /// bundle, or a .wasm file (which then runs with no permissions but those
+    /// the flags give); ARGS go to the app, after the manifest's `args`
     // One positional, as in `wasmtime run`: once TARGET is seen, every word
     // after it belongs to the app, even one that looks like a qyv flag.
     #[arg(required = true, trailing_var_arg = true, value_name = "TARGET [ARGS]")]
@@ -117,6 +126,35 @@ pub struct RunArgs {
     /// Print timings, cache use and peak memory on stderr when the app ends
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "text", value_name = "FORMAT")]
     pub metrics: Option<MetricsFormat>,
+
+    #[command(flatten)]
+    pub trust: TrustFlags,
+
+    /// Use a bundle's precompiled code even if no trusted key signed it
+    /// (machine code runs outside the sandbox)
+    #[arg(long)]
+    pub allow_precompiled: bool,
+}
+
+/// Whose signature a bundle needs. Either flag replaces the user config's
+/// trust policy for this command: the bundle must be signed by one of the
+/// keys given.
+#[derive(Debug, Args, Default)]
+pub struct TrustFlags {
+    /// Require a bundle signed by this public key (repeatable)
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+
+    /// Require a bundle signed by one of the public keys (*.pub) in this
+    /// folder (repeatable)
+    #[arg(long = "trust", value_name = "DIR")]
+    pub trust: Vec<PathBuf>,
+}
+
+impl TrustFlags {
+    pub fn given(&self) -> bool {
+        !self.keys.is_empty() || !self.trust.is_empty()
+    }
 }
 
 /// Permissions granted from the command line, on top of the manifest's.
@@ -204,8 +242,7 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A .wasm file
-    #[arg(value_name = "WASM")]
+    /// A .wasm file or a .qyvbin bundle
     pub file: PathBuf,
     /// Print the result as one JSON object
     #[arg(long)]
@@ -230,6 +267,56 @@ pub struct ShellArgs {
     /// fails, with its status
     #[arg(short = 'e', long = "errexit")]
     pub errexit: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The bundle holds the manifest as written, the wasm, and the files of every mount \
+(their folders are read-only in the bundle: write mounts cannot be packed). Packing is \
+deterministic: the same app, key and options give the same bytes."
+)]
+pub struct PackArgs {
+    /// A .qyv manifest, or a folder holding exactly one
+    pub target: PathBuf,
+
+    /// Where to write the bundle [default: NAME.qyvbin in the current folder]
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Sign the bundle with this private key (made by qyv keygen)
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+
+    /// Add machine code compiled for this machine and engine, so that the
+    /// bundle starts without compiling (used when a trusted key signed it)
+    #[arg(long)]
+    pub precompile: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 the bundle is intact and its signature is acceptable; 1 it is \
+damaged, tampered with, or not signed as required; 125 qyv could not check it (bad flags, \
+unreadable key or config)."
+)]
+pub struct VerifyArgs {
+    /// A .qyvbin bundle
+    pub bundle: PathBuf,
+
+    #[command(flatten)]
+    pub trust: TrustFlags,
+
+    /// Print the result as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Folder for the new key pair (qyvol.key, qyvol.pub) [default:
+    /// $XDG_CONFIG_HOME/qyvol/keys, or ~/.config/qyvol/keys]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

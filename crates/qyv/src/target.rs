@@ -1,14 +1,16 @@
 //! What a TARGET argument names: a manifest, a folder holding exactly one
-//! manifest, or a bare wasm file.
+//! manifest, a bundle, or a bare wasm file.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use qyvol_manifest::FILE_EXTENSION;
+use qyvol_manifest::bundle::{FILE_EXTENSION as BUNDLE_EXTENSION, MAGIC as BUNDLE_MAGIC};
+use qyvol_manifest::{FILE_EXTENSION, WASM_MAGIC};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Target {
     Manifest(PathBuf),
+    Bundle(PathBuf),
     Wasm(PathBuf),
 }
 
@@ -25,19 +27,20 @@ pub fn resolve(path: &Path) -> Result<Target> {
     }
     match path.extension().and_then(|e| e.to_str()) {
         Some(FILE_EXTENSION) | Some("yaml") | Some("yml") => Ok(Target::Manifest(path.into())),
+        Some(BUNDLE_EXTENSION) => Ok(Target::Bundle(path.into())),
         Some("wasm") => Ok(Target::Wasm(path.into())),
         _ => {
             // No telling extension: the content decides.
-            let mut head = [0u8; 4];
-            let is_wasm = std::fs::File::open(path)
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-                .is_ok()
-                && &head == b"\0asm";
-            if is_wasm {
+            let mut head = [0u8; 8];
+            let read = std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+            if read.is_ok() && head.starts_with(WASM_MAGIC) {
                 Ok(Target::Wasm(path.into()))
+            } else if read.is_ok() && head == BUNDLE_MAGIC {
+                Ok(Target::Bundle(path.into()))
             } else {
                 bail!(
-                    "{}: not a .{FILE_EXTENSION} manifest, a folder or a .wasm file",
+                    "{}: not a .{FILE_EXTENSION} manifest, a folder, a .{BUNDLE_EXTENSION} bundle or a .wasm file",
                     path.display()
                 )
             }
@@ -103,6 +106,9 @@ mod tests {
         let bin = d.path().join("prog");
         std::fs::write(&bin, b"\0asm\x01\0\0\0").unwrap();
         assert_eq!(resolve(&bin).unwrap(), Target::Wasm(bin.clone()));
+        let packed = d.path().join("app-copy");
+        std::fs::write(&packed, BUNDLE_MAGIC).unwrap();
+        assert_eq!(resolve(&packed).unwrap(), Target::Bundle(packed.clone()));
         let txt = d.path().join("notes.txt");
         std::fs::write(&txt, b"hello").unwrap();
         assert!(resolve(&txt).is_err());

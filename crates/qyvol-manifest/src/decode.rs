@@ -27,9 +27,9 @@ pub(crate) fn decode(text: &str, file: &Path, base_dir: &Path) -> Result<Manifes
         file,
         locations: BTreeMap::new(),
     };
-    let root = match yaml::parse(text) {
-        Ok(Some(root)) if !root.is_null() => root,
-        Ok(_) => {
+    let root = match parse_yaml(text, file)? {
+        Some(root) => root,
+        None => {
             return Err(ManifestError::new(
                 file,
                 ErrorKind::Empty,
@@ -37,6 +37,22 @@ pub(crate) fn decode(text: &str, file: &Path, base_dir: &Path) -> Result<Manifes
             )
             .with_hint("e.g. \"name: hello\" and \"entrypoint: hello.wasm\""));
         }
+    };
+    let mut manifest = decoder.manifest(&root)?;
+    manifest.file = file.to_path_buf();
+    manifest.base_dir = base_dir.to_path_buf();
+    manifest.locations = decoder.locations;
+    check_mounts(&manifest)?;
+    check_http(&manifest)?;
+    Ok(manifest)
+}
+
+/// The YAML tree of a file's text; `None` when it holds nothing but
+/// blanks, comments and nulls.
+pub(crate) fn parse_yaml(text: &str, file: &Path) -> Result<Option<Node>> {
+    match yaml::parse(text) {
+        Ok(Some(root)) if !root.is_null() => Ok(Some(root)),
+        Ok(_) => Ok(None),
         Err(err) => {
             let (kind, message) = match err.kind {
                 YamlErrorKind::Syntax => {
@@ -49,24 +65,19 @@ pub(crate) fn decode(text: &str, file: &Path, base_dir: &Path) -> Result<Manifes
             if let Some(field) = err.field {
                 error = error.with_field(field);
             }
-            return Err(error);
+            Err(error)
         }
-    };
-    let mut manifest = decoder.manifest(&root)?;
-    manifest.file = file.to_path_buf();
-    manifest.base_dir = base_dir.to_path_buf();
-    manifest.locations = decoder.locations;
-    check_mounts(&manifest)?;
-    check_http(&manifest)?;
-    Ok(manifest)
+    }
 }
 
-struct Decoder<'f> {
-    file: &'f Path,
-    locations: BTreeMap<String, (usize, usize)>,
+/// Turns YAML nodes into typed values with errors at their places; the
+/// user config file (`config.rs`) decodes with it too.
+pub(crate) struct Decoder<'f> {
+    pub(crate) file: &'f Path,
+    pub(crate) locations: BTreeMap<String, (usize, usize)>,
 }
 
-fn join(path: &str, key: &str) -> String {
+pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {
@@ -83,7 +94,7 @@ fn one_of(names: &[&str]) -> String {
 }
 
 impl Decoder<'_> {
-    fn error(
+    pub(crate) fn error(
         &self,
         kind: ErrorKind,
         pos: Option<Pos>,
@@ -95,7 +106,7 @@ impl Decoder<'_> {
             .with_field(field)
     }
 
-    fn wrong_type(&self, node: &Node, field: &str, expected: &str) -> ManifestError {
+    pub(crate) fn wrong_type(&self, node: &Node, field: &str, expected: &str) -> ManifestError {
         self.error(
             ErrorKind::Type,
             Some(node.pos),
@@ -104,14 +115,14 @@ impl Decoder<'_> {
         )
     }
 
-    fn missing(&self, pos: Option<Pos>, field: &str, hint: &str) -> ManifestError {
+    pub(crate) fn missing(&self, pos: Option<Pos>, field: &str, hint: &str) -> ManifestError {
         self.error(ErrorKind::Missing, pos, field, "missing")
             .with_hint(hint)
     }
 
     /// The entries of a mapping, after refusing names outside `allowed` and
     /// recording where each value sits.
-    fn mapping<'n>(
+    pub(crate) fn mapping<'n>(
         &mut self,
         node: &'n Node,
         path: &str,
@@ -141,7 +152,7 @@ impl Decoder<'_> {
 
     /// A scalar's text, whatever YAML type it would have: `args: [1, true]`
     /// are the strings "1" and "true", as in Docker Compose. Null is refused.
-    fn text<'n>(&self, node: &'n Node, path: &str, expected: &str) -> Result<&'n str> {
+    pub(crate) fn text<'n>(&self, node: &'n Node, path: &str, expected: &str) -> Result<&'n str> {
         match &node.value {
             Value::Scalar(s) if !s.is_null() => Ok(&s.text),
             _ => Err(self.wrong_type(node, path, expected)),
@@ -171,7 +182,7 @@ impl Decoder<'_> {
         })
     }
 
-    fn boolean(&self, node: &Node, path: &str) -> Result<bool> {
+    pub(crate) fn boolean(&self, node: &Node, path: &str) -> Result<bool> {
         let scalar = match &node.value {
             Value::Scalar(s) if !s.is_null() => s,
             _ => return Err(self.wrong_type(node, path, "true or false")),

@@ -184,7 +184,7 @@ fn base_dir_of(path: &Path) -> std::io::Result<PathBuf> {
 
 /// Says what a file that is not WebAssembly looks like, so "it starts with
 /// 7f 45 4c 46" comes with "a native executable (ELF)".
-fn describe_head(head: &[u8]) -> String {
+pub(crate) fn describe_head(head: &[u8]) -> String {
     let hex = head
         .iter()
         .take(8)

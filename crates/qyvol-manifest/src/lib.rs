@@ -4,8 +4,10 @@
 //! holds the rules other crates must apply the same way: sizes and durations
 //! ([`parse_size`], [`parse_duration`]), network allow-lists ([`NetRule`]),
 //! implicit mounts ([`Manifest::effective_mounts`]), and the JSON Schema for
-//! editors ([`json_schema`]). It knows nothing of Wasmtime and depends on no
-//! other Qyvol crate.
+//! editors ([`json_schema`]). The [`bundle`] module is the `.qyvbin` format
+//! (manifest, wasm, files and precompiled code in one signed file) and
+//! [`UserConfig`] the user's own settings (the bundle trust policy). It knows
+//! nothing of Wasmtime and depends on no other Qyvol crate.
 
 // ManifestError is ~170 bytes because its parts are public fields callers
 // read directly; it is built once, on the cold path of a failed parse, so
@@ -15,6 +17,8 @@
     reason = "the error is a flat struct of public fields, built once per failed parse"
 )]
 
+pub mod bundle;
+mod config;
 mod decode;
 mod error;
 pub mod fields;
@@ -27,6 +31,7 @@ mod suggest;
 mod units;
 mod yaml;
 
+pub use config::{CONFIG_FIELDS, CONFIG_FILE, TRUST_FIELDS, UserConfig};
 pub use error::{ErrorKind, ManifestError};
 pub use files::WASM_MAGIC;
 pub use model::{

@@ -427,18 +427,8 @@ impl Manifest {
     /// placed where the field was written, or failing that where its nearest
     /// enclosing field was.
     pub fn error_at(&self, field: &str, message: impl Into<String>) -> ManifestError {
-        let mut path = field;
-        let pos = loop {
-            if let Some(pos) = self.location(path) {
-                break Some(pos);
-            }
-            match path.rfind(['.', '[']) {
-                Some(cut) => path = &path[..cut],
-                None => break None,
-            }
-        };
         ManifestError::new(&self.file, ErrorKind::Runtime, message)
-            .at(pos)
+            .at(nearest_location(&self.locations, field))
             .with_field(field)
     }
 
@@ -503,6 +493,20 @@ impl Manifest {
             fields.push("scheduler");
         }
         fields
+    }
+}
+
+/// Where `field` was written, or failing that its nearest enclosing field.
+pub(crate) fn nearest_location(
+    locations: &BTreeMap<String, (usize, usize)>,
+    field: &str,
+) -> Option<(usize, usize)> {
+    let mut path = field;
+    loop {
+        if let Some(pos) = locations.get(path) {
+            return Some(*pos);
+        }
+        path = &path[..path.rfind(['.', '['])?];
     }
 }
 

@@ -106,6 +106,27 @@ pub(crate) struct LoadedCode {
     pub code_time: Duration,
     /// Problems with the cache itself; the run goes on without it.
     pub warnings: Vec<String>,
+    /// Things worth knowing about where the code came from (precompiled
+    /// code that did not match this engine, say).
+    pub notes: Vec<String>,
+}
+
+/// Wasm whose SHA-256 and kind are known, and maybe its bytes.
+pub(crate) struct KnownWasm<'a> {
+    /// The file it is, or is in: for messages and `qyv cache ls`.
+    pub origin: &'a Path,
+    pub sha256: String,
+    pub kind: WasmKind,
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// What the cache knows of one bundle file: every byte was verified while
+/// the file had this stamp.
+#[derive(Debug, Serialize, Deserialize)]
+struct BundleRecord {
+    path: PathBuf,
+    stamp: Stamp,
+    digest: String,
 }
 
 enum ArtifactState {
@@ -186,57 +207,62 @@ impl CodeCache {
             }
         };
         let read_time = started.elapsed();
+        let wasm = KnownWasm {
+            origin: path,
+            sha256,
+            kind,
+            bytes,
+        };
+        let mut loaded = self.load_known(engine, wasm, || read_wasm(path))?;
+        loaded.read_time = read_time;
+        warnings.append(&mut loaded.warnings);
+        loaded.warnings = warnings;
+        Ok(loaded)
+    }
 
+    /// Compiled code for wasm whose digest and kind are known: mapped from
+    /// the cache when it holds a valid artifact, otherwise compiled (from
+    /// `wasm.bytes`, or what `read` returns) and stored.
+    pub(crate) fn load_known(
+        &self,
+        engine: &Engine,
+        wasm: KnownWasm<'_>,
+        read: impl FnOnce() -> Result<Vec<u8>, RuntimeError>,
+    ) -> Result<LoadedCode, RuntimeError> {
         let started = Instant::now();
-        let key = compatibility_key(engine);
-        let artifact = self
-            .code_dir(&key)
-            .join(format!("{sha256}.{}.cwasm", kind.as_str()));
-        let sum_path = artifact.with_extension("sum");
+        let mut warnings = Vec::new();
+        let kind = wasm.kind;
+        let artifact = self.artifact_path(engine, &wasm.sha256, kind, None);
         let mut source = CodeSource::Compiled;
-        match check_artifact(&artifact, &sum_path) {
-            ArtifactState::Trusted => {
-                // SAFETY: the artifact matches the digest recorded when this
-                // engine configuration (same compatibility key) wrote it, and
-                // cache files are only ever replaced by rename.
-                match unsafe { Code::deserialize_file(engine, kind, &artifact) } {
-                    Ok(code) => {
-                        return Ok(LoadedCode {
-                            code,
-                            kind,
-                            source: CodeSource::CacheHit,
-                            read_time,
-                            code_time: started.elapsed(),
-                            warnings,
-                        });
-                    }
-                    Err(e) => {
-                        warnings.push(format!(
-                            "cached code {} was refused ({}); compiling again",
-                            artifact.display(),
-                            chain(&e)
-                        ));
-                        source = CodeSource::Rebuilt;
-                    }
-                }
+        match map_cached(engine, kind, &artifact) {
+            Ok(Some(code)) => {
+                return Ok(LoadedCode {
+                    code,
+                    kind,
+                    source: CodeSource::CacheHit,
+                    read_time: Duration::ZERO,
+                    code_time: started.elapsed(),
+                    warnings,
+                    notes: Vec::new(),
+                });
             }
-            ArtifactState::Damaged(why) => {
-                warnings.push(format!(
-                    "cached code {} is damaged ({why}); compiling again",
-                    artifact.display()
-                ));
+            Ok(None) => {}
+            Err(why) => {
+                warnings.push(format!("{why}; compiling again"));
                 source = CodeSource::Rebuilt;
             }
-            ArtifactState::Missing => {}
         }
-
-        let bytes = match bytes {
+        let bytes = match wasm.bytes {
             Some(b) => b,
-            None => read_wasm(path)?,
+            None => read()?,
         };
-        let code = compile(engine, kind, path, &bytes)?;
+        let code = compile(engine, kind, wasm.origin, &bytes)?;
         let code_time = started.elapsed();
-        if let Err(e) = self.store(&code, &artifact, &sum_path, path) {
+        let stored = code
+            .serialize()
+            .map_err(|e| io::Error::other(chain(&e)))
+            .and_then(|bytes| store_artifact(&artifact, &bytes, wasm.origin));
+        if let Err(e) = stored {
             warnings.push(format!(
                 "cannot store compiled code in {}: {e}",
                 artifact.display()
@@ -246,31 +272,65 @@ impl CodeCache {
             code,
             kind,
             source,
-            read_time,
+            read_time: Duration::ZERO,
             code_time,
             warnings,
+            notes: Vec::new(),
         })
     }
 
-    fn store(
+    /// Where the artifact of a wasm (by SHA-256 and kind) lives for this
+    /// engine. `native` names precompiled code that came in a bundle: it gets
+    /// a name of its own (its SHA-256 after the kind), so code a bundle
+    /// brought is never taken for code this `qyv` compiled.
+    pub(crate) fn artifact_path(
         &self,
-        code: &Code,
-        artifact: &Path,
-        sum_path: &Path,
-        source: &Path,
+        engine: &Engine,
+        wasm_sha256: &str,
+        kind: WasmKind,
+        native: Option<&str>,
+    ) -> PathBuf {
+        let name = match native {
+            None => format!("{wasm_sha256}.{}.cwasm", kind.as_str()),
+            Some(n) => format!("{wasm_sha256}.{}.{n}.cwasm", kind.as_str()),
+        };
+        self.code_dir(&compatibility_key(engine)).join(name)
+    }
+
+    pub(crate) fn files_dir(&self, digest: &str) -> PathBuf {
+        self.root.join(LAYOUT).join("files").join(digest)
+    }
+
+    fn bundle_record_path(&self, stamp: &Stamp) -> PathBuf {
+        self.root
+            .join(LAYOUT)
+            .join("bundles")
+            .join(format!("{}-{}.json", stamp.dev, stamp.ino))
+    }
+
+    /// Whether the bundle file (as it is now, by its stamp) was verified
+    /// entirely by an earlier run, with this digest.
+    pub(crate) fn bundle_verified(&self, meta: &fs::Metadata, digest: &str) -> bool {
+        let stamp = Stamp::of(meta);
+        read_json::<BundleRecord>(&self.bundle_record_path(&stamp))
+            .is_some_and(|r| r.stamp == stamp && r.digest == digest)
+    }
+
+    /// Records that every byte of the bundle was checked while its file had
+    /// the metadata `meta` (taken before the checks began).
+    pub(crate) fn record_bundle_verified(
+        &self,
+        meta: &fs::Metadata,
+        digest: &str,
+        path: &Path,
     ) -> io::Result<()> {
-        let bytes = code.serialize().map_err(|e| io::Error::other(chain(&e)))?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        write_atomic(artifact, &bytes)?;
-        let stamp = Stamp::of(&fs::metadata(artifact)?);
-        write_json_atomic(
-            sum_path,
-            &Sum {
-                stamp,
-                sha256,
-                source: absolute(source),
-            },
-        )
+        let stamp = Stamp::of(meta);
+        let record = BundleRecord {
+            path: absolute(path),
+            stamp: stamp.clone(),
+            digest: digest.to_string(),
+        };
+        write_json_atomic(&self.bundle_record_path(&stamp), &record)
     }
 
     /// Every artifact in the cache, for `qyv cache ls`.
@@ -329,15 +389,38 @@ pub(crate) fn load_uncached(engine: &Engine, path: &Path) -> Result<LoadedCode, 
     let bytes = read_wasm(path)?;
     let kind = detect(path, &bytes)?;
     let read_time = started.elapsed();
+    let wasm = KnownWasm {
+        origin: path,
+        sha256: String::new(),
+        kind,
+        bytes: Some(bytes),
+    };
+    let mut loaded = compile_known(engine, wasm, || read_wasm(path))?;
+    loaded.read_time = read_time;
+    Ok(loaded)
+}
+
+/// Compiles wasm of a known kind without the cache (from `wasm.bytes`, or
+/// what `read` returns).
+pub(crate) fn compile_known(
+    engine: &Engine,
+    wasm: KnownWasm<'_>,
+    read: impl FnOnce() -> Result<Vec<u8>, RuntimeError>,
+) -> Result<LoadedCode, RuntimeError> {
     let started = Instant::now();
-    let code = compile(engine, kind, path, &bytes)?;
+    let bytes = match wasm.bytes {
+        Some(b) => b,
+        None => read()?,
+    };
+    let code = compile(engine, wasm.kind, wasm.origin, &bytes)?;
     Ok(LoadedCode {
         code,
-        kind,
+        kind: wasm.kind,
         source: CodeSource::CompiledUncached,
-        read_time,
+        read_time: Duration::ZERO,
         code_time: started.elapsed(),
         warnings: Vec::new(),
+        notes: Vec::new(),
     })
 }
 
@@ -386,6 +469,53 @@ pub(crate) fn describe_non_wasm(bytes: &[u8]) -> String {
     format!(
         "it starts with the bytes {}",
         hex::encode(&bytes[..bytes.len().min(8)])
+    )
+}
+
+/// The artifact at `artifact`, memory-mapped, if the cache holds a valid
+/// one; `Err` says why an artifact that is there cannot be used.
+pub(crate) fn map_cached(
+    engine: &Engine,
+    kind: WasmKind,
+    artifact: &Path,
+) -> Result<Option<Code>, String> {
+    match check_artifact(artifact, &artifact.with_extension("sum")) {
+        ArtifactState::Missing => Ok(None),
+        ArtifactState::Damaged(why) => Err(format!(
+            "cached code {} is damaged ({why})",
+            artifact.display()
+        )),
+        // SAFETY: the artifact matches the digest recorded when it was
+        // stored for this engine configuration (its folder is named by the
+        // compatibility key), and cache files are only replaced by rename.
+        ArtifactState::Trusted => match unsafe { Code::deserialize_file(engine, kind, artifact) } {
+            Ok(code) => Ok(Some(code)),
+            Err(e) => Err(format!(
+                "cached code {} was refused ({})",
+                artifact.display(),
+                chain(&e)
+            )),
+        },
+    }
+}
+
+/// Stores an artifact and its checksum record.
+pub(crate) fn store_artifact(artifact: &Path, bytes: &[u8], source: &Path) -> io::Result<()> {
+    write_atomic(artifact, bytes)?;
+    record_artifact(artifact, &hex::encode(Sha256::digest(bytes)), source)
+}
+
+/// Writes the checksum record of an artifact already in place, whose
+/// SHA-256 the caller knows.
+pub(crate) fn record_artifact(artifact: &Path, sha256: &str, source: &Path) -> io::Result<()> {
+    let stamp = Stamp::of(&fs::metadata(artifact)?);
+    write_json_atomic(
+        &artifact.with_extension("sum"),
+        &Sum {
+            stamp,
+            sha256: sha256.to_string(),
+            source: absolute(source),
+        },
     )
 }
 

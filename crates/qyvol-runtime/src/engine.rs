@@ -11,6 +11,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::error::{RuntimeError, chain};
+use crate::spec::RunSpec;
 
 /// Engine settings that change the generated machine code.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -70,6 +71,21 @@ impl EngineOptions {
     pub fn serving_engine(&self, instances: u32) -> Result<Engine, RuntimeError> {
         Engine::new(&self.serving_config(instances)).map_err(|e| RuntimeError::Engine(chain(&e)))
     }
+
+    /// What a run needs: epoch checks only with a time limit, fuel only
+    /// with a budget. `qyv pack --precompile` uses it too, so that the code
+    /// it ships is the code a run of the same manifest asks for.
+    pub fn for_spec(spec: &RunSpec) -> EngineOptions {
+        EngineOptions {
+            epoch_interruption: spec.timeout.is_some(),
+            consume_fuel: spec.fuel.is_some(),
+        }
+    }
+}
+
+/// The machine this `qyv` runs on and compiles for, as a target triple.
+pub fn host_target() -> String {
+    target_lexicon::HOST.to_string()
 }
 
 /// Limits of one component in the serving pool.

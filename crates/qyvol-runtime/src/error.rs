@@ -39,6 +39,10 @@ pub enum RuntimeError {
 
     #[error("cannot start the engine: {0}")]
     Engine(String),
+
+    /// A bundle that cannot be used as it is (damaged, badly made).
+    #[error(transparent)]
+    Bundle(#[from] qyvol_manifest::bundle::BundleError),
 }
 
 /// Renders a wasmtime error with its chain of causes on one line.

@@ -5,12 +5,15 @@
 //! that grants exactly the manifest's permissions (preopens, environment,
 //! sockets), enforces the memory, time and fuel limits, runs the program and
 //! reports how it ended, with timings. It also inspects wasm files (imports,
-//! exports, the permissions they need), and serves HTTP apps
+//! exports, the permissions they need), serves HTTP apps
 //! ([`serve::Server`]: a fresh instance per request, queues, time limits,
 //! outgoing requests under `permissions.net`, apps calling each other
-//! in-process). It knows nothing of command lines: the `qyv` binary builds a
-//! [`RunSpec`] (or [`serve::ServeApp`]s) and presents the results.
+//! in-process), and runs apps from `.qyvbin` bundles, using their
+//! precompiled code when it fits this engine (it makes that code for
+//! `qyv pack` too). It knows nothing of command lines: the `qyv` binary
+//! builds a [`RunSpec`] (or [`serve::ServeApp`]s) and presents the results.
 
+mod bundle;
 mod cache;
 mod code;
 mod component;
@@ -27,9 +30,10 @@ pub mod serve;
 mod spec;
 mod wasi;
 
+pub use bundle::{BundleRun, Precompiled, precompile};
 pub use cache::{CacheEntry, CodeCache};
 pub use component::{AdaptError, Adapted, Adapter, adapt, adapt_file};
-pub use engine::EngineOptions;
+pub use engine::{EngineOptions, compatibility_key, host_target};
 pub use error::RuntimeError;
 pub use inspect::{
     InspectError, Inspection, Item, Need, Unmet, WasiVersion, check_file, inspect_bytes,

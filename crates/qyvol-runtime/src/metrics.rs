@@ -18,6 +18,8 @@ pub enum CodeSource {
     Rebuilt,
     /// Compiled now, cache disabled (`--no-cache`) or unavailable.
     CompiledUncached,
+    /// Precompiled code from a bundle, copied into the cache and mapped.
+    Precompiled,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -52,6 +54,7 @@ impl Metrics {
             Some(CodeSource::Compiled) => "compiled",
             Some(CodeSource::Rebuilt) => "compiled (cache entry rebuilt)",
             Some(CodeSource::CompiledUncached) => "compiled (no cache)",
+            Some(CodeSource::Precompiled) => "precompiled, from the bundle",
             None => "-",
         };
         let mut s = String::new();

@@ -10,6 +10,7 @@ use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
+use crate::bundle::unpack;
 use crate::cache::{LoadedCode, load_uncached};
 use crate::code::Code;
 use crate::engine::EngineOptions;
@@ -19,7 +20,7 @@ use crate::limits::MemoryLimiter;
 use crate::metrics::{Metrics, ms};
 use crate::net::NetGate;
 use crate::outcome::Outcome;
-use crate::spec::RunSpec;
+use crate::spec::{Preopen, RunSpec};
 use crate::wasi;
 
 /// How long a timed-out program gets to reach an epoch check before `qyv`
@@ -39,19 +40,42 @@ pub struct RunReport {
     /// (it does not import `wasi:cli/exit.exit-with-code`): an exit status
     /// of 1 may stand for any non-zero code it chose.
     pub coarse_exit: bool,
+    /// Things worth knowing that are not problems (a bundle's precompiled
+    /// code was for another engine, so its wasm was compiled).
+    pub notes: Vec<String>,
 }
 
 /// Runs a program to its end.
-pub fn run(spec: RunSpec) -> Result<RunReport, RuntimeError> {
+pub fn run(mut spec: RunSpec) -> Result<RunReport, RuntimeError> {
     let started = Instant::now();
-    let options = EngineOptions {
-        epoch_interruption: spec.timeout.is_some(),
-        consume_fuel: spec.fuel.is_some(),
-    };
-    let engine = options.engine()?;
-    let loaded = match &spec.cache {
-        Some(cache) => cache.load(&engine, &spec.wasm)?,
-        None => load_uncached(&engine, &spec.wasm)?,
+    let engine = EngineOptions::for_spec(&spec).engine()?;
+    // Holds a bundle's temporary files folder, if it needs one, until the
+    // program has ended.
+    let mut _bundle_files = None;
+    let loaded = match (&spec.bundle, &spec.cache) {
+        (Some(run), cache) => {
+            let unpacked = unpack(&engine, run, cache.as_ref())?;
+            // The manifest's mounts come first, as they do for a manifest;
+            // `--dir` flags follow.
+            let mounts: Vec<Preopen> = match &unpacked.files {
+                Some(root) => run
+                    .mounts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, guest)| Preopen {
+                        host: root.join("fs").join(i.to_string()),
+                        guest: guest.clone(),
+                        writable: false,
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            spec.preopens.splice(0..0, mounts);
+            _bundle_files = unpacked._temp;
+            unpacked.code
+        }
+        (None, Some(cache)) => cache.load(&engine, &spec.wasm)?,
+        (None, None) => load_uncached(&engine, &spec.wasm)?,
     };
     let LoadedCode {
         code,
@@ -60,6 +84,7 @@ pub fn run(spec: RunSpec) -> Result<RunReport, RuntimeError> {
         read_time,
         code_time,
         mut warnings,
+        notes,
     } = loaded;
     let gate = NetGate::new(&spec.net);
     warnings.extend(gate.warnings.iter().cloned());
@@ -91,6 +116,7 @@ pub fn run(spec: RunSpec) -> Result<RunReport, RuntimeError> {
         kind,
         warnings,
         coarse_exit: execution.coarse_exit,
+        notes,
     })
 }
 

@@ -2,10 +2,13 @@
 //! command line's, before any engine work starts.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use qyvol_manifest::bundle::Bundle;
 use qyvol_manifest::{FsAccess, Manifest, MountMode, NetPolicy};
 
+use crate::bundle::BundleRun;
 use crate::cache::CodeCache;
 
 /// A host folder the guest sees at `guest`.
@@ -32,6 +35,9 @@ pub struct RunSpec {
     pub fuel: Option<u64>,
     /// `None` compiles every time (`--no-cache`).
     pub cache: Option<CodeCache>,
+    /// Set when the program and the mounts' files come from a bundle; `wasm`
+    /// is then the bundle's path.
+    pub bundle: Option<BundleRun>,
 }
 
 impl RunSpec {
@@ -48,6 +54,7 @@ impl RunSpec {
             timeout: None,
             fuel: None,
             cache: CodeCache::default_root().map(CodeCache::new),
+            bundle: None,
         }
     }
 
@@ -77,6 +84,22 @@ impl RunSpec {
         spec.memory = m.limits.memory;
         spec.timeout = m.limits.timeout;
         spec.fuel = m.limits.fuel;
+        spec
+    }
+
+    /// What the manifest inside a bundle grants, its mounts served from the
+    /// bundle's files, read-only whatever the manifest says (a bundle's
+    /// files are the same for every run), and never the host's own folders.
+    pub fn from_bundle(m: &Manifest, bundle: Arc<Bundle>, allow_native: bool) -> RunSpec {
+        let mut spec = RunSpec::from_manifest(m);
+        spec.wasm = bundle.file().to_path_buf();
+        spec.preopens.clear();
+        let mounts = m.effective_mounts().into_iter().map(|m| m.target).collect();
+        spec.bundle = Some(BundleRun {
+            bundle,
+            mounts,
+            allow_native,
+        });
         spec
     }
 }

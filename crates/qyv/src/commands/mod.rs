@@ -6,10 +6,13 @@ mod cache;
 mod component;
 mod init;
 mod inspect;
+mod keygen;
+mod pack;
 mod run;
 mod schema;
 mod serve;
 mod validate;
+mod verify;
 
 use anyhow::Result;
 use qyvol_runtime::ExitCodes;
@@ -22,6 +25,9 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Serve(args) => serve::serve(args),
         Command::Validate(args) => validate::validate(args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Pack(args) => pack::pack(args),
+        Command::Verify(args) => verify::verify(args),
+        Command::Keygen(args) => keygen::keygen(args),
         Command::Schema => schema::schema(),
         Command::Cache(cmd) => cache::cache(cmd),
         Command::Component(cmd) => component::component(cmd),

@@ -1,37 +1,41 @@
 //! `qyv run`: resolve the target, merge the manifest's grants with the
-//! flags', run, and report how the app ended.
+//! flags', run, and report how the app ended. A bundle is opened and
+//! judged by the trust policy first; the runtime verifies its contents.
+
+use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use qyvol_manifest::{AppType, FsAccess, Manifest};
+use qyvol_manifest::bundle::{Bundle, Standing, unpackable};
+use qyvol_manifest::{AppType, FsAccess, Manifest, ManifestError};
 use qyvol_runtime::{ExitCodes, Outcome, Preopen, RunSpec, RuntimeError};
 
+use crate::bundled::{Policy, manifest_of};
 use crate::cli::{GrantFlags, LimitFlags, MetricsFormat, RunArgs};
 use crate::flags::merge_allow_net;
 use crate::target::{self, Target};
 
 pub fn run(args: RunArgs) -> Result<i32> {
-    let (mut spec, manifest) = match target::resolve(&args.target())? {
+    let target = target::resolve(&args.target())?;
+    if (args.trust.given() || args.allow_precompiled) && !matches!(target, Target::Bundle(_)) {
+        bail!(
+            "--key, --trust and --allow-precompiled apply to .qyvbin bundles; {} is not one",
+            args.target().display()
+        );
+    }
+    let (mut spec, manifest) = match target {
         Target::Manifest(path) => {
             let m = Manifest::load(&path)?;
-            if m.app_type == AppType::Http {
-                eprintln!(
-                    "error: {}",
-                    m.error_at(
-                        "type",
-                        format!(
-                            "this is an HTTP app: serve it with `qyv serve {}`",
-                            path.display()
-                        )
-                    )
-                );
+            if !runnable(&m, &path, Vec::new()) {
                 return Ok(ExitCodes::QYV_ERROR);
             }
             super::build::check_component_flag(&m)?;
-            if !startable(&m, "`qyv run` runs one instance") {
-                return Ok(ExitCodes::QYV_ERROR);
-            }
             (RunSpec::from_manifest(&m), Some(m))
         }
+        Target::Bundle(path) => match open_bundle(&path, &args)? {
+            Ok(opened) => opened,
+            Err(refused) => return Ok(refused),
+        },
         // Like `wasmtime run`: the guest's first argument is the file name.
         Target::Wasm(path) => {
             let argv0 = path
@@ -57,6 +61,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         Ok(r) => r,
         Err(e) => return Err(locate(manifest.as_ref(), e)),
     };
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
@@ -78,14 +85,35 @@ pub fn run(args: RunArgs) -> Result<i32> {
     Ok(report.outcome.exit_code())
 }
 
+/// Whether `qyv run` can start this manifest's app (from `path`): not an
+/// HTTP app, nothing unsupported; `more` are further problems the caller
+/// found. Prints why not.
+fn runnable(m: &Manifest, path: &Path, more: Vec<ManifestError>) -> bool {
+    if m.app_type == AppType::Http {
+        eprintln!(
+            "error: {}",
+            m.error_at(
+                "type",
+                format!(
+                    "this is an HTTP app: serve it with `qyv serve {}`",
+                    path.display()
+                )
+            )
+        );
+        return false;
+    }
+    startable(m, "`qyv run` runs one instance", more)
+}
+
 /// Reports what keeps a manifest from starting (features not supported
-/// yet) and what the user should know (cluster fields, `fs: full`);
-/// whether it can start. `single` says what this command makes of
-/// cluster fields.
-pub(super) fn startable(m: &Manifest, single: &str) -> bool {
-    let unsupported = m.unsupported();
-    if !unsupported.is_empty() {
-        for e in &unsupported {
+/// yet, and `more`: further problems the caller found) and what the user
+/// should know (cluster fields, `fs: full`); whether it can start.
+/// `single` says what this command makes of cluster fields.
+pub(super) fn startable(m: &Manifest, single: &str, more: Vec<ManifestError>) -> bool {
+    let mut refused = m.unsupported();
+    refused.extend(more);
+    if !refused.is_empty() {
+        for e in &refused {
             eprintln!("error: {e}");
         }
         return false;
@@ -104,6 +132,48 @@ pub(super) fn startable(m: &Manifest, single: &str) -> bool {
         );
     }
     true
+}
+
+/// Opens a bundle and judges it by the trust policy: refused (with the exit
+/// status), or a spec to run, whose contents the runtime verifies.
+fn open_bundle(
+    path: &Path,
+    args: &RunArgs,
+) -> Result<std::result::Result<(RunSpec, Option<Manifest>), i32>> {
+    let bundle = Bundle::open(path)?;
+    let policy = Policy::load(&args.trust)?;
+    let standing = policy.policy.standing(bundle.signer());
+    if !policy.policy.admits(&standing) {
+        eprintln!("error: {}", policy.refusal(path, &standing));
+        return Ok(Err(ExitCodes::QYV_ERROR));
+    }
+    match &standing {
+        Standing::Trusted(_) => {}
+        Standing::Unsigned => eprintln!(
+            "note: {} is not signed; running it as a local app",
+            path.display()
+        ),
+        Standing::Untrusted(key) => eprintln!(
+            "note: {} is signed by key {}, which you do not trust; running it as an unsigned bundle",
+            path.display(),
+            key.id()
+        ),
+    }
+    let trusted = matches!(standing, Standing::Trusted(_));
+    let allow_native = (trusted || args.allow_precompiled) && !args.no_cache;
+    if !trusted && !args.allow_precompiled && !bundle.natives().is_empty() {
+        eprintln!(
+            "note: its precompiled code is not used, because no trusted key signed it (machine code runs outside the sandbox); its wasm is compiled instead. Trust the signer (--key, or trust.keys in the config), or pass --allow-precompiled"
+        );
+    }
+    let m = manifest_of(&bundle)?;
+    if !runnable(&m, path, unpackable(&m)) {
+        return Ok(Err(ExitCodes::QYV_ERROR));
+    }
+    Ok(Ok((
+        RunSpec::from_bundle(&m, Arc::new(bundle), allow_native),
+        Some(m),
+    )))
 }
 
 fn apply_grants(spec: &mut RunSpec, grants: &GrantFlags) -> Result<()> {
@@ -162,7 +232,7 @@ pub(super) fn locate(manifest: Option<&Manifest>, e: RuntimeError) -> anyhow::Er
         | RuntimeError::Link { .. } => "entrypoint",
         RuntimeError::Preopen { .. } => "fs",
         RuntimeError::NetRule { .. } => "permissions.net",
-        RuntimeError::Engine(_) => return e.into(),
+        RuntimeError::Engine(_) | RuntimeError::Bundle(_) => return e.into(),
     };
     m.error_at(field, e.to_string()).into()
 }

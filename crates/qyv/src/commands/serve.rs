@@ -27,7 +27,7 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
                         )
                     ));
                 }
-                if !startable(&m, "`qyv serve` serves one copy") {
+                if !startable(&m, "`qyv serve` serves one copy", Vec::new()) {
                     return Ok(ExitCodes::QYV_ERROR);
                 }
                 let app = ServeApp::from_manifest(&m);
@@ -35,6 +35,10 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
                 app
             }
             Target::Wasm(path) => ServeApp::bare(path),
+            Target::Bundle(path) => bail!(
+                "{}: qyv serve does not serve .qyvbin bundles yet; serve the .qyv manifest it was packed from",
+                path.display()
+            ),
         };
         if args.no_cache {
             app.spec.cache = None;

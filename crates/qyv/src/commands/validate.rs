@@ -2,7 +2,7 @@
 //! compiled) and whether the permissions granted cover what it imports.
 //! Exit status 0 when valid, 1 when not.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use qyvol_manifest::Manifest;
 use qyvol_runtime::check_file;
 use serde_json::json;
@@ -39,6 +39,10 @@ pub fn validate(args: ValidateArgs) -> Result<i32> {
                 }
             }
         },
+        Target::Bundle(path) => bail!(
+            "{}: qyv validate checks manifests and wasm files; check a bundle with qyv verify",
+            path.display()
+        ),
         Target::Wasm(path) => match check_file(&path) {
             Err(e) => errors.push(e.to_string()),
             Ok(i) => {

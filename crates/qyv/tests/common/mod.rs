@@ -83,7 +83,12 @@ pub fn qyv() -> assert_cmd::Command {
 
 pub fn qyv_with_cache(cache: &Path) -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("qyv").unwrap();
-    c.env("QYVOL_CACHE_DIR", cache).env_remove("XDG_CACHE_HOME");
+    // An empty config folder: the developer's trust policy stays out.
+    let config = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qyv-test-no-config");
+    c.env("QYVOL_CACHE_DIR", cache)
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("QYVOL_CONFIG")
+        .env("XDG_CONFIG_HOME", config);
     c
 }
 
