@@ -96,16 +96,20 @@ section="$results/section.md"
     echo "before every run, and warm. Target: the first run from the bundle in at most"
     echo "50 ms."
     echo
-    echo "| case | mean ± σ | median | min | runs |"
-    echo "|---|---|---|---|---|"
+    echo "| case | mean ± σ | median | min | CPU (user + sys) | runs |"
+    echo "|---|---|---|---|---|---|"
     python3 - "$results" <<'EOF'
 import json, pathlib, sys
 for f in sorted(pathlib.Path(sys.argv[1]).glob("*.json")):
     r = json.loads(f.read_text())["results"][0]
     def ms(s):
         return f"{s * 1000:.1f} ms" if s < 10 else f"{s:.2f} s"
-    print(f"| {r['command']} | {ms(r['mean'])} ± {ms(r['stddev'] or 0)} | {ms(r['median'])} | {ms(r['min'])} | {len(r['times'])} |")
+    print(f"| {r['command']} | {ms(r['mean'])} ± {ms(r['stddev'] or 0)} | {ms(r['median'])} | {ms(r['min'])} | {ms(r['user'] + r['system'])} | {len(r['times'])} |")
 EOF
+    echo
+    echo "Wall times depend on what else the machine runs (load averages below);"
+    echo "the CPU column (mean user + system time of the process, all threads)"
+    echo "much less."
     echo
     echo "Command: \`bench/qyvbin.sh $runs\` ($(date -u +%Y-%m-%d), qyv $(git -C "$repo_root" rev-parse --short HEAD),"
     echo "release build; $("$WASMTIME" --version)). Machine: $(machine_description);"
