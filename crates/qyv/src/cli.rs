@@ -6,7 +6,8 @@
 //!
 //! Value names tell the shell what to complete: `TARGET` (a manifest, a
 //! folder holding one, a wasm file or a bundle), `WASM`, `MANIFEST`,
-//! `BUNDLE`, `APP` (an app on the current node); other `PathBuf` values and
+//! `BUNDLE`, `WASM_OR_BUNDLE`, `MANIFEST_OR_WASM`, `APP` (an app on the
+//! current node); other `PathBuf` values and
 //! `value_hint = DirPath` complete as paths and folders.
 
 use std::net::SocketAddr;
@@ -213,7 +214,7 @@ requests in flight and exits 0; a second one exits at once with status 1."
 pub struct ServeArgs {
     /// Apps to serve: .qyv manifests of type http, folders holding one, or
     /// wasi:http components (.wasm: served at / with no permissions)
-    #[arg(required = true, value_name = "APP")]
+    #[arg(required = true, value_name = "MANIFEST_OR_WASM")]
     pub apps: Vec<PathBuf>,
 
     /// Address to listen on; port 0 picks a free port (the address is
@@ -243,6 +244,7 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// A .wasm file or a .qyvbin bundle
+    #[arg(value_name = "WASM_OR_BUNDLE")]
     pub file: PathBuf,
     /// Print the result as one JSON object
     #[arg(long)]
