@@ -814,3 +814,41 @@ fn an_unusable_cache_means_warnings_not_failure() {
     assert!(err.contains("using a temporary folder"), "{err}");
     assert_eq!(json(&out)["code_source"], "compiled");
 }
+
+#[test]
+fn commands_that_take_no_bundles_say_so() {
+    let s = Scratch::new();
+    let (bundle, _) = tiny_signed(&s);
+    let out = s.qyv().arg("build").arg(&bundle).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains(
+            "t.qyvbin: a .qyvbin bundle is already built; name the .qyv manifest it was packed from"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = s.qyv().arg("serve").arg(&bundle).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("t.qyvbin: qyv serve does not serve .qyvbin bundles yet"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_http_app_in_a_bundle_is_not_run_as_a_command() {
+    let s = Scratch::new();
+    let m = s.app("web", &http_probe(), "type: http\n");
+    let bundle = s.pack(&m, "web.qyvbin", &[]);
+    let out = s.qyv().arg("run").arg(&bundle).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains(
+            "type: this is an HTTP app: serve the .qyv manifest it was packed from with `qyv serve`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -26,7 +26,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let (mut spec, manifest) = match target {
         Target::Manifest(path) => {
             let m = Manifest::load(&path)?;
-            if !runnable(&m, &path, Vec::new()) {
+            let serve = format!("serve it with `qyv serve {}`", path.display());
+            if !runnable(&m, &serve, Vec::new()) {
                 return Ok(ExitCodes::QYV_ERROR);
             }
             super::build::check_component_flag(&m)?;
@@ -85,20 +86,14 @@ pub fn run(args: RunArgs) -> Result<i32> {
     Ok(report.outcome.exit_code())
 }
 
-/// Whether `qyv run` can start this manifest's app (from `path`): not an
-/// HTTP app, nothing unsupported; `more` are further problems the caller
-/// found. Prints why not.
-fn runnable(m: &Manifest, path: &Path, more: Vec<ManifestError>) -> bool {
+/// Whether `qyv run` can start this manifest's app: not an HTTP app,
+/// nothing unsupported; `more` are further problems the caller found.
+/// Prints why not; `serve` says how to serve an HTTP app instead.
+fn runnable(m: &Manifest, serve: &str, more: Vec<ManifestError>) -> bool {
     if m.app_type == AppType::Http {
         eprintln!(
             "error: {}",
-            m.error_at(
-                "type",
-                format!(
-                    "this is an HTTP app: serve it with `qyv serve {}`",
-                    path.display()
-                )
-            )
+            m.error_at("type", format!("this is an HTTP app: {serve}"))
         );
         return false;
     }
@@ -167,7 +162,8 @@ fn open_bundle(
         );
     }
     let m = manifest_of(&bundle)?;
-    if !runnable(&m, path, unpackable(&m)) {
+    let serve = "serve the .qyv manifest it was packed from with `qyv serve` (bundles cannot be served yet)";
+    if !runnable(&m, serve, unpackable(&m)) {
         return Ok(Err(ExitCodes::QYV_ERROR));
     }
     Ok(Ok((
