@@ -97,20 +97,20 @@ build_probe_p2() {
         -C opt-level=2 -C strip=debuginfo -o "$1" "$probe_src"
 }
 
-# The contract apps (examples/CONTRACT.md) are built by their manifest's own
-# build.command, through `qyv build`, in a copy of their folder: the command
-# in the manifest is the one that is tested. The output's name says which
-# app it is (examples/LANG/LANG.wasm).
+# The contract apps (examples/CONTRACT.md) and http-js are built by their
+# manifest's own build.command, through `qyv build`, in a copy of their
+# folder: the command in the manifest is the one that is tested. The
+# output's name says which app it is (examples/APP/APP.wasm).
 QYV="$ROOT/target/debug/qyv"
-build_contract() {
-    local lang copy
-    lang="$(basename "$1" .wasm)"
-    copy="$out/src-$lang"
+build_from_manifest() {
+    local app copy
+    app="$(basename "$1" .wasm)"
+    copy="$out/src-$app"
     rm -rf "$copy"
-    cp -rL "$ROOT/examples/$lang" "$copy"
-    rm -f "$copy/$lang.wasm"
-    "$QYV" build --force "$copy" >"$out/$lang.log" 2>&1 || { cat "$out/$lang.log" >&2; return 1; }
-    cp "$copy/$lang.wasm" "$1"
+    cp -rL "$ROOT/examples/$app" "$copy"
+    rm -f "$copy/$app.wasm"
+    "$QYV" build --force "$copy" >"$out/$app.log" 2>&1 || { cat "$out/$app.log" >&2; return 1; }
+    cp "$copy/$app.wasm" "$1"
 }
 
 # Rust HTTP handlers are cargo projects (they use the wasip2 crate's
@@ -201,16 +201,17 @@ build module examples/hello-go/hello.wasm build_hello_go
 build module examples/hello-c/hello.wasm build_hello_c
 (cd "$ROOT" && cargo build -q --locked -p qyv) || die "building qyv failed"
 for lang in c cpp go zig assemblyscript nim kotlin; do
-    build module "examples/$lang/$lang.wasm" build_contract
+    build module "examples/$lang/$lang.wasm" build_from_manifest
 done
 for lang in rust python javascript; do
-    build component "examples/$lang/$lang.wasm" build_contract
+    build component "examples/$lang/$lang.wasm" build_from_manifest
 done
 build module crates/qyv/tests/guests/probe/probe.wasm build_probe_p1
 build component crates/qyv/tests/guests/probe/probe.component.wasm build_probe_p2
 build component examples/http-rust/http-rust.wasm build_http_rust
 build component crates/qyv/tests/guests/http-probe/http-probe.wasm build_http_probe
 build component examples/http-python/http-python.wasm build_http_python
+build component examples/http-js/http-js.wasm build_from_manifest
 
 if [ "$check_only" -eq 1 ] && [ "$changed" -ne 0 ]; then
     die "some built files differ from the committed ones (toolchain versions: see scripts/install-toolchains.sh)"

@@ -169,6 +169,7 @@ pub const HTTP_EXAMPLES: &[(&str, &str, &str, &str)] = &[
         "/py/hi",
         "Hello from Python!",
     ),
+    ("http-js", "http-js.qyv", "/js/hi", "Hello from JavaScript!"),
 ];
 
 /// The wasi:http guest of the serve tests (see tests/guests/http-probe).
