@@ -107,8 +107,7 @@ fn keygen_writes_a_pair_once() {
     let public = fs::read_to_string(keys.join("qyvol.pub")).unwrap();
     assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
     let out = s.qyv().arg("keygen").output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    expect_failure(&out, 125, "already exists");
     assert_eq!(fs::read_to_string(keys.join("qyvol.key")).unwrap(), secret);
 }
 
@@ -225,11 +224,10 @@ fn pack_refuses_what_a_bundle_cannot_carry() {
     let s = Scratch::new();
     let m = s.app("full", &probe_p1(), "permissions: { fs: full }\n");
     let out = s.qyv().arg("pack").arg(&m).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("permissions.fs: full gives the app the host's whole file system"),
-        "{}",
-        stderr(&out)
+    expect_failure(
+        &out,
+        125,
+        "permissions.fs: full gives the app the host's whole file system",
     );
     let m = s.app(
         "rw",
@@ -237,12 +235,7 @@ fn pack_refuses_what_a_bundle_cannot_carry() {
         "permissions: { fs: write }\nfs:\n  - { source: ., target: /w, mode: write }\n",
     );
     let out = s.qyv().arg("pack").arg(&m).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("fs[0].mode: a bundle's files are read-only"),
-        "{}",
-        stderr(&out)
-    );
+    expect_failure(&out, 125, "fs[0].mode: a bundle's files are read-only");
     let m = s.data_app(&probe_p1());
     std::os::unix::fs::symlink("/etc/passwd", s.path("app/data/link")).unwrap();
     let out = s.qyv().arg("pack").arg(&m).output().unwrap();
@@ -257,12 +250,7 @@ fn pack_refuses_what_a_bundle_cannot_carry() {
     let m = s.app("bad", &probe_p1(), "");
     fs::write(s.path("bad/probe.wasm"), b"\0asm\x01\0\0\0\x01\xff").unwrap();
     let out = s.qyv().arg("pack").arg(&m).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("app.qyv:2:13: entrypoint: "),
-        "{}",
-        stderr(&out)
-    );
+    expect_failure(&out, 125, "app.qyv:2:13: entrypoint: ");
     // Nothing half-written.
     assert!(!s.path("probe-app.qyvbin").exists());
 }
@@ -342,12 +330,7 @@ fn the_trust_policy_decides_which_bundles_run() {
         .args(["exit", "0"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("which the trust policy in"),
-        "{}",
-        stderr(&out)
-    );
+    expect_failure(&out, 125, "which the trust policy in");
     s.qyv().arg("verify").arg(&signed).assert().success();
     s.qyv().arg("verify").arg(&foreign).assert().code(1);
 
@@ -402,22 +385,14 @@ fn a_bad_config_is_an_error_at_its_line() {
     let bundle = s.pack(&m, "app.qyvbin", &[]);
     s.config("trust:\n  require_signatures: true\n");
     let out = s.qyv().arg("run").arg(&bundle).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains(
-            "config.yaml:2:3: trust: unknown field \"require_signatures\" (did you mean \"require_signature\"?)"
-        ),
-        "{}",
-        stderr(&out)
+    expect_failure(
+        &out,
+        125,
+        "config.yaml:2:3: trust: unknown field \"require_signatures\" (did you mean \"require_signature\"?)",
     );
     s.config("trust:\n  keys: [missing.pub]\n");
     let out = s.qyv().arg("run").arg(&bundle).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("config.yaml:2:10: trust.keys[0]: "),
-        "{}",
-        stderr(&out)
-    );
+    expect_failure(&out, 125, "config.yaml:2:10: trust.keys[0]: ");
 }
 
 #[test]
@@ -759,12 +734,7 @@ fn signing_keys_must_be_the_right_half() {
         .arg(&public)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("this is a public key"),
-        "{}",
-        stderr(&out)
-    );
+    expect_failure(&out, 125, "this is a public key");
     let bundle = s.pack(&m, "app.qyvbin", &[]);
     let out = s
         .qyv()
@@ -774,12 +744,7 @@ fn signing_keys_must_be_the_right_half() {
         .arg(&bundle)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("this is a private key"),
-        "{}",
-        stderr(&out)
-    );
+    expect_failure(&out, 125, "this is a private key");
 }
 
 #[test]
@@ -820,20 +785,16 @@ fn commands_that_take_no_bundles_say_so() {
     let s = Scratch::new();
     let (bundle, _) = tiny_signed(&s);
     let out = s.qyv().arg("build").arg(&bundle).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains(
-            "t.qyvbin: a .qyvbin bundle is already built; name the .qyv manifest it was packed from"
-        ),
-        "{}",
-        stderr(&out)
+    expect_failure(
+        &out,
+        125,
+        "t.qyvbin: a .qyvbin bundle is already built; name the .qyv manifest it was packed from",
     );
     let out = s.qyv().arg("serve").arg(&bundle).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("t.qyvbin: qyv serve does not serve .qyvbin bundles yet"),
-        "{}",
-        stderr(&out)
+    expect_failure(
+        &out,
+        125,
+        "t.qyvbin: qyv serve does not serve .qyvbin bundles yet",
     );
 }
 
@@ -843,12 +804,9 @@ fn an_http_app_in_a_bundle_is_not_run_as_a_command() {
     let m = s.app("web", &http_probe(), "type: http\n");
     let bundle = s.pack(&m, "web.qyvbin", &[]);
     let out = s.qyv().arg("run").arg(&bundle).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains(
-            "type: this is an HTTP app: serve the .qyv manifest it was packed from with `qyv serve`"
-        ),
-        "{}",
-        stderr(&out)
+    expect_failure(
+        &out,
+        125,
+        "type: this is an HTTP app: serve the .qyv manifest it was packed from with `qyv serve`",
     );
 }

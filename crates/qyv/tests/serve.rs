@@ -452,12 +452,7 @@ fn what_cannot_be_served_is_refused_with_the_reason() {
         .args(["--addr", &taken.local_addr().unwrap().to_string()])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("another program uses this port"),
-        "{}",
-        stderr(&out)
-    );
+    expect_failure(&out, 125, "another program uses this port");
 }
 
 #[test]
