@@ -21,6 +21,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "permissions",
     "fs",
     "limits",
+    "restart",
     "replicas",
     "scheduler",
     "build",

@@ -76,6 +76,19 @@ keywords! {
 }
 
 keywords! {
+    /// When a node starts a service again after it ends (`restart:`, for
+    /// `type: service` only).
+    Restart {
+        /// However it ended (the default).
+        #[default] Always = "always",
+        /// Only when it failed: a non-zero exit, a trap, a limit.
+        OnFailure = "on-failure",
+        /// Never: it stays as it ended.
+        Never = "never",
+    }
+}
+
+keywords! {
     /// How much of the host file system the app may touch
     /// (`permissions.fs`). Ordered: a wider access compares greater.
     FsAccess {
@@ -301,6 +314,9 @@ pub struct Manifest {
     pub mounts: Vec<Mount>,
     /// Resource limits.
     pub limits: Limits,
+    /// When a node restarts a service, as written; see
+    /// [`Manifest::restart_policy`].
+    pub restart: Option<Restart>,
     /// Number of copies in a cluster.
     pub replicas: Option<u32>,
     /// Cluster placement.
@@ -375,6 +391,15 @@ impl Manifest {
         }]
     }
 
+    /// When a node restarts this app once it ends: a service's `restart`
+    /// (default `always`); any other app runs once.
+    pub fn restart_policy(&self) -> Restart {
+        match self.app_type {
+            AppType::Service => self.restart.unwrap_or_default(),
+            _ => Restart::Never,
+        }
+    }
+
     /// Where the value of `field` (`entrypoint`, `fs[0].source`,
     /// `permissions.net[1]`, `env.FOO`...) was written: 1-based line and
     /// column, if it was written at all.
@@ -417,11 +442,11 @@ impl Manifest {
                 );
             }
         }
-        if self.app_type != AppType::Command {
+        if matches!(self.app_type, AppType::Http | AppType::Gui) {
             add(
                 "type",
                 format!(
-                    "{} apps are not supported yet by `qyv run`; use type: command",
+                    "{} apps are not supported yet by `qyv run`; use type: command or type: service",
                     self.app_type
                 ),
             );
@@ -594,7 +619,7 @@ mod tests {
                 "hello.qyv:6:9: permissions.exec: starting host processes (exec: true) is not supported yet by `qyv run`; set it to false",
                 "hello.qyv:7:7: permissions.ai: AI inference (ai: true) is not supported yet by `qyv run`; set it to false",
                 "hello.qyv:8:8: permissions.gfx: graphics (gfx: true) is not supported yet by `qyv run`; set it to false",
-                "hello.qyv:3:7: type: http apps are not supported yet by `qyv run`; use type: command",
+                "hello.qyv:3:7: type: http apps are not supported yet by `qyv run`; use type: command or type: service",
                 "hello.qyv:10:35: fs[0].type: memfs mounts are not supported yet by `qyv run`; use type: dir",
                 "hello.qyv:12:35: fs[2].type: netfs mounts are not supported yet by `qyv run`; use type: dir",
             ]
@@ -634,6 +659,7 @@ mod tests {
                 "permissions": {"fs": "read", "net": ["a.com:443"], "exec": false, "ai": false, "gfx": false},
                 "fs": [{"source": "./d", "target": "/d", "mode": "read", "type": "dir"}],
                 "limits": {"memory": 67108864, "timeout": "1m30s", "fuel": null},
+                "restart": null,
                 "replicas": null,
                 "scheduler": null,
                 "build": null,
