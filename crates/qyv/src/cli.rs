@@ -321,7 +321,12 @@ pub struct NodeFlags {
 
     /// The node's API token (`qyv daemon token` on the node shows it);
     /// default: the context's
-    #[arg(long, value_name = "TOKEN", env = "QYVOL_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "QYVOL_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
 
     /// Talk to the node only if its certificate has this fingerprint

@@ -84,11 +84,6 @@ impl Contexts {
         let name = self.current.as_deref()?;
         self.contexts.get(name).map(|c| (name, c))
     }
-
-    /// The name of the current context, `local` for none.
-    pub fn current_name(&self) -> &str {
-        self.current().map_or(LOCAL, |(n, _)| n)
-    }
 }
 
 /// Checks a context's name: the rule of app names, and not `local`.

@@ -106,7 +106,12 @@ pub fn state_line(app: &AppStatus) -> String {
         ),
         State::Stopped => format!("{} is stopped (revision {})", app.name, app.revision),
         State::Pending | State::Starting => {
-            format!("{} is {} (revision {})", app.name, app.state.as_str(), app.revision)
+            format!(
+                "{} is {} (revision {})",
+                app.name,
+                app.state.as_str(),
+                app.revision
+            )
         }
     }
 }

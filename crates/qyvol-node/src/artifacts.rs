@@ -29,7 +29,10 @@ pub struct Upload {
 
 impl Upload {
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), NodeError> {
-        let file = self.file.as_mut().expect("an upload is written before it is finished");
+        let file = self
+            .file
+            .as_mut()
+            .expect("an upload is written before it is finished");
         file.write_all(bytes)
             .map_err(|e| NodeError::io("cannot write the upload to", &self.path, e))?;
         self.hasher.update(bytes);
@@ -191,7 +194,8 @@ pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .map_err(|e| NodeError::io("cannot write in", dir, e))?;
     let write = |tmp: &mut tempfile::NamedTempFile| -> io::Result<()> {
-        tmp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))?;
         tmp.write_all(bytes)?;
         tmp.as_file().sync_all()
     };
@@ -258,7 +262,10 @@ mod tests {
         write_file_atomic(&p, b"one", 0o600).unwrap();
         write_file_atomic(&p, b"two", 0o600).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
 }

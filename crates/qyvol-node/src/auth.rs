@@ -83,7 +83,10 @@ impl Token {
     /// Checks an `Authorization` header value.
     pub fn check_header(&self, header: Option<&str>) -> Result<(), NodeError> {
         let presented = header
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim);
         match presented {
             Some(p) if self.matches(p) => Ok(()),
@@ -106,7 +109,10 @@ mod tests {
         let (b, made) = Token::load_or_create(d.path()).unwrap();
         assert!(!made);
         assert_eq!(a.as_str(), b.as_str());
-        let mode = std::fs::metadata(d.path().join(TOKEN_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(d.path().join(TOKEN_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -121,7 +127,10 @@ mod tests {
         let mut wrong = t.as_str().to_string();
         wrong.replace_range(63.., if wrong.ends_with('0') { "1" } else { "0" });
         assert!(t.check_header(Some(&format!("Bearer {wrong}"))).is_err());
-        assert!(t.check_header(Some(&format!("Bearer {}x", t.as_str()))).is_err());
+        assert!(
+            t.check_header(Some(&format!("Bearer {}x", t.as_str())))
+                .is_err()
+        );
     }
 
     #[test]

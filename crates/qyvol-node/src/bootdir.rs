@@ -150,9 +150,19 @@ async fn deploy_file(node: &Arc<Node>, file: &Path) -> Result<String, NodeError>
     .map_err(|e| NodeError::Internal(e.to_string()))??;
     let deployed = install(node, upload, source(file)).await?;
     Ok(if deployed.unchanged {
-        format!("{} is {} revision {}, unchanged", file.display(), deployed.app, deployed.revision)
+        format!(
+            "{} is {} revision {}, unchanged",
+            file.display(),
+            deployed.app,
+            deployed.revision
+        )
     } else {
-        format!("{} deployed as {} revision {}", file.display(), deployed.app, deployed.revision)
+        format!(
+            "{} deployed as {} revision {}",
+            file.display(),
+            deployed.app,
+            deployed.revision
+        )
     })
 }
 

@@ -64,7 +64,11 @@ pub fn normalize_url(text: &str) -> Result<String, ClientError> {
     } else {
         t
     };
-    if rest.is_empty() || rest.contains('/') || rest.contains('@') || rest.contains(char::is_whitespace) {
+    if rest.is_empty()
+        || rest.contains('/')
+        || rest.contains('@')
+        || rest.contains(char::is_whitespace)
+    {
         return Err(ClientError::BadUrl(format!(
             "{text}: not a node address; write https://HOST[:PORT] (no path)"
         )));
@@ -125,13 +129,15 @@ impl Client {
         let base = normalize_url(&conn.url)?;
         let seen = Seen::default();
         let build = |timeout: Option<Duration>| {
-            let tls = client_config(conn.fingerprint, seen.clone()).map_err(|e| ClientError::Connect {
-                url: base.clone(),
-                message: e.to_string(),
+            let tls = client_config(conn.fingerprint, seen.clone()).map_err(|e| {
+                ClientError::Connect {
+                    url: base.clone(),
+                    message: e.to_string(),
+                }
             })?;
             let mut b = reqwest::blocking::Client::builder()
                 .use_preconfigured_tls(tls)
-                .connect_timeout(timeout.min(Duration::from_secs(10)))
+                .connect_timeout(Duration::from_secs(10))
                 .user_agent(concat!("qyv/", env!("CARGO_PKG_VERSION")));
             b = b.timeout(timeout);
             b.build().map_err(|e| ClientError::Connect {
@@ -158,7 +164,12 @@ impl Client {
         self.seen.get()
     }
 
-    fn request(&self, http: &reqwest::blocking::Client, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+    fn request(
+        &self,
+        http: &reqwest::blocking::Client,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
         let mut r = http.request(method, format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             r = r.bearer_auth(t);
@@ -180,12 +191,18 @@ impl Client {
             (Some(pin), Some(got)) if pin != got => format!(
                 "the node presented the certificate {got}, not the pinned {pin}: refusing to talk to it. If the node's certificate changed on purpose, pin the new one (--fingerprint, or qyv context add again)"
             ),
-            (None, Some(got)) if chain.contains("certificate") || chain.contains("UnknownIssuer") => format!(
-                "the node's certificate (fingerprint {got}) is not signed by an authority this machine trusts. If `qyv daemon` printed this fingerprint, pin it: --fingerprint {got} (or qyv context add NAME {} --token TOKEN --fingerprint {got})",
-                self.base
-            ),
+            (None, Some(got))
+                if chain.contains("certificate") || chain.contains("UnknownIssuer") =>
+            {
+                format!(
+                    "the node's certificate (fingerprint {got}) is not signed by an authority this machine trusts. If `qyv daemon` printed this fingerprint, pin it: --fingerprint {got} (or qyv context add NAME {} --token TOKEN --fingerprint {got})",
+                    self.base
+                )
+            }
             _ if e.is_timeout() => "the node did not answer in time".to_string(),
-            _ if e.is_connect() => format!("cannot connect ({chain}); is `qyv daemon` running there?"),
+            _ if e.is_connect() => {
+                format!("cannot connect ({chain}); is `qyv daemon` running there?")
+            }
             _ => chain,
         };
         ClientError::Connect {
@@ -194,7 +211,10 @@ impl Client {
         }
     }
 
-    fn send(&self, r: reqwest::blocking::RequestBuilder) -> Result<reqwest::blocking::Response, ClientError> {
+    fn send(
+        &self,
+        r: reqwest::blocking::RequestBuilder,
+    ) -> Result<reqwest::blocking::Response, ClientError> {
         let response = r.send().map_err(|e| self.connect_error(e))?;
         if response.status().is_success() {
             return Ok(response);
@@ -209,12 +229,18 @@ impl Client {
             },
             Err(_) => ClientError::Protocol {
                 url: self.base.clone(),
-                message: format!("status {status}: {}", text.chars().take(200).collect::<String>()),
+                message: format!(
+                    "status {status}: {}",
+                    text.chars().take(200).collect::<String>()
+                ),
             },
         })
     }
 
-    fn json<T: DeserializeOwned>(&self, r: reqwest::blocking::RequestBuilder) -> Result<T, ClientError> {
+    fn json<T: DeserializeOwned>(
+        &self,
+        r: reqwest::blocking::RequestBuilder,
+    ) -> Result<T, ClientError> {
         let response = self.send(r)?;
         let text = response.text().map_err(|e| self.connect_error(e))?;
         serde_json::from_str(&text).map_err(|e| ClientError::Protocol {
@@ -236,11 +262,19 @@ impl Client {
     }
 
     pub fn app(&self, name: &str) -> Result<AppDetail, ClientError> {
-        self.json(self.request(&self.http, reqwest::Method::GET, &format!("/v1/apps/{name}")))
+        self.json(self.request(
+            &self.http,
+            reqwest::Method::GET,
+            &format!("/v1/apps/{name}"),
+        ))
     }
 
     /// Uploads a bundle; `progress(sent, total)` is called as it goes.
-    pub fn deploy(&self, bundle: &Path, progress: impl FnMut(u64, u64) + Send + 'static) -> Result<Deployed, ClientError> {
+    pub fn deploy(
+        &self,
+        bundle: &Path,
+        progress: impl FnMut(u64, u64) + Send + 'static,
+    ) -> Result<Deployed, ClientError> {
         let file_error = |source| ClientError::File {
             path: bundle.to_path_buf(),
             source,
@@ -256,39 +290,92 @@ impl Client {
             },
             total,
         );
-        self.json(
+        let sent = self.json(
             self.request(&self.streaming, reqwest::Method::POST, "/v1/apps")
-                .header(reqwest::header::CONTENT_TYPE, "application/vnd.qyvol.bundle")
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/vnd.qyvol.bundle",
+                )
                 .body(body),
-        )
+        );
+        match sent {
+            Err(ClientError::Connect { url, message }) => Err(self
+                .why_upload_stopped(total)
+                .unwrap_or(ClientError::Connect { url, message })),
+            other => other,
+        }
+    }
+
+    /// A node that refuses a large upload (too large, or no token) answers
+    /// and closes the connection before it has read it all, and the answer
+    /// is lost with the connection: asks the node what it would have said.
+    fn why_upload_stopped(&self, size: u64) -> Option<ClientError> {
+        match self.node() {
+            Err(e @ ClientError::Api { .. }) => Some(e),
+            Ok(info) if size > info.max_upload => Some(ClientError::Api {
+                status: 413,
+                code: "too_large".into(),
+                message: format!(
+                    "the upload is larger than this node accepts ({}); start the node with a larger --max-upload",
+                    qyvol_manifest::format_size(info.max_upload)
+                ),
+            }),
+            _ => None,
+        }
     }
 
     /// Waits (up to `timeout`) until the app at `revision` runs or ended.
-    pub fn wait(&self, name: &str, revision: u32, timeout: Duration) -> Result<AppStatus, ClientError> {
-        let path = format!("/v1/apps/{name}/wait?revision={revision}&timeout={}ms", timeout.as_millis());
+    pub fn wait(
+        &self,
+        name: &str,
+        revision: u32,
+        timeout: Duration,
+    ) -> Result<AppStatus, ClientError> {
+        let path = format!(
+            "/v1/apps/{name}/wait?revision={revision}&timeout={}ms",
+            timeout.as_millis()
+        );
         self.json(self.request(&self.streaming, reqwest::Method::GET, &path))
     }
 
     /// `start`, `stop` or `restart`.
     pub fn action(&self, name: &str, action: &str) -> Result<AppStatus, ClientError> {
-        self.json(self.request(&self.http, reqwest::Method::POST, &format!("/v1/apps/{name}/{action}")))
+        self.json(self.request(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("/v1/apps/{name}/{action}"),
+        ))
     }
 
     pub fn rollback(&self, name: &str, revision: Option<u32>) -> Result<AppStatus, ClientError> {
         self.json(
-            self.request(&self.http, reqwest::Method::POST, &format!("/v1/apps/{name}/rollback"))
-                .json(&RollbackRequest { revision }),
+            self.request(
+                &self.http,
+                reqwest::Method::POST,
+                &format!("/v1/apps/{name}/rollback"),
+            )
+            .json(&RollbackRequest { revision }),
         )
     }
 
     pub fn remove(&self, name: &str) -> Result<(), ClientError> {
-        self.send(self.request(&self.http, reqwest::Method::DELETE, &format!("/v1/apps/{name}")))
-            .map(|_| ())
+        self.send(self.request(
+            &self.http,
+            reqwest::Method::DELETE,
+            &format!("/v1/apps/{name}"),
+        ))
+        .map(|_| ())
     }
 
     /// The last `tail` lines of the app's log, then (with `follow`) the
     /// new ones until the node ends the stream or `line` returns false.
-    pub fn logs(&self, name: &str, tail: usize, follow: bool, mut line: impl FnMut(LogLine) -> bool) -> Result<(), ClientError> {
+    pub fn logs(
+        &self,
+        name: &str,
+        tail: usize,
+        follow: bool,
+        mut line: impl FnMut(LogLine) -> bool,
+    ) -> Result<(), ClientError> {
         let http = if follow { &self.streaming } else { &self.http };
         let path = format!("/v1/apps/{name}/logs?tail={tail}&follow={follow}");
         let response = self.send(self.request(http, reqwest::Method::GET, &path))?;
@@ -300,10 +387,11 @@ impl Client {
             if text.is_empty() {
                 continue;
             }
-            let parsed: LogLine = serde_json::from_str(&text).map_err(|e| ClientError::Protocol {
-                url: self.base.clone(),
-                message: e.to_string(),
-            })?;
+            let parsed: LogLine =
+                serde_json::from_str(&text).map_err(|e| ClientError::Protocol {
+                    url: self.base.clone(),
+                    message: e.to_string(),
+                })?;
             if !line(parsed) {
                 break;
             }
@@ -311,7 +399,12 @@ impl Client {
         Ok(())
     }
 
-    pub fn events(&self, app: Option<&str>, after: i64, limit: u32) -> Result<Vec<Event>, ClientError> {
+    pub fn events(
+        &self,
+        app: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, ClientError> {
         let mut path = format!("/v1/events?after={after}&limit={limit}");
         if let Some(a) = app {
             path.push_str(&format!("&app={a}"));
@@ -341,7 +434,14 @@ mod tests {
         ] {
             assert_eq!(normalize_url(given).unwrap(), want, "{given}");
         }
-        for bad in ["http://node", "ftp://node", "https://node/api", "", "https://a:99999", "a b"] {
+        for bad in [
+            "http://node",
+            "ftp://node",
+            "https://node/api",
+            "",
+            "https://a:99999",
+            "a b",
+        ] {
             assert!(normalize_url(bad).is_err(), "{bad}");
         }
     }

@@ -107,8 +107,8 @@ impl Daemon {
         let data = &config.data_dir;
         create_private_dir(data)?;
         let lock_path = data.join("lock");
-        let lock = File::create(&lock_path)
-            .map_err(|e| NodeError::io("cannot create", &lock_path, e))?;
+        let lock =
+            File::create(&lock_path).map_err(|e| NodeError::io("cannot create", &lock_path, e))?;
         if lock.try_lock().is_err() {
             return Err(NodeError::Conflict(format!(
                 "another qyv daemon uses {} (it holds {}); stop it, or give this one another --data-dir",
@@ -193,7 +193,8 @@ impl Daemon {
             let mut terminate = signal(SignalKind::terminate())
                 .map_err(|e| NodeError::Internal(format!("cannot watch for signals: {e}")))?;
             node.supervisor.boot().await?;
-            let watcher = apps_dir.map(|dir| tokio::spawn(crate::bootdir::watch(node.clone(), dir)));
+            let watcher =
+                apps_dir.map(|dir| tokio::spawn(crate::bootdir::watch(node.clone(), dir)));
             let router = crate::api::router(node.clone());
             loop {
                 let (tcp, _) = tokio::select! {
@@ -213,7 +214,9 @@ impl Daemon {
                 let acceptor = acceptor.clone();
                 let router = router.clone();
                 tokio::spawn(async move {
-                    let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+                    else {
                         return;
                     };
                     let service = hyper_util::service::TowerToHyperService::new(router);

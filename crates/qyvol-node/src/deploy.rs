@@ -47,7 +47,10 @@ fn check(path: &Path, trust: &TrustPolicy) -> Result<Checked, NodeError> {
     if !trust.admits(&standing) {
         let who = match &standing {
             Standing::Unsigned => "it is not signed".to_string(),
-            Standing::Untrusted(key) => format!("it is signed by key {}, which this node does not trust", key.id()),
+            Standing::Untrusted(key) => format!(
+                "it is signed by key {}, which this node does not trust",
+                key.id()
+            ),
             Standing::Trusted(_) => unreachable!("a trusted signer is admitted"),
         };
         return Err(NodeError::BadBundle(format!(
@@ -55,15 +58,12 @@ fn check(path: &Path, trust: &TrustPolicy) -> Result<Checked, NodeError> {
         )));
     }
     let manifest = bundle.manifest().map_err(|e| bad(&e))?;
-    let mut problems: Vec<String> = manifest
+    let problems: Vec<String> = manifest
         .unsupported()
         .into_iter()
         .chain(unpackable(&manifest))
         .map(|e| e.to_string())
         .collect();
-    if manifest.app_type == AppType::Http {
-        problems.retain(|p| !p.contains("type:"));
-    }
     if !problems.is_empty() {
         return Err(NodeError::BadBundle(format!(
             "this node cannot run the app: {}",
@@ -100,14 +100,18 @@ async fn receive(
         limit: format_size(limit),
     };
     if length.is_some_and(|l| l > limit) {
+        crate::api::drain(body).await;
         return Err(too_large());
     }
     let mut upload = node.supervisor.artifacts().upload()?;
     let mut stream = body.into_data_stream();
     let mut held = false;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| NodeError::BadRequest(format!("the upload was cut off: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| NodeError::BadRequest(format!("the upload was cut off: {e}")))?;
         if upload.size() + chunk.len() as u64 > limit {
+            drop(upload);
+            crate::api::drain_stream(stream).await;
             return Err(too_large());
         }
         upload.write(&chunk)?;
@@ -133,7 +137,11 @@ async fn receive(
 
 /// Checks a received bundle, stores it and makes it the app's current
 /// revision, from `source` (`api`, `apps-dir:FILE`).
-pub(crate) async fn install(node: &Node, upload: Upload, source: String) -> Result<Deployed, NodeError> {
+pub(crate) async fn install(
+    node: &Node,
+    upload: Upload,
+    source: String,
+) -> Result<Deployed, NodeError> {
     let supervisor = &node.supervisor;
     let trust = supervisor.trust().clone();
     let (upload, digest, checked) = tokio::task::spawn_blocking(move || {
@@ -175,7 +183,11 @@ pub(crate) async fn install(node: &Node, upload: Upload, source: String) -> Resu
         checked.app,
         recorded.revision,
         short(&digest),
-        if recorded.unchanged { ", unchanged" } else { "" }
+        if recorded.unchanged {
+            ", unchanged"
+        } else {
+            ""
+        }
     );
     let trigger = if recorded.unchanged {
         Trigger::Start

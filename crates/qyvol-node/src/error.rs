@@ -74,9 +74,7 @@ impl NodeError {
     /// The HTTP status the API answers with.
     pub fn status(&self) -> u16 {
         match self {
-            NodeError::NoSuchApp(_) | NodeError::NoSuchRevision(_) | NodeError::NotFound(_) => {
-                404
-            }
+            NodeError::NoSuchApp(_) | NodeError::NoSuchRevision(_) | NodeError::NotFound(_) => 404,
             NodeError::BadBundle(_) | NodeError::BadRequest(_) => 400,
             NodeError::TooLarge { .. } => 413,
             NodeError::Conflict(_) => 409,

@@ -114,7 +114,10 @@ impl AppLog {
             fs::rename(&self.path, older(&self.path))?;
         }
         if file.is_none() {
-            let f = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
             let size = f.metadata()?.len();
             *file = Some((f, size));
         }
@@ -128,7 +131,11 @@ impl AppLog {
 
     /// The last `n` lines, and (when `follow`) a receiver of the lines
     /// written after them, with no line lost or repeated in between.
-    pub fn tail(&self, n: usize, follow: bool) -> (Vec<LogLine>, Option<broadcast::Receiver<LogLine>>) {
+    pub fn tail(
+        &self,
+        n: usize,
+        follow: bool,
+    ) -> (Vec<LogLine>, Option<broadcast::Receiver<LogLine>>) {
         let guard = lock(&self.file);
         let mut lines = last_lines(&self.path, n);
         if lines.len() < n {
@@ -216,7 +223,10 @@ impl InstanceOutput {
     /// Writes out what is left of unfinished lines (the instance ended).
     pub fn finish(&self) {
         let mut partial = lock(&self.partial);
-        for (i, stream) in [StdStream::Stdout, StdStream::Stderr].into_iter().enumerate() {
+        for (i, stream) in [StdStream::Stdout, StdStream::Stderr]
+            .into_iter()
+            .enumerate()
+        {
             let rest = std::mem::take(&mut partial[i]);
             if !rest.is_empty() {
                 self.emit(stream, &rest);

@@ -32,7 +32,11 @@ pub fn render(apps: &[(AppRow, Option<String>, Live)], uptime_seconds: f64) -> S
     registry.register("qyvol_node_apps", "Apps deployed on this node", node_apps);
     let uptime = Gauge::<f64, AtomicU64>::default();
     uptime.set(uptime_seconds);
-    registry.register("qyvol_node_uptime_seconds", "Time since the node started", uptime);
+    registry.register(
+        "qyvol_node_uptime_seconds",
+        "Time since the node started",
+        uptime,
+    );
 
     let info = Family::<Labels, Gauge>::default();
     let instances = Family::<Labels, Gauge>::default();
@@ -50,7 +54,9 @@ pub fn render(apps: &[(AppRow, Option<String>, Live)], uptime_seconds: f64) -> S
         instances
             .get_or_create(&labels)
             .set(i64::from(live.instances()));
-        restarts.get_or_create(&labels).inc_by(u64::from(live.restarts));
+        restarts
+            .get_or_create(&labels)
+            .inc_by(u64::from(live.restarts));
         run_seconds.get_or_create(&labels).inc_by(live.run_seconds);
         memory
             .get_or_create(&labels)
@@ -66,7 +72,11 @@ pub fn render(apps: &[(AppRow, Option<String>, Live)], uptime_seconds: f64) -> S
         "An app: its current revision, type and state (always 1)",
         info,
     );
-    registry.register("qyvol_app_instances", "Instances of the app running now", instances);
+    registry.register(
+        "qyvol_app_instances",
+        "Instances of the app running now",
+        instances,
+    );
     registry.register(
         "qyvol_app_restarts",
         "Times the node started the app again by itself, since the node started",

@@ -14,8 +14,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -83,7 +83,11 @@ pub struct Identity {
 /// Names a self-signed certificate is made for: loopback and this host's
 /// name. Clients that pin the fingerprint do not look at them.
 fn default_names() -> Vec<String> {
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         let host = host.trim();
         if !host.is_empty() && !names.iter().any(|n| n == host) {
@@ -251,7 +255,10 @@ impl ServerCertVerifier for NodeVerifier {
 
 /// A client TLS configuration: pinned to `pin`, or trusting the public
 /// roots. `seen` records the certificate the node presented.
-pub fn client_config(pin: Option<Fingerprint>, seen: Seen) -> Result<rustls::ClientConfig, NodeError> {
+pub fn client_config(
+    pin: Option<Fingerprint>,
+    seen: Seen,
+) -> Result<rustls::ClientConfig, NodeError> {
     let provider = provider();
     let roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -288,7 +295,13 @@ mod tests {
         assert_eq!(Fingerprint::parse(&"AB".repeat(32)), Ok(f));
         let colons = vec!["AB"; 32].join(":");
         assert_eq!(Fingerprint::parse(&format!("SHA256:{colons}")), Ok(f));
-        for bad in ["", "sha256:", "sha256:abc", &"zz".repeat(32), &"ab".repeat(33)] {
+        for bad in [
+            "",
+            "sha256:",
+            "sha256:abc",
+            &"zz".repeat(32),
+            &"ab".repeat(33),
+        ] {
             assert!(Fingerprint::parse(bad).is_err(), "{bad}");
         }
     }

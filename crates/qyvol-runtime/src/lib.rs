@@ -30,8 +30,8 @@ mod wasi;
 
 pub use bundle::{BundleRun, Precompiled, precompile};
 pub use cache::{CacheEntry, CodeCache};
-pub use control::RunControl;
 pub use component::{AdaptError, Adapted, Adapter, adapt, adapt_file};
+pub use control::RunControl;
 pub use engine::{EngineOptions, compatibility_key, host_target};
 pub use error::RuntimeError;
 pub use inspect::{

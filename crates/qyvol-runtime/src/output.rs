@@ -112,7 +112,11 @@ impl Pollable for Captured {
 }
 
 impl AsyncWrite for Captured {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.sink.write(self.stream, buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -308,7 +308,13 @@ fn execute_module(
         });
     };
     if let Some(stopped) = entering(spec) {
-        return Ok(execution(stopped, instantiate_time, Duration::ZERO, &store, spec));
+        return Ok(execution(
+            stopped,
+            instantiate_time,
+            Duration::ZERO,
+            &store,
+            spec,
+        ));
     }
     let started = Instant::now();
     let result = start.call(&mut store, ());
@@ -360,7 +366,13 @@ fn execute_component(
     };
     let instantiate_time = started.elapsed();
     if let Some(stopped) = entering(spec) {
-        return Ok(execution(stopped, instantiate_time, Duration::ZERO, &store, spec));
+        return Ok(execution(
+            stopped,
+            instantiate_time,
+            Duration::ZERO,
+            &store,
+            spec,
+        ));
     }
     let started = Instant::now();
     let result = command.wasi_cli_run().call_run(&mut store);

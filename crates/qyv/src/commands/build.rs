@@ -26,6 +26,10 @@ pub fn build(args: BuildArgs) -> Result<i32> {
             "{}: a .wasm file has nothing to build; name a .qyv manifest or its folder",
             path.display()
         ),
+        Target::Bundle(path) => bail!(
+            "{}: a .qyvbin bundle is already built; name a .qyv manifest or its folder",
+            path.display()
+        ),
     };
     let manifest = Manifest::read(&path)?;
     let plan = Plan::of(&manifest)?;

@@ -43,7 +43,11 @@ pub fn context(args: ContextArgs) -> Result<i32> {
                 contexts.current = Some(name.clone());
             }
             contexts.save()?;
-            let verb = if replaced.is_some() { "updated" } else { "added" };
+            let verb = if replaced.is_some() {
+                "updated"
+            } else {
+                "added"
+            };
             println!("context {name} {verb}: {url}");
             if first {
                 println!("node commands now go to {name} (qyv context use local: to this machine)");
@@ -55,7 +59,9 @@ pub fn context(args: ContextArgs) -> Result<i32> {
             } else if contexts.contexts.contains_key(&name) {
                 contexts.current = Some(name.clone());
             } else {
-                bail!("no context named {name:?}; `qyv context ls` lists them, `qyv context add` saves one");
+                bail!(
+                    "no context named {name:?}; `qyv context ls` lists them, `qyv context add` saves one"
+                );
             }
             contexts.save()?;
             println!("node commands now go to {name}");
@@ -77,9 +83,18 @@ pub fn context(args: ContextArgs) -> Result<i32> {
                 crate::remote::print_json(&list)?;
                 return Ok(0);
             }
-            let width = contexts.contexts.keys().map(String::len).max().unwrap_or(0).max(LOCAL.len());
+            let width = contexts
+                .contexts
+                .keys()
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+                .max(LOCAL.len());
             let mark = |current: bool| if current { "*" } else { " " };
-            println!("{} {LOCAL:<width$}  (this machine)", mark(contexts.current.is_none()));
+            println!(
+                "{} {LOCAL:<width$}  (this machine)",
+                mark(contexts.current.is_none())
+            );
             for (name, c) in &contexts.contexts {
                 let current = contexts.current.as_deref() == Some(name.as_str());
                 let pin = c.fingerprint.as_deref().unwrap_or("certificate not pinned");
@@ -108,7 +123,9 @@ pub fn show(contexts: &Contexts, out: &mut dyn Write) -> Result<()> {
             writeln!(
                 out,
                 "cert:     {}",
-                c.fingerprint.as_deref().unwrap_or("not pinned: must be publicly trusted")
+                c.fingerprint
+                    .as_deref()
+                    .unwrap_or("not pinned: must be publicly trusted")
             )?;
         }
         None => writeln!(

@@ -64,7 +64,10 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
         s.fingerprint
     )?;
     if s.certificate_created {
-        writeln!(out, "  (a new certificate and token were made for this node)")?;
+        writeln!(
+            out,
+            "  (a new certificate and token were made for this node)"
+        )?;
     }
     out.flush()?;
     drop(out);

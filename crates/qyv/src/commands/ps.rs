@@ -20,13 +20,19 @@ pub fn ps(args: PsArgs) -> Result<i32> {
         let rows: Vec<(&str, String)> = vec![
             ("type", s.app_type.clone()),
             ("version", s.version.clone().unwrap_or_else(|| "-".into())),
-            ("revision", format!("{} (sha256 {})", s.revision, &s.digest[..12])),
+            (
+                "revision",
+                format!("{} (sha256 {})", s.revision, &s.digest[..12]),
+            ),
             ("desired", s.desired.as_str().into()),
             ("state", s.state.as_str().into()),
             ("instances", s.instances.to_string()),
             ("restarts", s.restarts.to_string()),
             ("restart", s.restart.clone().unwrap_or_else(|| "-".into())),
-            ("exit code", s.exit_code.map_or("-".into(), |c| c.to_string())),
+            (
+                "exit code",
+                s.exit_code.map_or("-".into(), |c| c.to_string()),
+            ),
             ("reason", s.reason.clone().unwrap_or_else(|| "-".into())),
             ("started", ago(s.started_at.as_deref())),
             ("ended", ago(s.ended_at.as_deref())),

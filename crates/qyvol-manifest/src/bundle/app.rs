@@ -14,7 +14,8 @@ impl Packer {
     /// The bundle of the app `m` (loaded from its file), to be written to
     /// `out`, which is skipped if it sits in a mounted folder.
     pub fn for_app(m: &Manifest, out: &Path) -> Result<Packer, BundleError> {
-        let manifest_bytes = fs::read(m.file()).map_err(|e| BundleError::io(m.file(), "read", e))?;
+        let manifest_bytes =
+            fs::read(m.file()).map_err(|e| BundleError::io(m.file(), "read", e))?;
         let mut packer = Packer::new(
             out,
             &file_name(m.file()),
@@ -61,7 +62,9 @@ fn add_tree(packer: &mut Packer, dir: &Path, prefix: &str, skip: &Path) -> Resul
             ));
         };
         let entry = format!("{prefix}/{name}");
-        let kind = child.file_type().map_err(|e| BundleError::io(&path, "read", e))?;
+        let kind = child
+            .file_type()
+            .map_err(|e| BundleError::io(&path, "read", e))?;
         if kind.is_dir() {
             add_tree(packer, &path, &entry, skip)?;
         } else if kind.is_file() {

@@ -113,7 +113,10 @@ pub async fn deploy(
     Ok((code, Json(deployed)))
 }
 
-pub async fn detail(State(node): State<Arc<Node>>, Path(name): Path<String>) -> Result<Json<AppDetail>> {
+pub async fn detail(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+) -> Result<Json<AppDetail>> {
     let name = app_name(&name)?;
     let status = app_status(&node, &name).await?;
     let owned = name.clone();
@@ -167,15 +170,24 @@ async fn act(node: &Node, name: &str, trigger: Trigger) -> Result<Json<AppStatus
     app_status(node, &name).await.map(Json)
 }
 
-pub async fn start(State(node): State<Arc<Node>>, Path(name): Path<String>) -> Result<Json<AppStatus>> {
+pub async fn start(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+) -> Result<Json<AppStatus>> {
     act(&node, &name, Trigger::Start).await
 }
 
-pub async fn stop(State(node): State<Arc<Node>>, Path(name): Path<String>) -> Result<Json<AppStatus>> {
+pub async fn stop(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+) -> Result<Json<AppStatus>> {
     act(&node, &name, Trigger::Stop).await
 }
 
-pub async fn restart(State(node): State<Arc<Node>>, Path(name): Path<String>) -> Result<Json<AppStatus>> {
+pub async fn restart(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+) -> Result<Json<AppStatus>> {
     act(&node, &name, Trigger::Restart).await
 }
 
@@ -196,7 +208,10 @@ pub async fn rollback(
     };
     let held = node.supervisor.lock(&name).await;
     let owned = name.clone();
-    let (number, to) = db(node.supervisor.store(), move |s| s.rollback(&owned, request.revision)).await?;
+    let (number, to) = db(node.supervisor.store(), move |s| {
+        s.rollback(&owned, request.revision)
+    })
+    .await?;
     eprintln!("qyv daemon: {name} rolled back to revision {to} (now revision {number})");
     // The revision is recorded: a failure to start shows in the status.
     let _ = node.supervisor.apply(&held, Trigger::Changed).await;
@@ -229,9 +244,36 @@ pub async fn wait(
     let Some(mut rx) = node.supervisor.watch(&name) else {
         return Ok(Json(current));
     };
-    let settled = |l: &Live| l.revision >= revision && l.state.settled();
-    let _ = tokio::time::timeout(limit, rx.wait_for(settled)).await;
-    app_status(&node, &name).await.map(Json)
+    // A command is waited for until it has ended; anything else until it
+    // runs (or has ended).
+    let command = current.app_type == qyvol_manifest::AppType::Command.as_str();
+    let settled = |l: &Live| {
+        l.revision >= revision
+            && l.state.settled()
+            && !(command && l.state == super::types::State::Running)
+    };
+    let seen: Option<Live> = match tokio::time::timeout(limit, rx.wait_for(settled)).await {
+        Ok(Ok(live)) => Some(live.clone()),
+        _ => None,
+    };
+    let Some(seen) = seen else {
+        return app_status(&node, &name).await.map(Json);
+    };
+    // The status of the revision that settled, even when a later deploy
+    // has replaced it since: that is what the waiting client asked about.
+    let owned = name.clone();
+    let (mut row, rev) = db(node.supervisor.store(), move |s| s.current(&owned)).await?;
+    if seen.revision == row.revision {
+        return Ok(Json(status(&row, &rev, Some(seen))));
+    }
+    let owned = name.clone();
+    let revisions = db(node.supervisor.store(), move |s| s.revisions(&owned)).await?;
+    let rev = revisions
+        .into_iter()
+        .find(|r| r.number == seen.revision)
+        .unwrap_or(rev);
+    row.revision = rev.number;
+    Ok(Json(status(&row, &rev, Some(seen))))
 }
 
 #[derive(Deserialize)]
@@ -248,7 +290,10 @@ pub async fn logs(
 ) -> Result<Response> {
     let name = app_name(&name)?;
     let owned = name.clone();
-    if db(node.supervisor.store(), move |s| s.app(&owned)).await?.is_none() {
+    if db(node.supervisor.store(), move |s| s.app(&owned))
+        .await?
+        .is_none()
+    {
         return Err(NodeError::NoSuchApp(name).into());
     }
     let log = node.supervisor.logs().app(&name);
@@ -265,19 +310,15 @@ pub async fn logs(
         Some(rx) => {
             use futures_util::StreamExt;
             let rest = stream::unfold(rx, |mut rx| async move {
-                let line = loop {
-                    match rx.recv().await {
-                        Ok(line) => break line,
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            break LogLine {
-                                time: rfc3339(crate::time::now_ms()),
-                                stream: "qyv".into(),
-                                revision: 0,
-                                text: format!("{n} lines were skipped: this client read them too slowly"),
-                            };
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    }
+                let line = match rx.recv().await {
+                    Ok(line) => line,
+                    Err(broadcast::error::RecvError::Lagged(n)) => LogLine {
+                        time: rfc3339(crate::time::now_ms()),
+                        stream: "qyv".into(),
+                        revision: 0,
+                        text: format!("{n} lines were skipped: this client read them too slowly"),
+                    },
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 };
                 let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
                 bytes.push(b'\n');
@@ -296,7 +337,10 @@ pub struct EventsQuery {
     limit: Option<u32>,
 }
 
-pub async fn events(State(node): State<Arc<Node>>, Query(q): Query<EventsQuery>) -> Result<Json<Vec<Event>>> {
+pub async fn events(
+    State(node): State<Arc<Node>>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Vec<Event>>> {
     if let Some(app) = &q.app {
         app_name(app)?;
     }

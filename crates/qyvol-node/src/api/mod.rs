@@ -73,6 +73,29 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// How much of a refused request's body the node still reads, so that
+/// the client, still sending it, receives the answer: a connection closed
+/// with unread data is reset, and the answer lost with it. Past this, the
+/// connection is closed.
+pub(crate) const DRAIN: u64 = 1 << 20;
+
+/// Reads and drops up to [`DRAIN`] bytes of `body`.
+pub(crate) async fn drain(body: axum::body::Body) {
+    drain_stream(body.into_data_stream()).await
+}
+
+/// Reads and drops up to [`DRAIN`] more bytes of a body being read.
+pub(crate) async fn drain_stream(mut stream: axum::body::BodyDataStream) {
+    use futures_util::StreamExt;
+    let mut read = 0u64;
+    while read <= DRAIN {
+        match stream.next().await {
+            Some(Ok(chunk)) => read += chunk.len() as u64,
+            _ => return,
+        }
+    }
+}
+
 async fn authorize(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
     let header = request
         .headers()
@@ -80,7 +103,10 @@ async fn authorize(State(node): State<Arc<Node>>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok());
     match node.token.check_header(header) {
         Ok(()) => next.run(request).await,
-        Err(e) => ApiError(e).into_response(),
+        Err(e) => {
+            drain(request.into_body()).await;
+            ApiError(e).into_response()
+        }
     }
 }
 

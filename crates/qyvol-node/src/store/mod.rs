@@ -157,8 +157,10 @@ impl Store {
         };
         let mut conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         migrate(&mut conn).map_err(db)?;
         Ok(Store {
@@ -402,7 +404,13 @@ impl Store {
     }
 
     /// Sets whether the app should run; records `event` as what happened.
-    pub fn set_desired(&self, name: &str, desired: Desired, kind: &str, message: &str) -> Result<AppRow, NodeError> {
+    pub fn set_desired(
+        &self,
+        name: &str,
+        desired: Desired,
+        kind: &str,
+        message: &str,
+    ) -> Result<AppRow, NodeError> {
         self.write(|tx| {
             let mut app = app(tx, name)?.ok_or_else(|| NodeError::NoSuchApp(name.to_string()))?;
             let now = now_ms();
@@ -423,14 +431,21 @@ impl Store {
         self.write(|tx| {
             let app = app(tx, name)?.ok_or_else(|| NodeError::NoSuchApp(name.to_string()))?;
             let digests = {
-                let mut stmt = tx.prepare("SELECT DISTINCT digest FROM revisions WHERE app = ?1")?;
+                let mut stmt =
+                    tx.prepare("SELECT DISTINCT digest FROM revisions WHERE app = ?1")?;
                 stmt.query_map([name], |r| r.get::<_, String>(0))?
                     .collect::<Result<Vec<_>, _>>()?
             };
             tx.execute("DELETE FROM revisions WHERE app = ?1", [name])?;
             tx.execute("DELETE FROM runs WHERE app = ?1", [name])?;
             tx.execute("DELETE FROM apps WHERE name = ?1", [name])?;
-            event(tx, name, Some(app.revision), "removed", &format!("{name} was removed"))?;
+            event(
+                tx,
+                name,
+                Some(app.revision),
+                "removed",
+                &format!("{name} was removed"),
+            )?;
             Ok(digests)
         })
     }
@@ -503,7 +518,8 @@ impl Store {
         self.write(|tx| {
             let runs = {
                 let mut stmt = tx.prepare(&format!("{RUN_COLUMNS} WHERE ended_at IS NULL"))?;
-                stmt.query_map([], run_row)?.collect::<Result<Vec<_>, _>>()?
+                stmt.query_map([], run_row)?
+                    .collect::<Result<Vec<_>, _>>()?
             };
             let now = now_ms();
             for run in &runs {
@@ -518,13 +534,24 @@ impl Store {
         })
     }
 
-    pub fn add_event(&self, app: &str, revision: Option<u32>, kind: &str, message: &str) -> Result<(), NodeError> {
+    pub fn add_event(
+        &self,
+        app: &str,
+        revision: Option<u32>,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), NodeError> {
         self.write(|tx| Ok(event(tx, app, revision, kind, message)?))
     }
 
     /// Events after `after` (an event id), oldest first, at most `limit`
     /// (the newest ones when there are more).
-    pub fn events(&self, app: Option<&str>, after: i64, limit: u32) -> Result<Vec<EventRow>, NodeError> {
+    pub fn events(
+        &self,
+        app: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, NodeError> {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, time, app, revision, kind, message FROM (
@@ -632,7 +659,8 @@ fn next_revision(tx: &Transaction, name: &str) -> rusqlite::Result<u32> {
 fn prune_revisions(tx: &Transaction, name: &str, newest: u32) -> rusqlite::Result<Vec<String>> {
     let cut = newest.saturating_sub(KEEP_REVISIONS);
     let digests = {
-        let mut stmt = tx.prepare("SELECT digest FROM revisions WHERE app = ?1 AND number <= ?2")?;
+        let mut stmt =
+            tx.prepare("SELECT digest FROM revisions WHERE app = ?1 AND number <= ?2")?;
         stmt.query_map(params![name, cut], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?
     };
@@ -643,7 +671,13 @@ fn prune_revisions(tx: &Transaction, name: &str, newest: u32) -> rusqlite::Resul
     Ok(digests)
 }
 
-fn event(tx: &Connection, app: &str, revision: Option<u32>, kind: &str, message: &str) -> rusqlite::Result<()> {
+fn event(
+    tx: &Connection,
+    app: &str,
+    revision: Option<u32>,
+    kind: &str,
+    message: &str,
+) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO events (time, app, revision, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![now_ms(), app, revision, kind, message],

@@ -25,7 +25,13 @@ fn deploys_number_revisions_and_survive_reopening() {
     assert_eq!(s.deploy(&new("a", "2")).unwrap().0.revision, 2);
     assert_eq!(s.deploy(&new("b", "1")).unwrap().0.revision, 1);
     let again = s.deploy(&new("a", "2")).unwrap().0;
-    assert_eq!(again, Recorded { revision: 2, unchanged: true });
+    assert_eq!(
+        again,
+        Recorded {
+            revision: 2,
+            unchanged: true
+        }
+    );
     drop(s);
     let s = Store::open(&d.path().join("node.db")).unwrap();
     let (app, rev) = s.current("a").unwrap();
@@ -49,9 +55,18 @@ fn rollback_makes_a_new_revision_with_the_old_bundle() {
     // Undoing the rollback goes back to the content of revision 2.
     assert_eq!(s.rollback("a", None).unwrap(), (4, 2));
     assert_eq!(s.rollback("a", Some(1)).unwrap(), (5, 1));
-    assert!(matches!(s.rollback("a", Some(9)), Err(NodeError::NoSuchRevision(_))));
-    assert!(matches!(s.rollback("a", Some(5)), Err(NodeError::Conflict(_))));
-    assert!(matches!(s.rollback("nope", None), Err(NodeError::NoSuchApp(_))));
+    assert!(matches!(
+        s.rollback("a", Some(9)),
+        Err(NodeError::NoSuchRevision(_))
+    ));
+    assert!(matches!(
+        s.rollback("a", Some(5)),
+        Err(NodeError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.rollback("nope", None),
+        Err(NodeError::NoSuchApp(_))
+    ));
     s.deploy(&new("b", "1")).unwrap();
     assert!(matches!(s.rollback("b", None), Err(NodeError::Conflict(_))));
 }
@@ -67,7 +82,10 @@ fn old_revisions_are_pruned_and_named() {
     }
     assert_eq!(pruned, [format!("{:064}", 0), format!("{:064}", 1)]);
     assert_eq!(s.revisions("a").unwrap().len(), KEEP_REVISIONS as usize);
-    assert_eq!(s.referenced_digests().unwrap().len(), KEEP_REVISIONS as usize);
+    assert_eq!(
+        s.referenced_digests().unwrap().len(),
+        KEEP_REVISIONS as usize
+    );
 }
 
 #[test]
@@ -80,7 +98,12 @@ fn remove_keeps_events_and_returns_digests() {
     assert_eq!(digests, ["1".repeat(64), "2".repeat(64)]);
     assert!(s.app("a").unwrap().is_none());
     assert!(s.referenced_digests().unwrap().is_empty());
-    let kinds: Vec<String> = s.events(Some("a"), 0, 10).unwrap().into_iter().map(|e| e.kind).collect();
+    let kinds: Vec<String> = s
+        .events(Some("a"), 0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     assert_eq!(kinds, ["deployed", "deployed", "removed"]);
     assert!(matches!(s.remove("a"), Err(NodeError::NoSuchApp(_))));
 }
@@ -90,7 +113,16 @@ fn runs_that_never_ended_are_interrupted_on_reopen() {
     let (_d, s) = store();
     s.deploy(&new("a", "1")).unwrap();
     let done = s.run_started("a", 1, "started").unwrap();
-    s.run_ended(done, "a", 1, Some(0), "exited with code 0", Some(65536), "exited").unwrap();
+    s.run_ended(
+        done,
+        "a",
+        1,
+        Some(0),
+        "exited with code 0",
+        Some(65536),
+        "exited",
+    )
+    .unwrap();
     let open = s.run_started("a", 1, "started").unwrap();
     let interrupted = s.end_interrupted_runs().unwrap();
     assert_eq!(interrupted.len(), 1);
@@ -106,7 +138,8 @@ fn events_page_by_id_and_filter_by_app() {
     let (_d, s) = store();
     s.deploy(&new("a", "1")).unwrap();
     s.deploy(&new("b", "1")).unwrap();
-    s.set_desired("a", Desired::Stopped, "stopped", "stopped by a client").unwrap();
+    s.set_desired("a", Desired::Stopped, "stopped", "stopped by a client")
+        .unwrap();
     let all = s.events(None, 0, 100).unwrap();
     assert_eq!(all.len(), 3);
     assert!(all.windows(2).all(|w| w[0].id < w[1].id));
@@ -114,7 +147,12 @@ fn events_page_by_id_and_filter_by_app() {
     assert_eq!(after.len(), 2);
     let last = s.events(None, 0, 1).unwrap();
     assert_eq!(last[0].id, all[2].id);
-    let a: Vec<String> = s.events(Some("a"), 0, 100).unwrap().into_iter().map(|e| e.kind).collect();
+    let a: Vec<String> = s
+        .events(Some("a"), 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     assert_eq!(a, ["deployed", "stopped"]);
     assert_eq!(s.app("a").unwrap().unwrap().desired, Desired::Stopped);
 }

@@ -38,7 +38,9 @@ mod tests {
         let waits: Vec<u128> = (0..11).map(|_| b.next(quick).as_millis()).collect();
         assert_eq!(
             waits,
-            [100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000]
+            [
+                100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000
+            ]
         );
         assert_eq!(b.next(STEADY), FIRST);
         assert_eq!(b.next(quick), FIRST * 2);

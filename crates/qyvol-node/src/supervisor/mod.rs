@@ -243,7 +243,9 @@ impl Supervisor {
 
     /// Stops the app's task (and its instance), if it has one.
     async fn stop_task(&self, app: &str) {
-        let task = lock(&self.shared.apps).get_mut(app).and_then(|s| s.task.take());
+        let task = lock(&self.shared.apps)
+            .get_mut(app)
+            .and_then(|s| s.task.take());
         if let Some(task) = task {
             task.stop.notify_one();
             let _ = task.join.await;
@@ -352,7 +354,12 @@ impl Supervisor {
     }
 
     /// The state of an app that is not started, from its last run.
-    async fn settle_from_store(&self, app: &str, rev: &RevisionRow, state: State) -> Result<(), NodeError> {
+    async fn settle_from_store(
+        &self,
+        app: &str,
+        rev: &RevisionRow,
+        state: State,
+    ) -> Result<(), NodeError> {
         let name = app.to_string();
         let number = rev.number;
         let last = db(&self.shared.store, move |s| s.last_run(&name, number)).await?;
@@ -378,15 +385,16 @@ impl Supervisor {
         let number = rev.number;
         tokio::task::spawn_blocking(move || {
             let bundle = Bundle::open(&path).map_err(|e| {
-                NodeError::Internal(format!("the stored bundle of {name} revision {number}: {e}"))
+                NodeError::Internal(format!(
+                    "the stored bundle of {name} revision {number}: {e}"
+                ))
             })?;
             let manifest = bundle.manifest().map_err(|e| {
-                NodeError::Internal(format!("the stored bundle of {name} revision {number}: {e}"))
+                NodeError::Internal(format!(
+                    "the stored bundle of {name} revision {number}: {e}"
+                ))
             })?;
-            let trusted = matches!(
-                shared.trust.standing(bundle.signer()),
-                Standing::Trusted(_)
-            );
+            let trusted = matches!(shared.trust.standing(bundle.signer()), Standing::Trusted(_));
             Ok(Prepared {
                 name,
                 revision: number,

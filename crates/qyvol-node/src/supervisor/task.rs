@@ -98,7 +98,12 @@ fn describe(app: &str, ending: &Ending) -> (Option<i32>, String, Option<u64>, bo
             Outcome::Exited(c) => format!("exited with code {c}"),
             other => other.report(app).unwrap_or_default(),
         };
-        (Some(code), words, Some(r.metrics.peak_memory_bytes), r.outcome.succeeded())
+        (
+            Some(code),
+            words,
+            Some(r.metrics.peak_memory_bytes),
+            r.outcome.succeeded(),
+        )
     };
     match ending {
         Ending::Ran(Ok(r)) => report(r),
@@ -107,7 +112,12 @@ fn describe(app: &str, ending: &Ending) -> (Option<i32>, String, Option<u64>, bo
             let (code, _, peak, _) = report(r);
             (code, "stopped".into(), peak, false)
         }
-        Ending::Stopped(Some(Err(e))) => (None, format!("stopped before it started ({e})"), None, false),
+        Ending::Stopped(Some(Err(e))) => (
+            None,
+            format!("stopped before it started ({e})"),
+            None,
+            false,
+        ),
         Ending::Stopped(None) => (
             None,
             format!(
@@ -134,7 +144,10 @@ pub(crate) async fn supervise(
         let message = if first {
             format!("revision {} started", app.revision)
         } else {
-            format!("revision {} started again (restart policy {policy})", app.revision)
+            format!(
+                "revision {} started again (restart policy {policy})",
+                app.revision
+            )
         };
         let (name, rev) = (app.name.clone(), app.revision);
         let run = match db(&shared.store, move |s| s.run_started(&name, rev, &message)).await {
@@ -191,7 +204,10 @@ pub(crate) async fn supervise(
                 State::Failed
             };
         });
-        eprintln!("qyv daemon: {} revision {}: {reason}", app.name, app.revision);
+        eprintln!(
+            "qyv daemon: {} revision {}: {reason}",
+            app.name, app.revision
+        );
         // A program that cannot be loaded will not load on a second try.
         let again = service
             && !stopped
@@ -215,7 +231,10 @@ pub(crate) async fn supervise(
             "{reason}; starting it again in {} (restart: {policy})",
             qyvol_manifest::format_duration(delay)
         );
-        let _ = db(&shared.store, move |s| s.add_event(&name, Some(rev), "restarting", &note)).await;
+        let _ = db(&shared.store, move |s| {
+            s.add_event(&name, Some(rev), "restarting", &note)
+        })
+        .await;
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.notified() => {
