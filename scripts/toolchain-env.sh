@@ -15,6 +15,7 @@
 #   RUSTC            rustc for wasm32-wasip1 and wasm32-wasip2 (rustup's), or empty
 #   RUSTC_FALLBACK   Debian's /usr/bin/rustc (1.63, target wasm32-wasi), or empty
 #   WASM_TOOLS       wasm-tools if on PATH, or empty (optional everywhere)
+#   COMPONENTIZE_PY  componentize-py (pip), or empty
 
 QYV_PYTHON="${PYTHON:-python3}"
 GOROOT=""
@@ -64,16 +65,46 @@ fi
 
 WASM_TOOLS="$(command -v wasm-tools 2>/dev/null || true)"
 
-export QYV_PYTHON GOROOT GO WASMTIME CLANG RUSTC RUSTC_FALLBACK WASM_TOOLS
+# pip puts console scripts in a folder that may not be on PATH (--user
+# installs, some CI images): look there too.
+COMPONENTIZE_PY="$(command -v componentize-py 2>/dev/null || true)"
+if [ -z "$COMPONENTIZE_PY" ] && command -v "$QYV_PYTHON" >/dev/null 2>&1; then
+    for _qyv_dir in "$("$QYV_PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)" \
+        "$("$QYV_PYTHON" -c 'import site, os; print(os.path.join(site.getuserbase(), "bin"))' 2>/dev/null)"; do
+        if [ -n "$_qyv_dir" ] && [ -x "$_qyv_dir/componentize-py" ]; then
+            COMPONENTIZE_PY="$_qyv_dir/componentize-py"
+            break
+        fi
+    done
+    unset _qyv_dir
+fi
+
+export QYV_PYTHON GOROOT GO WASMTIME CLANG RUSTC RUSTC_FALLBACK WASM_TOOLS COMPONENTIZE_PY
+
+# Folder of a crate of the engine in cargo's registry, found by cargo
+# metadata: the WIT files below come from there.
+_qyv_crate_dir() {
+    local root manifest
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    manifest="$(cargo metadata --format-version 1 --manifest-path "$root/Cargo.toml" 2>/dev/null |
+        "${QYV_PYTHON:-python3}" -c 'import json,sys; name=sys.argv[1]; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"]==name))' "$1")" || return 1
+    dirname "$manifest"
+}
 
 # The WASI 0.2 WIT files the engine itself implements, from the
 # wasmtime-wasi crate in cargo's registry: componentize-py and
 # componentize-js need a WIT folder, and building against the host's own
 # version guarantees the component links.
 wasi_wit_deps() {
-    local root manifest
-    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-    manifest="$(cargo metadata --format-version 1 --manifest-path "$root/Cargo.toml" 2>/dev/null |
-        "${QYV_PYTHON:-python3}" -c 'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"]=="wasmtime-wasi"))')" || return 1
-    printf '%s\n' "$(dirname "$manifest")/src/p2/wit/deps"
+    local dir
+    dir="$(_qyv_crate_dir wasmtime-wasi)" || return 1
+    printf '%s\n' "$dir/src/p2/wit/deps"
+}
+
+# The same for HTTP handlers: wasmtime-wasi's folder has no wasi:http, the
+# wasmtime-wasi-http crate's has it with every package it uses.
+wasi_http_wit_deps() {
+    local dir
+    dir="$(_qyv_crate_dir wasmtime-wasi-http)" || return 1
+    printf '%s\n' "$dir/wit/deps"
 }

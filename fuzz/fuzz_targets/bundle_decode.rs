@@ -41,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
 /// signature cannot verify).
 fn wrapped(signed: bool, rest: &[u8]) -> Vec<u8> {
     let (len, body) = match rest {
-        [a, b, body @ ..] => (usize::from(u16::from_le_bytes([*a, *b])).min(body.len()), body),
+        [a, b, body @ ..] => (
+            usize::from(u16::from_le_bytes([*a, *b])).min(body.len()),
+            body,
+        ),
         _ => (0, rest),
     };
     let (toc, data) = body.split_at(len);

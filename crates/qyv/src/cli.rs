@@ -6,9 +6,11 @@
 //!
 //! Value names tell the shell what to complete: `TARGET` (a manifest, a
 //! folder holding one, a wasm file or a bundle), `WASM`, `MANIFEST`,
-//! `BUNDLE`, `APP` (an app on the current node); other `PathBuf` values and
+//! `BUNDLE`, `WASM_OR_BUNDLE`, `MANIFEST_OR_WASM`, `APP` (an app on the
+//! current node); other `PathBuf` values and
 //! `value_hint = DirPath` complete as paths and folders.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
@@ -36,6 +38,8 @@ pub enum Command {
     /// Run an app: a .qyv manifest, a folder holding one, a .qyvbin bundle,
     /// or a bare .wasm
     Run(RunArgs),
+    /// Serve HTTP apps (type: http manifests, wasi:http components) on one address
+    Serve(ServeArgs),
     /// Check a manifest and its wasm without running it
     Validate(ValidateArgs),
     /// Show what a .wasm file or a .qyvbin bundle holds
@@ -223,6 +227,37 @@ pub enum MetricsFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Each request gets a fresh instance of its app (http.reuse: N lets one \
+instance serve N requests). Apps are chosen by the longest http.route prefix of the path; an app \
+reaches another of the same server at http://NAME.service/. A busy app queues requests \
+(http.concurrency, http.queue) and answers 503 when its queue is full; limits.timeout bounds each \
+request (504); a trap fails only its request (500). Logs go to stderr, each line with the request \
+id that the response carries in x-request-id. SIGINT or SIGTERM stops accepting, finishes the \
+requests in flight and exits 0; a second one exits at once with status 1."
+)]
+pub struct ServeArgs {
+    /// Apps to serve: .qyv manifests of type http, folders holding one, or
+    /// wasi:http components (.wasm: served at / with no permissions)
+    #[arg(required = true, value_name = "MANIFEST_OR_WASM")]
+    pub apps: Vec<PathBuf>,
+
+    /// Address to listen on; port 0 picks a free port (the address is
+    /// printed as `listening on http://ADDR`)
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Log one line per request (method, path, status, time), not only
+    /// failures
+    #[arg(long)]
+    pub log_requests: bool,
+
+    /// Compile without reading or writing the compiled-code cache
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// A .qyv manifest, a folder holding exactly one, or a .wasm file
     pub target: PathBuf,
@@ -234,6 +269,7 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// A .wasm file or a .qyvbin bundle
+    #[arg(value_name = "WASM_OR_BUNDLE")]
     pub file: PathBuf,
     /// Print the result as one JSON object
     #[arg(long)]
@@ -692,6 +728,19 @@ mod tests {
             panic!()
         };
         assert_eq!(run.metrics, Some(MetricsFormat::Json));
+    }
+
+    #[test]
+    fn serve_takes_several_apps_and_an_address() {
+        let cli = Cli::try_parse_from(["qyv", "serve", "a.qyv", "b.qyv", "--addr", "127.0.0.1:0"])
+            .unwrap();
+        let Command::Serve(serve) = cli.command else {
+            panic!()
+        };
+        assert_eq!(serve.apps.len(), 2);
+        assert_eq!(serve.addr.port(), 0);
+        assert!(Cli::try_parse_from(["qyv", "serve", "--addr", "nowhere", "a.qyv"]).is_err());
+        assert!(Cli::try_parse_from(["qyv", "serve"]).is_err());
     }
 
     #[test]

@@ -517,6 +517,118 @@ fn qyv_run_refuses_a_signed_bundle_with_any_byte_changed() {
         );
         fs::remove_file(&path).unwrap();
     }
+    // And cut at every length: the tail of the trailer included.
+    for len in 0..good.len() {
+        let path = s.path(&format!("cut-{len}.qyvbin"));
+        fs::write(&path, &good[..len]).unwrap();
+        let out = run(&path);
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "cut at {len}: {}",
+            stderr(&out)
+        );
+        fs::remove_file(&path).unwrap();
+    }
+}
+
+/// `bundle` with `name` in its table replaced by `hostile` (as long), and
+/// the trailer's digest made right again: only the name rules can refuse it.
+fn rename_entry(bundle: &[u8], name: &str, hostile: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    assert_eq!(name.len(), hostile.len());
+    let toc_end = 16 + u32::from_le_bytes(bundle[12..16].try_into().unwrap()) as usize;
+    let mut out = bundle.to_vec();
+    let at = 16
+        + out[16..toc_end]
+            .windows(name.len())
+            .position(|w| w == name.as_bytes())
+            .unwrap();
+    out[at..at + name.len()].copy_from_slice(hostile.as_bytes());
+    let digest = Sha256::digest(&out[..toc_end]);
+    let trailer = out.len() - 32;
+    out[trailer..].copy_from_slice(&digest);
+    out
+}
+
+#[test]
+fn entry_names_that_would_leave_the_bundle_are_refused() {
+    let s = Scratch::new();
+    let m = s.data_app(&probe_p1());
+    let good = fs::read(s.pack(&m, "data.qyvbin", &[])).unwrap();
+    // The harness is sound: a harmless rename makes a bundle that opens.
+    let harmless = rename_entry(&good, "fs/0/hello.txt", "fs/0/hello.txu");
+    fs::write(s.path("harmless.qyvbin"), &harmless).unwrap();
+    s.qyv()
+        .arg("inspect")
+        .arg("harmless.qyvbin")
+        .assert()
+        .success();
+    for (i, (name, hostile, says)) in [
+        (
+            "fs/0/hello.txt",
+            "../../etc/pass",
+            "entry 4 (\"../../etc/pass\"): the name has a \"..\" component",
+        ),
+        (
+            "fs/0/hello.txt",
+            "fs/0/../../../",
+            "the name has a \"..\" component",
+        ),
+        (
+            "fs/0/hello.txt",
+            "/tmp/hello.txt",
+            "the name is an absolute path; entry names are relative",
+        ),
+        (
+            "fs/0/sub/deep.txt",
+            "fs/0/sub\\..\\..\\xy",
+            "the name contains a backslash",
+        ),
+        (
+            "probe.wasm",
+            "../p.wasm!",
+            "the name has a \"..\" component",
+        ),
+        (
+            "probe.wasm",
+            "sub/p.wasm",
+            "the wasm entry's name \"sub/p.wasm\" is a path; it must be a file name",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let file = format!("hostile-{i}.qyvbin");
+        fs::write(s.path(&file), rename_entry(&good, name, hostile)).unwrap();
+        for cmd in ["run", "inspect", "verify"] {
+            let out = s
+                .qyv()
+                .arg(cmd)
+                .arg(&file)
+                .args(if cmd == "run" {
+                    &["ls", "/data"][..]
+                } else {
+                    &[]
+                })
+                .output()
+                .unwrap();
+            let code = if cmd == "verify" { 1 } else { 125 };
+            assert_eq!(out.status.code(), Some(code), "{cmd} {hostile}");
+            assert!(
+                stdout(&out).is_empty() || cmd == "verify",
+                "{cmd} {hostile}"
+            );
+            assert!(
+                stderr(&out).contains(says),
+                "{cmd} {hostile}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    // Nothing was unpacked anywhere.
+    assert!(!s.path("cache/v1/files").exists());
+    assert!(!s.path("etc").exists() && !s.path("cache/etc").exists());
 }
 
 #[test]
@@ -701,4 +813,42 @@ fn an_unusable_cache_means_warnings_not_failure() {
     );
     assert!(err.contains("using a temporary folder"), "{err}");
     assert_eq!(json(&out)["code_source"], "compiled");
+}
+
+#[test]
+fn commands_that_take_no_bundles_say_so() {
+    let s = Scratch::new();
+    let (bundle, _) = tiny_signed(&s);
+    let out = s.qyv().arg("build").arg(&bundle).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains(
+            "t.qyvbin: a .qyvbin bundle is already built; name the .qyv manifest it was packed from"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = s.qyv().arg("serve").arg(&bundle).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("t.qyvbin: qyv serve does not serve .qyvbin bundles yet"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_http_app_in_a_bundle_is_not_run_as_a_command() {
+    let s = Scratch::new();
+    let m = s.app("web", &http_probe(), "type: http\n");
+    let bundle = s.pack(&m, "web.qyvbin", &[]);
+    let out = s.qyv().arg("run").arg(&bundle).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains(
+            "type: this is an HTTP app: serve the .qyv manifest it was packed from with `qyv serve`"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }

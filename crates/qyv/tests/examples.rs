@@ -54,19 +54,38 @@ fn every_example_folder_is_covered_by_a_test() {
     for name in &found {
         assert!(
             EXAMPLES.iter().any(|(d, _, _)| d == name)
-                || CONTRACT_APPS.iter().any(|(d, _, _)| d == name),
-            "examples/{name} has no end-to-end test: add it to EXAMPLES (or CONTRACT_APPS)"
+                || CONTRACT_APPS.iter().any(|(d, _, _)| d == name)
+                || HTTP_EXAMPLES.iter().any(|(d, ..)| d == name),
+            "examples/{name} has no end-to-end test: add it to EXAMPLES, CONTRACT_APPS or HTTP_EXAMPLES (tests/common)"
         );
     }
 }
 
 #[test]
 fn every_example_validates() {
-    for (dir, manifest, _) in EXAMPLES {
-        qyv()
+    let manifests = EXAMPLES
+        .iter()
+        .map(|(dir, manifest, _)| format!("{dir}/{manifest}"))
+        .chain(
+            CONTRACT_APPS
+                .iter()
+                .map(|(dir, ..)| format!("{dir}/{dir}.qyv")),
+        )
+        .chain(
+            HTTP_EXAMPLES
+                .iter()
+                .map(|(dir, manifest, ..)| format!("{dir}/{manifest}")),
+        );
+    for manifest in manifests {
+        let out = qyv()
             .arg("validate")
-            .arg(example(&format!("{dir}/{manifest}")))
-            .assert()
-            .success();
+            .arg(example(&manifest))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "qyv validate {manifest}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

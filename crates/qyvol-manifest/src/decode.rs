@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{ErrorKind, ManifestError};
-use crate::fields::{self, MANIFEST_VERSION, MAX_REPLICAS};
+use crate::fields::{self, MANIFEST_VERSION, MAX_HTTP_CONCURRENCY, MAX_HTTP_QUEUE, MAX_REPLICAS};
 use crate::model::{
-    AppType, Build, FsAccess, Limits, Manifest, Mount, MountKind, MountMode, Permissions, Restart,
-    Runtime, Scheduler, Strategy,
+    AppType, Build, FsAccess, Http, Limits, Manifest, Mount, MountKind, MountMode, Permissions,
+    Restart, Runtime, Scheduler, Strategy,
 };
 use crate::naming;
 use crate::net::{NetPolicy, NetRule};
@@ -44,6 +44,7 @@ pub(crate) fn decode(text: &str, file: &Path, base_dir: &Path) -> Result<Manifes
     manifest.locations = decoder.locations;
     check_mounts(&manifest)?;
     check_restart(&manifest)?;
+    check_http(&manifest)?;
     Ok(manifest)
 }
 
@@ -239,6 +240,7 @@ impl Decoder<'_> {
             mounts: Vec::new(),
             limits: Limits::default(),
             restart: None,
+            http: None,
             replicas: None,
             scheduler: None,
             build: None,
@@ -288,6 +290,7 @@ impl Decoder<'_> {
                     manifest.restart =
                         Some(self.keyword(node, key, Restart::NAMES, Restart::from_name)?)
                 }
+                "http" => manifest.http = Some(self.http(node)?),
                 "replicas" => manifest.replicas = Some(self.replicas(node)?),
                 "scheduler" => manifest.scheduler = Some(self.scheduler(node)?),
                 "build" => manifest.build = Some(self.build(node)?),
@@ -652,6 +655,79 @@ impl Decoder<'_> {
         Ok(limits)
     }
 
+    fn http(&mut self, node: &Node) -> Result<Http> {
+        let entries = self.mapping(
+            node,
+            "http",
+            fields::HTTP,
+            "a mapping like {route: /api, reuse: 1}",
+        )?;
+        let mut http = Http::default();
+        for entry in entries {
+            let key = entry.key.as_str();
+            let node = &entry.value;
+            if node.is_null() {
+                continue;
+            }
+            let path = join("http", key);
+            match key {
+                "route" => http.route = self.route(node, &path)?,
+                "reuse" => {
+                    http.reuse = self.bounded(node, &path, 1, u32::MAX, "requests per instance")?
+                }
+                "concurrency" => {
+                    http.concurrency =
+                        self.bounded(node, &path, 1, MAX_HTTP_CONCURRENCY, "instances at once")?
+                }
+                "queue" => {
+                    http.queue = self.bounded(node, &path, 0, MAX_HTTP_QUEUE, "waiting requests")?
+                }
+                other => return Err(self.internal(entry, &join("http", other))),
+            }
+        }
+        Ok(http)
+    }
+
+    /// A whole number within `min..=max`.
+    fn bounded(&self, node: &Node, path: &str, min: u32, max: u32, what: &str) -> Result<u32> {
+        let value = self.integer(node, path)?;
+        u32::try_from(value)
+            .ok()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(|| {
+                self.error(
+                    ErrorKind::Value,
+                    Some(node.pos),
+                    path,
+                    format!("{what}: must be between {min} and {max}; got {value}"),
+                )
+            })
+    }
+
+    /// A URL path prefix, written one way only: `/` or `/a/b`.
+    fn route(&self, node: &Node, path: &str) -> Result<String> {
+        let route = self.text(node, path, "a path prefix like /api")?;
+        let invalid = |message: String| self.error(ErrorKind::Value, Some(node.pos), path, message);
+        if !route.starts_with('/') {
+            return Err(invalid(format!(
+                "{route:?} is not a path; a route starts with \"/\""
+            ))
+            .with_suggestion(Some(format!("/{}", route.trim_start_matches("./")))));
+        }
+        if let Some(bad) = route.chars().find(|c| !is_path_char(*c)) {
+            return Err(invalid(format!(
+                "{route:?} contains {bad:?}; a route is a URL path prefix (letters, digits, - . _ ~ and /), without query or fragment"
+            )));
+        }
+        let parts: Vec<&str> = route.split('/').filter(|p| !p.is_empty()).collect();
+        if parts.iter().any(|p| *p == "." || *p == "..") {
+            return Err(invalid(format!(
+                "{route:?} contains \".\" or \"..\"; write the route without them"
+            )));
+        }
+        Ok(format!("/{}", parts.join("/")))
+    }
+
     fn replicas(&self, node: &Node) -> Result<u32> {
         let replicas = self.integer(node, "replicas")?;
         u32::try_from(replicas)
@@ -864,6 +940,28 @@ fn check_mounts(manifest: &Manifest) -> Result<()> {
             err.kind = ErrorKind::Duplicate;
             return Err(err);
         }
+    }
+    Ok(())
+}
+
+/// Characters a route may hold: RFC 3986 path characters, percent escapes
+/// excluded (a route is matched against the path as sent).
+fn is_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/".contains(c)
+}
+
+/// `http:` only means something to an HTTP app.
+fn check_http(manifest: &Manifest) -> Result<()> {
+    if manifest.http.is_some() && manifest.app_type != AppType::Http {
+        let mut err = manifest.error_at(
+            "http",
+            format!(
+                "the http section applies to type: http apps, and this app is type: {}",
+                manifest.app_type
+            ),
+        );
+        err.kind = ErrorKind::Conflict;
+        return Err(err.with_hint("add \"type: http\", or remove the http section"));
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "fs",
     "limits",
     "restart",
+    "http",
     "replicas",
     "scheduler",
     "build",
@@ -37,6 +38,9 @@ pub const MOUNT: &[&str] = &["source", "target", "mode", "type"];
 /// Fields of `limits:`.
 pub const LIMITS: &[&str] = &["memory", "timeout", "fuel"];
 
+/// Fields of `http:` (apps of `type: http`).
+pub const HTTP: &[&str] = &["route", "reuse", "concurrency", "queue"];
+
 /// Fields of `scheduler:`.
 pub const SCHEDULER: &[&str] = &["strategy"];
 
@@ -50,6 +54,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("permissions", PERMISSIONS),
     ("fs[]", MOUNT),
     ("limits", LIMITS),
+    ("http", HTTP),
     ("scheduler", SCHEDULER),
     ("build", BUILD),
 ];
@@ -59,6 +64,14 @@ pub const MANIFEST_VERSION: u32 = 1;
 
 /// Longest allowed app name: a DNS label, so a name can become a host name.
 pub const MAX_NAME_LEN: usize = 63;
+
+/// Most instances of one HTTP app at once (`http.concurrency`): each one
+/// holds a slot of the instance pool, whose address space is reserved up
+/// front.
+pub const MAX_HTTP_CONCURRENCY: u32 = 1000;
+
+/// Most requests that may wait for an instance (`http.queue`).
+pub const MAX_HTTP_QUEUE: u32 = 100_000;
 
 /// Bounds of `replicas`.
 pub const MAX_REPLICAS: u32 = 1000;

@@ -260,6 +260,40 @@ fn serialize_env<S: Serializer>(
     map.end()
 }
 
+/// How an HTTP app is served (`http:`, for `type: http` only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Http {
+    /// Path prefix the app answers: `/`, or `/a/b` without a trailing
+    /// slash. Among apps served together, the longest matching prefix wins.
+    pub route: String,
+    /// Requests one instance serves before it is dropped; 1 (the default)
+    /// gives every request a fresh instance.
+    pub reuse: u32,
+    /// Instances of the app that may run at once.
+    pub concurrency: u32,
+    /// Requests that may wait for an instance when all are busy; beyond
+    /// that a request is answered 503.
+    pub queue: u32,
+}
+
+impl Http {
+    /// Instances at once when `http.concurrency` is not given.
+    pub const DEFAULT_CONCURRENCY: u32 = 64;
+    /// Waiting requests when `http.queue` is not given.
+    pub const DEFAULT_QUEUE: u32 = 1024;
+}
+
+impl Default for Http {
+    fn default() -> Http {
+        Http {
+            route: "/".to_string(),
+            reuse: 1,
+            concurrency: Http::DEFAULT_CONCURRENCY,
+            queue: Http::DEFAULT_QUEUE,
+        }
+    }
+}
+
 /// Cluster placement (`scheduler:`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Scheduler {
@@ -317,6 +351,8 @@ pub struct Manifest {
     /// When a node restarts a service, as written; see
     /// [`Manifest::restart_policy`].
     pub restart: Option<Restart>,
+    /// How an HTTP app is served, as written; see [`Manifest::http_settings`].
+    pub http: Option<Http>,
     /// Number of copies in a cluster.
     pub replicas: Option<u32>,
     /// Cluster placement.
@@ -400,6 +436,11 @@ impl Manifest {
         }
     }
 
+    /// The `http:` settings with defaults filled in (for `type: http`).
+    pub fn http_settings(&self) -> Http {
+        self.http.clone().unwrap_or_default()
+    }
+
     /// Where the value of `field` (`entrypoint`, `fs[0].source`,
     /// `permissions.net[1]`, `env.FOO`...) was written: 1-based line and
     /// column, if it was written at all.
@@ -416,8 +457,9 @@ impl Manifest {
             .with_field(field)
     }
 
-    /// Fields that parse but whose features `qyv run` does not have yet,
-    /// each as an error at its place, for the CLI to report.
+    /// Fields that parse but whose features `qyv` does not have yet, each
+    /// as an error at its place, for the CLI to report. `type: http` is not
+    /// among them: `qyv serve` serves it (and `qyv run` says so).
     pub fn unsupported(&self) -> Vec<ManifestError> {
         let mut errors = Vec::new();
         let mut add = |field: &str, message: String| {
@@ -442,11 +484,11 @@ impl Manifest {
                 );
             }
         }
-        if matches!(self.app_type, AppType::Http | AppType::Gui) {
+        if matches!(self.app_type, AppType::Gui) {
             add(
                 "type",
                 format!(
-                    "{} apps are not supported yet by `qyv run`; use type: command or type: service",
+                    "{} apps are not supported yet; use type: command or service (qyv run, a node) or type: http (qyv serve)",
                     self.app_type
                 ),
             );
@@ -610,7 +652,7 @@ mod tests {
     #[test]
     fn unsupported_features_are_listed_at_their_lines() {
         let m = manifest(
-            "type: http\npermissions:\n  fs: write\n  exec: true\n  ai: true\n  gfx: true\nfs:\n  - {source: a, target: /a, type: memfs}\n  - {source: b, target: /b}\n  - {source: c, target: /c, type: netfs}\nreplicas: 2\n",
+            "type: gui\npermissions:\n  fs: write\n  exec: true\n  ai: true\n  gfx: true\nfs:\n  - {source: a, target: /a, type: memfs}\n  - {source: b, target: /b}\n  - {source: c, target: /c, type: netfs}\nreplicas: 2\n",
         );
         let messages: Vec<String> = m.unsupported().iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -619,7 +661,7 @@ mod tests {
                 "hello.qyv:6:9: permissions.exec: starting host processes (exec: true) is not supported yet by `qyv run`; set it to false",
                 "hello.qyv:7:7: permissions.ai: AI inference (ai: true) is not supported yet by `qyv run`; set it to false",
                 "hello.qyv:8:8: permissions.gfx: graphics (gfx: true) is not supported yet by `qyv run`; set it to false",
-                "hello.qyv:3:7: type: http apps are not supported yet by `qyv run`; use type: command or type: service",
+                "hello.qyv:3:7: type: gui apps are not supported yet; use type: command or service (qyv run, a node) or type: http (qyv serve)",
                 "hello.qyv:10:35: fs[0].type: memfs mounts are not supported yet by `qyv run`; use type: dir",
                 "hello.qyv:12:35: fs[2].type: netfs mounts are not supported yet by `qyv run`; use type: dir",
             ]
@@ -660,6 +702,7 @@ mod tests {
                 "fs": [{"source": "./d", "target": "/d", "mode": "read", "type": "dir"}],
                 "limits": {"memory": 67108864, "timeout": "1m30s", "fuel": null},
                 "restart": null,
+                "http": null,
                 "replicas": null,
                 "scheduler": null,
                 "build": null,

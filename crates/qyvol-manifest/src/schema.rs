@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::fields;
-use crate::model::{AppType, FsAccess, MountKind, MountMode, Restart, Runtime, Strategy};
+use crate::model::{AppType, FsAccess, Http, MountKind, MountMode, Restart, Runtime, Strategy};
 
 const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9-]*$";
 const SEMVER_PATTERN: &str = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-((0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?(\+([0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*))?$";
@@ -158,6 +158,29 @@ pub fn json_schema() -> Value {
         &[],
     );
 
+    let http = object(
+        "How an HTTP app (type: http) is served by qyv serve.",
+        vec![
+            (
+                "route",
+                json!({"type": "string", "pattern": "^/", "default": "/", "description": "URL path prefix this app answers, e.g. /api; among apps served together the longest matching prefix wins."}),
+            ),
+            (
+                "reuse",
+                json!({"type": "integer", "minimum": 1, "default": 1, "description": "Requests one instance serves before it is dropped. 1 gives every request a fresh instance (full isolation); more is faster for stateless apps but lets one request see what an earlier one left in memory."}),
+            ),
+            (
+                "concurrency",
+                json!({"type": "integer", "minimum": 1, "maximum": fields::MAX_HTTP_CONCURRENCY, "default": Http::DEFAULT_CONCURRENCY, "description": "Instances of this app running at once; further requests wait in the queue."}),
+            ),
+            (
+                "queue",
+                json!({"type": "integer", "minimum": 0, "maximum": fields::MAX_HTTP_QUEUE, "default": Http::DEFAULT_QUEUE, "description": "Requests that may wait for an instance; when the queue is full, requests are answered 503."}),
+            ),
+        ],
+        &[],
+    );
+
     let scheduler = object(
         "Placement of replicas in a cluster (used by cluster deploys only).",
         vec![(
@@ -226,7 +249,7 @@ pub fn json_schema() -> Value {
             ),
             (
                 "type",
-                json!({"enum": AppType::NAMES, "default": "command", "description": "Kind of app: command runs to completion; http serves requests; service runs in the background; gui has a window."}),
+                json!({"enum": AppType::NAMES, "default": "command", "description": "Kind of app: command runs to completion (qyv run); http serves requests (qyv serve); service runs in the background; gui has a window (service and gui are not supported yet)."}),
             ),
             (
                 "language",
@@ -259,6 +282,7 @@ pub fn json_schema() -> Value {
                 }),
             ),
             ("limits", limits),
+            ("http", http),
             (
                 "restart",
                 json!({"enum": Restart::NAMES, "default": "always", "description": "For type: service on a node: start it again when it ends (always), only when it failed (on-failure), or never."}),

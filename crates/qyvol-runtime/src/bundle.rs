@@ -17,7 +17,7 @@
 //! thread while it is copied, the rest on another) before anything runs.
 
 use std::fs;
-use std::io::{self, BufWriter, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -344,16 +344,14 @@ fn copy_native(bundle: &Bundle, native: &Native, artifact: &Path) -> Result<(), 
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(CopyError::Cache)?;
-    {
-        let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
-        match bundle.copy_to(native, &mut out) {
-            Ok(()) => {}
-            Err(e) if e.kind() == BundleErrorKind::Io => {
-                return Err(CopyError::Cache(io::Error::other(e.message)));
-            }
-            Err(e) => return Err(CopyError::Bundle(e)),
+    // Hashing and writing tens of megabytes each take about as long: one
+    // thread does each.
+    match bundle.copy_to_pipelined(native, &mut tmp.as_file()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == BundleErrorKind::Io => {
+            return Err(CopyError::Cache(io::Error::other(e.message)));
         }
-        out.flush().map_err(CopyError::Cache)?;
+        Err(e) => return Err(CopyError::Bundle(e)),
     }
     tmp.persist(artifact)
         .map_err(|e| CopyError::Cache(e.error))?;

@@ -389,19 +389,13 @@ pub(crate) fn load_uncached(engine: &Engine, path: &Path) -> Result<LoadedCode, 
     let bytes = read_wasm(path)?;
     let kind = detect(path, &bytes)?;
     let read_time = started.elapsed();
-    let wasm = KnownWasm {
-        origin: path,
-        sha256: String::new(),
-        kind,
-        bytes: Some(bytes),
-    };
-    let mut loaded = compile_known(engine, wasm, || read_wasm(path))?;
+    let mut loaded = compile_uncached(engine, kind, path, &bytes, Instant::now())?;
     loaded.read_time = read_time;
     Ok(loaded)
 }
 
-/// Compiles wasm of a known kind without the cache (from `wasm.bytes`, or
-/// what `read` returns).
+/// Compiles known wasm without the cache (from `wasm.bytes`, or what `read`
+/// returns): a bundle's, when there is no cache.
 pub(crate) fn compile_known(
     engine: &Engine,
     wasm: KnownWasm<'_>,
@@ -412,10 +406,22 @@ pub(crate) fn compile_known(
         Some(b) => b,
         None => read()?,
     };
-    let code = compile(engine, wasm.kind, wasm.origin, &bytes)?;
+    compile_uncached(engine, wasm.kind, wasm.origin, &bytes, started)
+}
+
+/// Code compiled from `bytes` and not stored; `code_time` counts from
+/// `started`, the caller's read time is left for it to fill in.
+fn compile_uncached(
+    engine: &Engine,
+    kind: WasmKind,
+    origin: &Path,
+    bytes: &[u8],
+    started: Instant,
+) -> Result<LoadedCode, RuntimeError> {
+    let code = compile(engine, kind, origin, bytes)?;
     Ok(LoadedCode {
         code,
-        kind: wasm.kind,
+        kind,
         source: CodeSource::CompiledUncached,
         read_time: Duration::ZERO,
         code_time: started.elapsed(),

@@ -115,40 +115,51 @@ pub fn check_file(path: &Path) -> Result<Inspection, RuntimeError> {
     Ok(inspection)
 }
 
-/// A permission the file's imports call for that the grants do not give.
+/// A permission the file's imports call for that the grants do not give:
+/// a note for `qyv validate`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Unmet {
     /// The manifest field to change.
     pub field: &'static str,
     pub message: String,
-    /// An error makes `qyv validate` fail; otherwise it is a note.
-    pub error: bool,
 }
 
 impl Inspection {
     /// Compares what the imports can use with what the manifest grants.
-    /// Sockets without `permissions.net` are an error: the program was built
-    /// to use the network and will fail when it tries. Files without
-    /// `permissions.fs` are a note: nearly every toolchain imports the file
-    /// system interfaces whether the program opens files or not.
+    /// Both are notes, not errors: some toolchains import the socket and
+    /// file system interfaces whether the program uses them or not
+    /// (componentize-py imports every wasi:sockets interface), and a use
+    /// the grants do not allow is refused at run time with its own message.
     pub fn unmet(&self, permissions: &Permissions, has_mounts: bool) -> Vec<Unmet> {
         let mut out = Vec::new();
         for need in &self.needs {
             let shown = show_some(&need.why);
             match need.permission {
+                // Every wasi:http handler imports the outgoing handler,
+                // which also reaches apps of the same server
+                // (http://NAME.service/) without any permission.
+                "permissions.net"
+                    if matches!(permissions.net, NetPolicy::Deny)
+                        && need.why.iter().all(|n| n.starts_with("wasi:http/outgoing-handler")) =>
+                {
+                    out.push(Unmet {
+                        field: "permissions.net",
+                        message: format!(
+                            "the module imports {shown} but permissions.net is false: its requests can reach only apps served with it (http://NAME.service/)"
+                        ),
+                    })
+                }
                 "permissions.net" if matches!(permissions.net, NetPolicy::Deny) => out.push(Unmet {
                     field: "permissions.net",
                     message: format!(
-                        "the module imports {shown} but permissions.net is false; set it to true or to a list of allowed addresses (e.g. [\"example.org:443\"])"
+                        "the module imports {shown} but permissions.net is false: every connection and name lookup will be refused (fine if it makes none); if it needs the network, set it to true or to a list of allowed addresses (e.g. [\"example.org:443\"])"
                     ),
-                    error: true,
                 }),
                 "permissions.fs" if permissions.fs == FsAccess::None && !has_mounts => out.push(Unmet {
                     field: "permissions.fs",
                     message: format!(
                         "the module imports {shown} but permissions.fs is none: it will see no files (fine if it opens none)"
                     ),
-                    error: false,
                 }),
                 _ => {}
             }
@@ -443,7 +454,7 @@ mod tests {
     }
 
     #[test]
-    fn sockets_without_net_are_an_error_files_without_fs_a_note() {
+    fn sockets_without_net_and_files_without_fs_are_noted() {
         let wasm = wat::parse_str(
             r#"(component
                 (import "wasi:sockets/tcp@0.2.3" (instance))
@@ -455,19 +466,12 @@ mod tests {
         let unmet = i.unmet(&none, false);
         assert_eq!(unmet.len(), 2);
         let net = unmet.iter().find(|u| u.field == "permissions.net").unwrap();
-        assert!(net.error);
         assert!(
             net.message.contains("wasi:sockets/tcp@0.2.3"),
             "{}",
             net.message
         );
-        assert!(
-            !unmet
-                .iter()
-                .find(|u| u.field == "permissions.fs")
-                .unwrap()
-                .error
-        );
+        assert!(unmet.iter().any(|u| u.field == "permissions.fs"));
         let granted = Permissions {
             net: NetPolicy::AllowAll,
             fs: FsAccess::Read,

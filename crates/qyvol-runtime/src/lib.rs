@@ -5,10 +5,13 @@
 //! that grants exactly the manifest's permissions (preopens, environment,
 //! sockets), enforces the memory, time and fuel limits, runs the program and
 //! reports how it ended, with timings. It also inspects wasm files (imports,
-//! exports, the permissions they need). It runs apps from `.qyvbin` bundles
-//! too, using their precompiled code when it fits this engine, and makes
-//! that code for `qyv pack`. It knows nothing of command lines:
-//! the `qyv` binary builds a [`RunSpec`] and presents the [`RunReport`].
+//! exports, the permissions they need), serves HTTP apps
+//! ([`serve::Server`]: a fresh instance per request, queues, time limits,
+//! outgoing requests under `permissions.net`, apps calling each other
+//! in-process), and runs apps from `.qyvbin` bundles, using their
+//! precompiled code when it fits this engine (it makes that code for
+//! `qyv pack` too). It knows nothing of command lines: the `qyv` binary
+//! builds a [`RunSpec`] (or [`serve::ServeApp`]s) and presents the results.
 
 mod bundle;
 mod cache;
@@ -25,6 +28,7 @@ mod net;
 mod outcome;
 mod output;
 mod run;
+pub mod serve;
 mod spec;
 mod wasi;
 

@@ -109,6 +109,16 @@ impl NetGate {
         }
     }
 
+    /// The same rules with a record of refusals of its own: one per
+    /// instance when a server runs many.
+    pub(crate) fn fresh(&self) -> NetGate {
+        NetGate {
+            policy: self.policy.clone(),
+            denials: Denials::default(),
+            warnings: Vec::new(),
+        }
+    }
+
     /// Whether the guest may use `addr` for `use_`. Pure, for tests.
     fn allows(&self, addr: &SocketAddr, use_: SocketAddrUse) -> bool {
         // Every connect first binds to any address and an OS-chosen port:

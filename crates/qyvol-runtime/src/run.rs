@@ -126,9 +126,9 @@ pub fn run(mut spec: RunSpec) -> Result<RunReport, RuntimeError> {
 
 /// What the limiter saw, copied out of the store.
 #[derive(Debug, Default)]
-struct LimiterView {
-    peak: u64,
-    hit: bool,
+pub(crate) struct LimiterView {
+    pub(crate) peak: u64,
+    pub(crate) hit: bool,
 }
 
 struct Execution {
@@ -142,7 +142,12 @@ struct Execution {
 
 /// When a limit the guest ran into explains its failure better than the
 /// failure itself, say so.
-fn explain(outcome: Outcome, limiter: &LimiterView, spec: &RunSpec, gate: &NetGate) -> Outcome {
+pub(crate) fn explain(
+    outcome: Outcome,
+    limiter: &LimiterView,
+    spec: &RunSpec,
+    gate: &NetGate,
+) -> Outcome {
     if matches!(
         outcome,
         Outcome::TimedOut { .. } | Outcome::FuelExhausted { .. } | Outcome::Stopped
@@ -455,7 +460,7 @@ impl LimiterAccess for P2State {
 }
 
 /// Turns an error out of wasm into how the run ended.
-fn classify(e: wasmtime::Error, spec: &RunSpec) -> Outcome {
+pub(crate) fn classify(e: wasmtime::Error, spec: &RunSpec) -> Outcome {
     if let Some(exit) = e.downcast_ref::<I32Exit>() {
         return Outcome::Exited(exit.0);
     }
@@ -499,7 +504,7 @@ fn format_backtrace(bt: &WasmBacktrace) -> Vec<String> {
         .collect()
 }
 
-fn command_exports(engine: &Engine, component: &Component) -> Vec<String> {
+pub(crate) fn command_exports(engine: &Engine, component: &Component) -> Vec<String> {
     component
         .component_type()
         .exports(engine)
@@ -541,7 +546,7 @@ fn not_a_command(exports: &[String]) -> String {
     }
 }
 
-fn explain_link_error(message: &str) -> String {
+pub(crate) fn explain_link_error(message: &str) -> String {
     if message.contains("wasi:http/") {
         format!("{message}; HTTP interfaces are provided by `qyv serve`, not `qyv run`")
     } else if message.contains("unknown import")

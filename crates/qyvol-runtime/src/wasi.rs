@@ -1,6 +1,7 @@
 //! Builds the WASI context of a run from its spec: arguments, environment
 //! (only what the spec names: the host's never leaks in), preopened folders
-//! with their access, stdio, and the network gate.
+//! with their access, stdio, and the network gate. `qyv run` and `qyv serve`
+//! share everything but stdio and blocking.
 
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
@@ -9,11 +10,18 @@ use crate::net::NetGate;
 use crate::spec::RunSpec;
 
 pub(crate) fn context(spec: &RunSpec, gate: &NetGate) -> Result<WasiCtxBuilder, RuntimeError> {
-    let mut b = WasiCtxBuilder::new();
+    let mut b = grants(spec, gate)?;
     // One program per process: blocking the thread on file I/O is cheaper
     // than bouncing every call through the async runtime.
     b.allow_blocking_current_thread(true);
     spec.stdio.apply(&mut b);
+    Ok(b)
+}
+
+/// Arguments, environment, mounts and network: what the spec grants, with
+/// no stdio at all.
+pub(crate) fn grants(spec: &RunSpec, gate: &NetGate) -> Result<WasiCtxBuilder, RuntimeError> {
+    let mut b = WasiCtxBuilder::new();
     b.arg(&spec.argv0);
     for arg in &spec.args {
         b.arg(arg);

@@ -27,7 +27,7 @@ pub fn build(args: BuildArgs) -> Result<i32> {
             path.display()
         ),
         Target::Bundle(path) => bail!(
-            "{}: a .qyvbin bundle is already built; name a .qyv manifest or its folder",
+            "{}: a .qyvbin bundle is already built; name the .qyv manifest it was packed from, or its folder",
             path.display()
         ),
     };

@@ -17,6 +17,7 @@ mod pack;
 mod ps;
 mod run;
 mod schema;
+mod serve;
 mod validate;
 mod verify;
 
@@ -28,6 +29,7 @@ use crate::cli::Command;
 pub fn dispatch(command: Command) -> Result<i32> {
     match command {
         Command::Run(args) => run::run(args),
+        Command::Serve(args) => serve::serve(args),
         Command::Validate(args) => validate::validate(args),
         Command::Inspect(args) => inspect::inspect(args),
         Command::Pack(args) => pack::pack(args),

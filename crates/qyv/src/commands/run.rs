@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use qyvol_manifest::bundle::{Bundle, Standing, unpackable};
-use qyvol_manifest::{FsAccess, Manifest, ManifestError};
+use qyvol_manifest::{AppType, FsAccess, Manifest, ManifestError};
 use qyvol_runtime::{ExitCodes, Outcome, Preopen, RunSpec, RuntimeError};
 
 use crate::bundled::{Policy, manifest_of};
@@ -26,8 +26,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let (mut spec, manifest) = match target {
         Target::Manifest(path) => {
             let m = Manifest::load(&path)?;
-            if let Some(refused) = check_manifest(&m, Vec::new()) {
-                return Ok(refused);
+            let serve = format!("serve it with `qyv serve {}`", path.display());
+            if !runnable(&m, &serve, Vec::new()) {
+                return Ok(ExitCodes::QYV_ERROR);
             }
             super::build::check_component_flag(&m)?;
             (RunSpec::from_manifest(&m), Some(m))
@@ -85,22 +86,37 @@ pub fn run(args: RunArgs) -> Result<i32> {
     Ok(report.outcome.exit_code())
 }
 
-/// Prints what stops a manifest from running (and returns the exit status),
-/// or the notes and warnings it deserves. `more` are further problems the
-/// caller found.
-fn check_manifest(m: &Manifest, more: Vec<ManifestError>) -> Option<i32> {
+/// Whether `qyv run` can start this manifest's app: not an HTTP app,
+/// nothing unsupported; `more` are further problems the caller found.
+/// Prints why not; `serve` says how to serve an HTTP app instead.
+fn runnable(m: &Manifest, serve: &str, more: Vec<ManifestError>) -> bool {
+    if m.app_type == AppType::Http {
+        eprintln!(
+            "error: {}",
+            m.error_at("type", format!("this is an HTTP app: {serve}"))
+        );
+        return false;
+    }
+    startable(m, "`qyv run` runs one instance", more)
+}
+
+/// Reports what keeps a manifest from starting (features not supported
+/// yet, and `more`: further problems the caller found) and what the user
+/// should know (cluster fields, `fs: full`); whether it can start.
+/// `single` says what this command makes of cluster fields.
+pub(super) fn startable(m: &Manifest, single: &str, more: Vec<ManifestError>) -> bool {
     let mut refused = m.unsupported();
     refused.extend(more);
     if !refused.is_empty() {
         for e in &refused {
             eprintln!("error: {e}");
         }
-        return Some(ExitCodes::QYV_ERROR);
+        return false;
     }
     let cluster = m.cluster_only_fields();
     if !cluster.is_empty() {
         eprintln!(
-            "note: {} take effect in cluster deploys; `qyv run` runs one instance",
+            "note: {} take effect in cluster deploys; {single}",
             cluster.join(", ")
         );
     }
@@ -110,7 +126,7 @@ fn check_manifest(m: &Manifest, more: Vec<ManifestError>) -> Option<i32> {
             m.file().display()
         );
     }
-    None
+    true
 }
 
 /// Opens a bundle and judges it by the trust policy: refused (with the exit
@@ -146,8 +162,9 @@ fn open_bundle(
         );
     }
     let m = manifest_of(&bundle)?;
-    if let Some(refused) = check_manifest(&m, unpackable(&m)) {
-        return Ok(Err(refused));
+    let serve = "serve the .qyv manifest it was packed from with `qyv serve` (bundles cannot be served yet)";
+    if !runnable(&m, serve, unpackable(&m)) {
+        return Ok(Err(ExitCodes::QYV_ERROR));
     }
     Ok(Ok((
         RunSpec::from_bundle(&m, Arc::new(bundle), allow_native),
@@ -199,7 +216,7 @@ fn apply_limits(spec: &mut RunSpec, limits: &LimitFlags) {
 }
 
 /// Errors about the wasm file point at the manifest line that names it.
-fn locate(manifest: Option<&Manifest>, e: RuntimeError) -> anyhow::Error {
+pub(super) fn locate(manifest: Option<&Manifest>, e: RuntimeError) -> anyhow::Error {
     let Some(m) = manifest else {
         return e.into();
     };

@@ -27,12 +27,7 @@ pub fn validate(args: ValidateArgs) -> Result<i32> {
                     Ok(i) => {
                         let has_mounts = !m.effective_mounts().is_empty();
                         for u in i.unmet(&m.permissions, has_mounts) {
-                            let line = m.error_at(u.field, u.message).to_string();
-                            if u.error {
-                                errors.push(line);
-                            } else {
-                                notes.push(line);
-                            }
+                            notes.push(m.error_at(u.field, u.message).to_string());
                         }
                         summary = Some((path.display().to_string(), i));
                     }

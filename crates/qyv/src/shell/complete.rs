@@ -39,7 +39,10 @@ impl Wants {
             .and_then(|n| n.first())
             .map(|n| n.to_ascii_uppercase())
             .unwrap_or_default();
+        // Longer names first: the first prefix that matches decides.
         let by_name = [
+            ("WASM_OR_BUNDLE", Wants::Files(&[WASM, BUNDLE])),
+            ("MANIFEST_OR_WASM", Wants::Files(&[MANIFEST, WASM])),
             ("TARGET", Wants::Files(APP_FILES)),
             ("WASM", Wants::Files(&[WASM])),
             ("MANIFEST", Wants::Files(&[MANIFEST])),
@@ -443,7 +446,14 @@ mod tests {
     #[test]
     fn command_names_from_the_definition() {
         assert_eq!(values("ru"), ["run"]);
-        assert_eq!(values("c"), ["cache", "cd", "context"]);
+        // Built-ins and CLI commands together, sorted, each once: other
+        // commands starting with "c" may join as the CLI grows.
+        let c = values("c");
+        for name in ["cache", "cd", "component", "context"] {
+            assert!(c.iter().any(|v| v == name), "{name} in {c:?}");
+        }
+        assert!(c.windows(2).all(|w| w[0] < w[1]), "{c:?}");
+        assert_eq!(values("ca"), ["cache"]);
         assert_eq!(values("qyv val"), ["validate"]);
         assert_eq!(values("ls; ex"), ["exit"]);
         // No shell in the shell.
@@ -511,7 +521,11 @@ mod tests {
             ["'my app.qyv'", "app.qyv", "apps/", "b.qyvbin", "prog.wasm"]
         );
         assert_eq!(v("validate a"), ["app.qyv", "apps/"]);
-        assert_eq!(v("inspect "), ["apps/", "prog.wasm"]);
+        assert_eq!(v("inspect "), ["apps/", "b.qyvbin", "prog.wasm"]);
+        assert_eq!(
+            v("serve "),
+            ["'my app.qyv'", "app.qyv", "apps/", "prog.wasm"]
+        );
         assert_eq!(v("inspect apps/"), ["apps/inner.wasm"]);
         assert_eq!(v("run ."), [".hidden.qyv"]);
         assert_eq!(v("run 'my"), ["'my app.qyv'"]);

@@ -158,3 +158,246 @@ fn answer(stream: TcpStream, port: u16) {
         line.clear();
     }
 }
+
+/// The HTTP examples: (folder, manifest, a path under its route, what the
+/// body starts with). Adding a language is one line here.
+pub const HTTP_EXAMPLES: &[(&str, &str, &str, &str)] = &[
+    ("http-rust", "http-rust.qyv", "/hi", "Hello from Rust!"),
+    (
+        "http-python",
+        "http-python.qyv",
+        "/py/hi",
+        "Hello from Python!",
+    ),
+];
+
+/// The wasi:http guest of the serve tests (see tests/guests/http-probe).
+pub fn http_probe() -> PathBuf {
+    guest("http-probe/http-probe.wasm")
+}
+
+/// A running `qyv serve`, its output collected line by line; killed when
+/// dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    stdout: Lines,
+    stderr: Lines,
+}
+
+/// Lines a process wrote, shared with the thread that reads them.
+#[derive(Clone, Default)]
+pub struct Lines(std::sync::Arc<(std::sync::Mutex<Vec<String>>, std::sync::Condvar)>);
+
+impl Lines {
+    fn collect(self, stream: impl std::io::Read + Send + 'static) -> Lines {
+        let lines = self.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let (list, ready) = &*lines.0;
+                list.lock().unwrap().push(line);
+                ready.notify_all();
+            }
+        });
+        self
+    }
+
+    /// The first line that `pred` accepts, waiting up to three minutes for it
+    /// (a generous bound on a loaded machine: passing never depends on it).
+    pub fn wait_for(&self, pred: impl Fn(&str) -> bool) -> String {
+        let (list, ready) = &*self.0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        let mut guard = list.lock().unwrap();
+        loop {
+            if let Some(line) = guard.iter().find(|l| pred(l)) {
+                return line.clone();
+            }
+            let now = std::time::Instant::now();
+            assert!(now < deadline, "no such line in:\n{}", guard.join("\n"));
+            guard = ready.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.0.0.lock().unwrap().join("\n")
+    }
+}
+
+impl Served {
+    /// `qyv serve ARGS --addr 127.0.0.1:0`, once it says where it listens.
+    pub fn start(args: &[&std::ffi::OsStr]) -> Served {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("qyv"));
+        cmd.env("QYVOL_CACHE_DIR", shared_cache())
+            .env_remove("XDG_CACHE_HOME")
+            .arg("serve")
+            .args(args)
+            .args(["--addr", "127.0.0.1:0"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let stdout = Lines::default().collect(child.stdout.take().unwrap());
+        let stderr = Lines::default().collect(child.stderr.take().unwrap());
+        let line = stderr.wait_for(|l| l.starts_with("listening on ") || l.starts_with("error"));
+        let addr = line
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("qyv serve did not start: {}", stderr.text()))
+            .parse()
+            .unwrap();
+        Served {
+            child,
+            addr,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        http_get(self.addr, path)
+    }
+
+    pub fn stdout(&self) -> &Lines {
+        &self.stdout
+    }
+
+    pub fn stderr(&self) -> &Lines {
+        &self.stderr
+    }
+
+    /// Sends `signal` (TERM, INT) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response as a test reads it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 GET on its own connection (`Connection: close`), read to
+/// the end; chunked bodies are decoded.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> Reply {
+    use std::io::Read;
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    parse_reply(&raw)
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        let mut decoded = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&rest[..end]).trim(), 16).unwrap();
+            if size == 0 {
+                break;
+            }
+            decoded.extend_from_slice(&rest[end + 2..end + 2 + size]);
+            rest = &rest[end + 2 + size + 2..];
+        }
+        body = decoded;
+    }
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// A loopback HTTP server that answers every request `200 upstream says hi`
+/// and counts the connections it accepted.
+pub struct Upstream {
+    pub port: u16,
+    accepted: &'static AtomicUsize,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                        if line == "\r\n" {
+                            break;
+                        }
+                        line.clear();
+                    }
+                    let body = "upstream says hi";
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        Upstream { port, accepted }
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}

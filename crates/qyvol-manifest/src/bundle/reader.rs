@@ -9,8 +9,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
 
 use sha2::{Digest, Sha256};
 
@@ -225,6 +225,67 @@ impl<S: Source> Bundle<S> {
         self.stream(item, |chunk| out.write_all(chunk))
     }
 
+    /// As [`Bundle::copy_to`], but another thread writes each chunk while
+    /// this one reads and hashes the next: for large items, whose writing
+    /// costs about as much as their hashing. The bytes written are the very
+    /// buffers that were hashed, so a file changing under the reader cannot
+    /// slip unchecked bytes into `out`.
+    pub fn copy_to_pipelined(
+        &self,
+        item: &impl Stored,
+        out: &mut (dyn Write + Send),
+    ) -> Result<(), BundleError> {
+        let blob = item.blob();
+        if blob.size <= 2 * CHUNK as u64 {
+            return self.copy_to(item, out);
+        }
+        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(4);
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+        let (read, written) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || -> io::Result<()> {
+                for (buf, n) in full_rx {
+                    out.write_all(&buf[..n])?;
+                    // The reader may be done already: nothing to give back to.
+                    let _ = free_tx.send(buf);
+                }
+                Ok(())
+            });
+            let mut hasher = Sha256::new();
+            let mut done = 0u64;
+            let mut read = Ok(());
+            while done < blob.size {
+                let n = to_usize((blob.size - done).min(CHUNK as u64));
+                let mut buf = free_rx.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+                if let Err(e) = self.source.read_exact_at(&mut buf[..n], blob.offset + done) {
+                    read = Err(self.read_error(e));
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                // A closed channel means the writer failed: its error says why.
+                if full_tx.send((buf, n)).is_err() {
+                    break;
+                }
+                done += n as u64;
+            }
+            drop(full_tx);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the writing thread failed")));
+            let read = read.and_then(|()| {
+                if <[u8; 32]>::from(hasher.finalize()) != blob.sha256 {
+                    Err(self.mismatch(item))
+                } else {
+                    Ok(())
+                }
+            });
+            (read, written)
+        });
+        written.map_err(|e| {
+            BundleError::io(&self.file, &format!("copy the {}", item.describe()), e)
+        })?;
+        read
+    }
+
     /// The first `len` bytes of an item (fewer if it is shorter), NOT checked
     /// against its SHA-256: only for choices (such as the wasm's kind) that
     /// are made before the check and used only after it passes.
@@ -347,15 +408,19 @@ impl<S: Source> Bundle<S> {
             done += n as u64;
         }
         if <[u8; 32]>::from(hasher.finalize()) != blob.sha256 {
-            return Err(self.error(
-                BundleErrorKind::Tampered,
-                format!(
-                    "the {} does not match its SHA-256: the bundle was changed or damaged after it was packed",
-                    item.describe()
-                ),
-            ));
+            return Err(self.mismatch(item));
         }
         Ok(())
+    }
+
+    fn mismatch(&self, item: &impl Stored) -> BundleError {
+        self.error(
+            BundleErrorKind::Tampered,
+            format!(
+                "the {} does not match its SHA-256: the bundle was changed or damaged after it was packed",
+                item.describe()
+            ),
+        )
     }
 
     fn read_error(&self, e: io::Error) -> BundleError {

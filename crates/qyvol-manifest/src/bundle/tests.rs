@@ -483,3 +483,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_pipelined_copy_writes_what_it_hashed_and_notices_damage() {
+    // Large enough for the writer thread: a few chunks of varied bytes.
+    let code: Vec<u8> = (0..5 * (1 << 20) + 123)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let mut p = packer();
+    p.add_native("t", "e", code.clone());
+    let good = bytes(&p, None);
+    let b = open(good.clone()).unwrap();
+    let mut out = Vec::new();
+    b.copy_to_pipelined(&b.natives()[0], &mut out).unwrap();
+    assert_eq!(out, code);
+
+    let mut bad = good;
+    let at = b.natives()[0].blob.offset as usize + 3 * (1 << 20);
+    bad[at] ^= 1;
+    let b = open(bad).unwrap();
+    let err = b
+        .copy_to_pipelined(&b.natives()[0], &mut Vec::new())
+        .unwrap_err();
+    assert_eq!(err.kind(), BundleErrorKind::Tampered, "{err}");
+
+    struct Full;
+    impl std::io::Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let err = b.copy_to_pipelined(&b.natives()[0], &mut Full).unwrap_err();
+    assert_eq!(err.kind(), BundleErrorKind::Io);
+    assert!(err.to_string().contains("disk full"), "{err}");
+}

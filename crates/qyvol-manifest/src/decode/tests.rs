@@ -225,11 +225,11 @@ fn enum_value_with_did_you_mean() {
 fn unknown_fields_with_did_you_mean() {
     assert_eq!(
         err("name: hello\nversion: 1.0.0\nentrypont: hello.wasm\n"),
-        "hello.qyv:3:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, replicas, scheduler, build, component"
+        "hello.qyv:3:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, restart, http, replicas, scheduler, build, component"
     );
     assert_eq!(
         err(&with("colour: red\n")),
-        "hello.qyv:3:1: unknown field \"colour\"; allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, replicas, scheduler, build, component"
+        "hello.qyv:3:1: unknown field \"colour\"; allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, restart, http, replicas, scheduler, build, component"
     );
     assert_eq!(
         err(&with("permissions:\n  network: true\n")),
@@ -827,5 +827,63 @@ fn restart_is_for_services() {
     assert_eq!(
         err(&with("restart: always\n")),
         "hello.qyv:3:10: restart: restart applies to type: service apps, and this app is type: command; add \"type: service\", or remove restart"
+    );
+}
+
+#[test]
+fn http_section() {
+    let m = ok(&with("type: http\n"));
+    assert_eq!(m.http, None);
+    assert_eq!(m.http_settings(), crate::Http::default());
+    assert_eq!(m.http_settings().route, "/");
+    assert!(m.unsupported().is_empty());
+
+    let m = ok(&with(
+        "type: http\nhttp:\n  route: /api/v1/\n  reuse: 100\n  concurrency: 4\n  queue: 0\n",
+    ));
+    let http = m.http.unwrap();
+    assert_eq!(http.route, "/api/v1");
+    assert_eq!((http.reuse, http.concurrency, http.queue), (100, 4, 0));
+    assert_eq!(
+        ok(&with("type: http\nhttp: {route: //a//b}\n"))
+            .http_settings()
+            .route,
+        "/a/b"
+    );
+
+    assert_eq!(
+        err(&with("type: http\nhttp:\n  route: api\n")),
+        "hello.qyv:5:10: http.route: \"api\" is not a path; a route starts with \"/\" (did you mean \"/api\"?)"
+    );
+    assert_eq!(
+        err(&with("type: http\nhttp:\n  route: /a?b=1\n")),
+        "hello.qyv:5:10: http.route: \"/a?b=1\" contains '?'; a route is a URL path prefix (letters, digits, - . _ ~ and /), without query or fragment"
+    );
+    assert!(err(&with("type: http\nhttp: {route: /a/../b}\n")).contains("\"..\""));
+    assert_eq!(
+        err(&with("type: http\nhttp:\n  reuse: 0\n")),
+        "hello.qyv:5:10: http.reuse: requests per instance: must be between 1 and 4294967295; got 0"
+    );
+    assert_eq!(
+        err(&with("type: http\nhttp:\n  concurrency: 5000\n")),
+        "hello.qyv:5:16: http.concurrency: instances at once: must be between 1 and 1000; got 5000"
+    );
+    assert!(
+        err(&with("type: http\nhttp: {queue: -1}\n"))
+            .contains("http.queue: waiting requests: must be between 0 and 100000; got -1")
+    );
+    assert!(
+        err(&with("type: http\nhttp: {reuse: many}\n"))
+            .contains("http.reuse: expected a whole number")
+    );
+    assert_eq!(
+        err(&with("type: http\nhttp:\n  rout: /\n")),
+        "hello.qyv:5:3: http: unknown field \"rout\" (did you mean \"route\"?); allowed here: route, reuse, concurrency, queue"
+    );
+    let e = parse(&with("http:\n  route: /api\n")).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Conflict);
+    assert_eq!(
+        e.to_string(),
+        "hello.qyv:4:3: http: the http section applies to type: http apps, and this app is type: command; add \"type: http\", or remove the http section"
     );
 }

@@ -1,0 +1,257 @@
+//! One served app: its settings, and once loaded, its engine (with its own
+//! instance pool), its pre-linked component, its queue and its warm
+//! instances (only with `http.reuse` above 1).
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, Weak};
+
+use qyvol_manifest::{Http, Manifest, NetPolicy};
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+
+use crate::cache::{LoadedCode, load_uncached};
+use crate::code::Code;
+use crate::engine::EngineOptions;
+use crate::error::{RuntimeError, chain};
+use crate::limits::MemoryLimiter;
+use crate::net::NetGate;
+use crate::run::{command_exports, explain_link_error};
+use crate::serve::admission::Admission;
+use crate::serve::error::ServeError;
+use crate::serve::host::Host;
+use crate::serve::log::GuestOutput;
+use crate::serve::outgoing::Outgoing;
+use crate::serve::server::Shared;
+use crate::spec::RunSpec;
+use crate::wasi;
+
+/// An app to serve: what it may touch (as for `qyv run`) and how it is
+/// served.
+#[derive(Clone, Debug)]
+pub struct ServeApp {
+    /// Unique among the apps served together: its name on the virtual
+    /// network (`http://NAME.service/`).
+    pub name: String,
+    pub spec: RunSpec,
+    pub http: Http,
+}
+
+impl ServeApp {
+    /// Exactly what the manifest grants, served as its `http:` says.
+    pub fn from_manifest(m: &Manifest) -> ServeApp {
+        ServeApp {
+            name: m.name.clone(),
+            spec: RunSpec::from_manifest(m),
+            http: m.http_settings(),
+        }
+    }
+
+    /// A bare component with no permissions, at `/`, named after its file
+    /// (as `wasmtime serve` would serve it).
+    pub fn bare(wasm: impl Into<PathBuf>) -> ServeApp {
+        let wasm = wasm.into();
+        let name = app_name_of(&wasm);
+        ServeApp {
+            spec: RunSpec::bare(&wasm, name.clone()),
+            name,
+            http: Http::default(),
+        }
+    }
+}
+
+/// A valid app name from a file name: `Hello_World.wasm` → `hello-world`.
+fn app_name_of(wasm: &std::path::Path) -> String {
+    let stem = wasm
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let stem = stem.strip_suffix(".component").unwrap_or(&stem);
+    let name: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let name = name.trim_matches('-');
+    let name: String = name
+        .chars()
+        .take(qyvol_manifest::fields::MAX_NAME_LEN)
+        .collect();
+    if name.is_empty() {
+        "app".to_string()
+    } else {
+        name
+    }
+}
+
+/// An instance kept for the next request, and how many it served.
+pub(crate) struct Warm {
+    pub(crate) store: Store<Host>,
+    pub(crate) proxy: Proxy,
+    pub(crate) served: u32,
+}
+
+pub(crate) struct LoadedApp {
+    pub(crate) name: Arc<str>,
+    pub(crate) http: Http,
+    pub(crate) spec: RunSpec,
+    pub(crate) options: EngineOptions,
+    pub(crate) engine: Engine,
+    pub(crate) pre: ProxyPre<Host>,
+    pub(crate) admission: Admission,
+    gate: NetGate,
+    net: Arc<NetPolicy>,
+    warm: Mutex<Vec<Warm>>,
+}
+
+impl LoadedApp {
+    /// Compiles (or maps from the cache) and links the app; returns it and
+    /// the warnings of its loading.
+    pub(crate) fn load(app: ServeApp) -> Result<(LoadedApp, Vec<String>), ServeError> {
+        let ServeApp { name, spec, http } = app;
+        let failed = |source: RuntimeError| ServeError::App {
+            app: name.clone(),
+            source,
+        };
+        let options = EngineOptions {
+            epoch_interruption: spec.timeout.is_some(),
+            consume_fuel: spec.fuel.is_some(),
+        };
+        let engine = options.serving_engine(http.concurrency).map_err(failed)?;
+        let loaded = match &spec.cache {
+            Some(cache) => cache.load(&engine, &spec.wasm),
+            None => load_uncached(&engine, &spec.wasm),
+        }
+        .map_err(failed)?;
+        let LoadedCode { code, warnings, .. } = loaded;
+        let component = match code {
+            Code::Component(c) => c,
+            Code::Module(_) => {
+                return Err(ServeError::NotHttp {
+                    app: name,
+                    path: spec.wasm.clone(),
+                    message: "it is a WASI preview 1 core module; qyv serve serves components that export wasi:http/incoming-handler (Rust wasm32-wasip2, componentize-py, componentize-js, ...)".into(),
+                });
+            }
+        };
+        let mut linker = Linker::<Host>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .map_err(|e| failed(RuntimeError::Engine(chain(&e))))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            failed(RuntimeError::Link {
+                path: spec.wasm.clone(),
+                message: explain_link_error(&chain(&e)),
+            })
+        })?;
+        let pre = ProxyPre::new(pre).map_err(|_| ServeError::NotHttp {
+            app: name.clone(),
+            path: spec.wasm.clone(),
+            message: not_a_handler(&command_exports(&engine, &component)),
+        })?;
+        let gate = NetGate::new(&spec.net);
+        let mut warnings = warnings;
+        warnings.extend(gate.warnings.iter().map(|w| format!("{name}: {w}")));
+        Ok((
+            LoadedApp {
+                admission: Admission::new(http.concurrency, http.queue),
+                net: Arc::new(spec.net.clone()),
+                name: name.into(),
+                http,
+                spec,
+                options,
+                engine,
+                pre,
+                gate,
+                warm: Mutex::new(Vec::new()),
+            },
+            warnings,
+        ))
+    }
+
+    /// A store for a new instance, granting what the app's spec grants.
+    pub(crate) fn new_store(&self, server: Weak<Shared>) -> Result<Store<Host>, RuntimeError> {
+        let request = Arc::new(AtomicU64::new(0));
+        let gate = self.gate.fresh();
+        let mut builder = wasi::grants(&self.spec, &gate)?;
+        builder
+            .stdout(GuestOutput::new(self.name.clone(), request.clone(), false))
+            .stderr(GuestOutput::new(self.name.clone(), request.clone(), true));
+        let host = Host {
+            wasi: builder.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outgoing: Outgoing {
+                app: self.name.clone(),
+                net: self.net.clone(),
+                server,
+                request: 0,
+                hops: 0,
+            },
+            limiter: MemoryLimiter::new(self.spec.memory),
+            gate,
+            request,
+        };
+        let mut store = Store::new(&self.engine, host);
+        store.limiter(|h| &mut h.limiter);
+        if self.options.epoch_interruption {
+            // Each tick of the server's epoch clock hands the thread back
+            // to the scheduler, which is where a request's time limit is
+            // checked and other requests run.
+            store.epoch_deadline_async_yield_and_update(1);
+        }
+        Ok(store)
+    }
+
+    pub(crate) fn take_warm(&self) -> Option<Warm> {
+        if self.http.reuse <= 1 {
+            return None;
+        }
+        self.warm.lock().ok()?.pop()
+    }
+
+    /// Keeps an instance that ended its request well, unless it has served
+    /// its `http.reuse` requests.
+    pub(crate) fn keep_warm(&self, warm: Warm) {
+        if warm.served >= self.http.reuse {
+            return;
+        }
+        if let Ok(mut list) = self.warm.lock() {
+            list.push(warm);
+        }
+    }
+
+    pub(crate) fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+}
+
+fn not_a_handler(exports: &[String]) -> String {
+    let listed = if exports.is_empty() {
+        "nothing".to_string()
+    } else {
+        exports.join(", ")
+    };
+    if exports.iter().any(|e| e.starts_with("wasi:cli/run")) {
+        format!(
+            "it is a command (it exports {listed}), not an HTTP handler: run it with `qyv run`, or build it for the wasi:http/proxy world"
+        )
+    } else {
+        format!(
+            "it does not export wasi:http/incoming-handler (it exports {listed}); qyv serve serves wasi:http/proxy components"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_names_come_from_the_file() {
+        assert_eq!(app_name_of("x/Hello_World.wasm".as_ref()), "hello-world");
+        assert_eq!(app_name_of("http.component.wasm".as_ref()), "http");
+        assert_eq!(app_name_of("__.wasm".as_ref()), "app");
+    }
+}
