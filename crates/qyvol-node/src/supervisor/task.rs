@@ -15,9 +15,12 @@ use crate::api::types::State;
 use crate::time::now_ms;
 
 /// How long a stopped instance gets to end before the node stops waiting
-/// for it. An instance blocked in a host call (a long sleep, a read) cannot
-/// be interrupted; its thread is left to end when the call returns.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// for it. One running wasm ends at its next epoch check, well within this;
+/// one blocked in a host call (a long sleep, a read) cannot be interrupted,
+/// and waiting longer would only delay the deploy or stop that asked: its
+/// thread is left to end when the call returns (the epoch deadline, already
+/// passed, stops it as soon as it is back in wasm).
+pub const STOP_GRACE: Duration = Duration::from_millis(100);
 
 /// How an instance's wait ended.
 enum Ending {
@@ -121,8 +124,8 @@ fn describe(app: &str, ending: &Ending) -> (Option<i32>, String, Option<u64>, bo
         Ending::Stopped(None) => (
             None,
             format!(
-                "stopped; it was blocked in a host call and did not end within {}s, so its thread was left to end by itself",
-                STOP_GRACE.as_secs()
+                "stopped; it was blocked in a host call and did not end within {} ms, so its thread was left to end when the call returns",
+                STOP_GRACE.as_millis()
             ),
             None,
             false,
