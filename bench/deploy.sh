@@ -105,7 +105,10 @@ answers that the service runs): a {int(size) / 1e6:.2f} MB bundle (the probe
 guest with 1 MB of data mounted), each deploy a new revision, code compiled
 once by a warm-up deploy. Median of {runs}. There is no wasmtime equivalent
 of a deploy; `qyv run` of the same app (to its end, reading the data) is
-the nearest thing, measured in the same run.
+the nearest thing, measured in the same run. The revision each deploy
+replaces is sleeping in a host call, which no stop interrupts: 100 ms of
+each deploy is the node waiting for it before it leaves its thread (see
+docs/api.md, Apps); an instance running wasm stops at once.
 
 | what | median | min | max | target |
 |---|---|---|---|---|
