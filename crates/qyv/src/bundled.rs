@@ -99,16 +99,5 @@ pub fn signer_text(standing: &Standing<'_>) -> String {
 /// The manifest inside a bundle (checked against its SHA-256), named in
 /// messages as `BUNDLE!MANIFEST`.
 pub fn manifest_of(bundle: &Bundle) -> Result<Manifest> {
-    let bytes = bundle.read_manifest()?;
-    let name = PathBuf::from(format!(
-        "{}!{}",
-        bundle.file().display(),
-        bundle.manifest_entry().name
-    ));
-    let base = bundle
-        .file()
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    Ok(Manifest::parse_bytes(&bytes, &name, base)?)
+    Ok(bundle.manifest()?)
 }

@@ -68,6 +68,31 @@ pub enum Command {
     /// An interactive shell: every qyv command without `qyv`, completion,
     /// history, suggestions learned from use
     Shell(ShellArgs),
+    /// Run a node: an HTTPS API that keeps, runs and watches apps deployed
+    /// to it
+    Daemon(DaemonArgs),
+    /// Deploy an app to a node: pack it (from a .qyv), upload it, wait until
+    /// it runs
+    Deploy(DeployArgs),
+    /// List a node's apps, or show one with its revisions
+    Ps(PsArgs),
+    /// Show an app's output, kept by its node
+    Logs(LogsArgs),
+    /// Start an app on its node (a command runs again)
+    Start(AppArgs),
+    /// Stop an app on its node
+    Stop(AppArgs),
+    /// Stop and start an app on its node
+    Restart(AppArgs),
+    /// Remove an app, its revisions and its logs from its node
+    Rm(AppArgs),
+    /// Make an earlier revision of an app current again
+    Rollback(RollbackArgs),
+    /// Show what happened on a node: deploys, starts, exits, restarts
+    Events(EventsArgs),
+    /// Show or choose where node commands go; save nodes by name with their
+    /// token and certificate fingerprint
+    Context(ContextArgs),
 }
 
 /// Prints a parse error (or the help or version text clap answers with) and
@@ -319,6 +344,250 @@ pub struct KeygenArgs {
     /// $XDG_CONFIG_HOME/qyvol/keys, or ~/.config/qyvol/keys]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// Which node a command talks to, and the credentials. Without --node,
+/// the current context (`qyv context use`).
+#[derive(Clone, Debug, Args, Default)]
+pub struct NodeFlags {
+    /// The node: a context's name, or https://HOST[:PORT] (port 7443 if
+    /// none)
+    #[arg(long, value_name = "URL|CONTEXT", env = "QYVOL_NODE")]
+    pub node: Option<String>,
+
+    /// The node's API token (`qyv daemon token` on the node shows it);
+    /// default: the context's
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "QYVOL_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// Talk to the node only if its certificate has this fingerprint
+    /// (sha256:HEX, as `qyv daemon` prints it); default: the context's
+    #[arg(long, value_name = "SHA256", env = "QYVOL_FINGERPRINT")]
+    pub fingerprint: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "On first start the node makes its data folder (database, bundles, logs, compiled \
+code), a self-signed certificate and an API token; it prints the certificate's fingerprint, which \
+clients pin. Apps that should run are started again when the node starts. Stop it with SIGINT or \
+SIGTERM."
+)]
+pub struct DaemonArgs {
+    #[command(subcommand)]
+    pub command: Option<DaemonCommand>,
+
+    /// Where the API listens
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7443")]
+    pub listen: std::net::SocketAddr,
+
+    /// The node's data folder [default: /var/lib/qyvol for root, else
+    /// $XDG_DATA_HOME/qyvol/node or ~/.local/share/qyvol/node]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub data_dir: Option<PathBuf>,
+
+    /// A folder of .qyv manifests and .qyvbin bundles to deploy at start
+    /// and whenever they change (as /etc/qyvol.d)
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub apps_dir: Option<PathBuf>,
+
+    /// Serve this certificate (PEM, chain) instead of the node's own
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Largest bundle a deploy may upload, e.g. 64MiB
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = qyvol_manifest::parse_size)]
+    pub max_upload: u64,
+
+    /// Accept only bundles signed by these keys (else the user config's
+    /// trust policy applies)
+    #[command(flatten)]
+    pub trust: TrustFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Print the node's API token
+    Token {
+        /// The node's data folder (as given to qyv daemon)
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A manifest is packed as `qyv pack` packs it. Exit status: 0 the app runs (or, \
+a command, completed); 1 it failed (the reason is printed); 125 the deploy was refused or the \
+node could not be reached."
+)]
+pub struct DeployArgs {
+    /// A .qyv manifest, a folder holding one, or a .qyvbin bundle
+    #[arg(value_name = "TARGET")]
+    pub target: PathBuf,
+
+    /// The node, https://HOST[:PORT] or a context's name (as --node)
+    #[arg(value_name = "NODE")]
+    pub url: Option<String>,
+
+    #[command(flatten)]
+    pub node: NodeFlags,
+
+    /// Sign the bundle packed from a manifest with this private key
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+
+    /// Return once the node has stored the bundle, without waiting for the
+    /// app to run
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// How long to wait for the app to run
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
+
+    /// Print the result as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show this app, with its revisions
+    #[arg(value_name = "APP")]
+    pub app: Option<String>,
+
+    #[command(flatten)]
+    pub node: NodeFlags,
+
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[arg(value_name = "APP")]
+    pub app: String,
+
+    /// Keep printing new lines as the app writes them
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// How many of the last lines to show
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 100)]
+    pub tail: usize,
+
+    #[command(flatten)]
+    pub node: NodeFlags,
+
+    /// Print each line as a JSON object (time, stream, revision, text)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    #[arg(value_name = "APP")]
+    pub app: String,
+
+    #[command(flatten)]
+    pub node: NodeFlags,
+
+    /// Print the app's status as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[arg(value_name = "APP")]
+    pub app: String,
+
+    /// The revision to go back to [default: the one before the current]
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<u32>,
+
+    #[command(flatten)]
+    pub node: NodeFlags,
+
+    /// Print the app's status as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this app's events
+    #[arg(value_name = "APP")]
+    pub app: Option<String>,
+
+    /// How many of the last events to show
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 50)]
+    pub tail: u32,
+
+    #[command(flatten)]
+    pub node: NodeFlags,
+
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Contexts are kept in $XDG_CONFIG_HOME/qyvol/contexts.json (else \
+~/.config/qyvol/contexts.json), readable by you only. `local` is no node: commands run on this \
+machine."
+)]
+pub struct ContextArgs {
+    #[command(subcommand)]
+    pub command: Option<ContextCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContextCommand {
+    /// Save a node under a name
+    Add {
+        /// A name for the node: lowercase letters, digits and '-'
+        name: String,
+        /// https://HOST[:PORT]
+        #[arg(value_name = "URL")]
+        url: String,
+        /// The node's API token
+        #[arg(long, value_name = "TOKEN")]
+        token: String,
+        /// The node's certificate fingerprint (sha256:HEX, as `qyv daemon`
+        /// prints it); without it the certificate must be publicly trusted
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Option<String>,
+    },
+    /// Make node commands go to this context (`local`: none)
+    Use {
+        #[arg(value_name = "CONTEXT")]
+        name: String,
+    },
+    /// List the saved contexts
+    Ls {
+        /// Print JSON (tokens left out)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a context
+    Rm {
+        #[arg(value_name = "CONTEXT")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,8 +5,10 @@
 mod bundled;
 mod cli;
 mod commands;
+mod contexts;
 mod flags;
 mod languages;
+mod remote;
 mod shell;
 mod target;
 

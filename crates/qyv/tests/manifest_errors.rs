@@ -39,7 +39,7 @@ fn malformed_yaml() {
 fn unknown_field_with_a_suggestion() {
     expect_error(
         "name: app\nentrypont: probe.wasm\n",
-        "app.qyv:2:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, http, replicas, scheduler, build, component",
+        "app.qyv:2:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, restart, http, replicas, scheduler, build, component",
     );
 }
 
@@ -119,7 +119,7 @@ fn features_not_built_yet_are_refused_not_ignored() {
             "permissions:\n  exec: true\n",
             "app.qyv:4:9: permissions.exec",
         ),
-        ("type: service\n", "app.qyv:3:7: type"),
+        ("type: gui\n", "app.qyv:3:7: type"),
         (
             "permissions: { fs: read }\nfs:\n  - { source: ., target: /m, type: memfs }\n",
             "app.qyv:5:36: fs[0].type",

@@ -11,7 +11,7 @@ use crate::error::{ErrorKind, ManifestError};
 use crate::fields::{self, MANIFEST_VERSION, MAX_HTTP_CONCURRENCY, MAX_HTTP_QUEUE, MAX_REPLICAS};
 use crate::model::{
     AppType, Build, FsAccess, Http, Limits, Manifest, Mount, MountKind, MountMode, Permissions,
-    Runtime, Scheduler, Strategy,
+    Restart, Runtime, Scheduler, Strategy,
 };
 use crate::naming;
 use crate::net::{NetPolicy, NetRule};
@@ -43,6 +43,7 @@ pub(crate) fn decode(text: &str, file: &Path, base_dir: &Path) -> Result<Manifes
     manifest.base_dir = base_dir.to_path_buf();
     manifest.locations = decoder.locations;
     check_mounts(&manifest)?;
+    check_restart(&manifest)?;
     check_http(&manifest)?;
     Ok(manifest)
 }
@@ -238,6 +239,7 @@ impl Decoder<'_> {
             permissions: Permissions::default(),
             mounts: Vec::new(),
             limits: Limits::default(),
+            restart: None,
             http: None,
             replicas: None,
             scheduler: None,
@@ -284,6 +286,10 @@ impl Decoder<'_> {
                 "permissions" => manifest.permissions = self.permissions(node)?,
                 "fs" => manifest.mounts = self.mounts(node)?,
                 "limits" => manifest.limits = self.limits(node)?,
+                "restart" => {
+                    manifest.restart =
+                        Some(self.keyword(node, key, Restart::NAMES, Restart::from_name)?)
+                }
                 "http" => manifest.http = Some(self.http(node)?),
                 "replicas" => manifest.replicas = Some(self.replicas(node)?),
                 "scheduler" => manifest.scheduler = Some(self.scheduler(node)?),
@@ -873,6 +879,22 @@ impl Decoder<'_> {
         }
         Ok(patterns)
     }
+}
+
+/// `restart` only means something to a service.
+fn check_restart(manifest: &Manifest) -> Result<()> {
+    if manifest.restart.is_some() && manifest.app_type != AppType::Service {
+        let mut err = manifest.error_at(
+            "restart",
+            format!(
+                "restart applies to type: service apps, and this app is type: {}",
+                manifest.app_type
+            ),
+        );
+        err.kind = ErrorKind::Conflict;
+        return Err(err.with_hint("add \"type: service\", or remove restart"));
+    }
+    Ok(())
 }
 
 /// Rules between fields: a mount may not grant more than `permissions.fs`,

@@ -21,6 +21,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "permissions",
     "fs",
     "limits",
+    "restart",
     "http",
     "replicas",
     "scheduler",

@@ -76,6 +76,19 @@ keywords! {
 }
 
 keywords! {
+    /// When a node starts a service again after it ends (`restart:`, for
+    /// `type: service` only).
+    Restart {
+        /// However it ended (the default).
+        #[default] Always = "always",
+        /// Only when it failed: a non-zero exit, a trap, a limit.
+        OnFailure = "on-failure",
+        /// Never: it stays as it ended.
+        Never = "never",
+    }
+}
+
+keywords! {
     /// How much of the host file system the app may touch
     /// (`permissions.fs`). Ordered: a wider access compares greater.
     FsAccess {
@@ -335,6 +348,9 @@ pub struct Manifest {
     pub mounts: Vec<Mount>,
     /// Resource limits.
     pub limits: Limits,
+    /// When a node restarts a service, as written; see
+    /// [`Manifest::restart_policy`].
+    pub restart: Option<Restart>,
     /// How an HTTP app is served, as written; see [`Manifest::http_settings`].
     pub http: Option<Http>,
     /// Number of copies in a cluster.
@@ -411,6 +427,15 @@ impl Manifest {
         }]
     }
 
+    /// When a node restarts this app once it ends: a service's `restart`
+    /// (default `always`); any other app runs once.
+    pub fn restart_policy(&self) -> Restart {
+        match self.app_type {
+            AppType::Service => self.restart.unwrap_or_default(),
+            _ => Restart::Never,
+        }
+    }
+
     /// The `http:` settings with defaults filled in (for `type: http`).
     pub fn http_settings(&self) -> Http {
         self.http.clone().unwrap_or_default()
@@ -459,11 +484,11 @@ impl Manifest {
                 );
             }
         }
-        if matches!(self.app_type, AppType::Service | AppType::Gui) {
+        if matches!(self.app_type, AppType::Gui) {
             add(
                 "type",
                 format!(
-                    "{} apps are not supported yet; use type: command (qyv run) or type: http (qyv serve)",
+                    "{} apps are not supported yet; use type: command or service (qyv run, a node) or type: http (qyv serve)",
                     self.app_type
                 ),
             );
@@ -627,7 +652,7 @@ mod tests {
     #[test]
     fn unsupported_features_are_listed_at_their_lines() {
         let m = manifest(
-            "type: service\npermissions:\n  fs: write\n  exec: true\n  ai: true\n  gfx: true\nfs:\n  - {source: a, target: /a, type: memfs}\n  - {source: b, target: /b}\n  - {source: c, target: /c, type: netfs}\nreplicas: 2\n",
+            "type: gui\npermissions:\n  fs: write\n  exec: true\n  ai: true\n  gfx: true\nfs:\n  - {source: a, target: /a, type: memfs}\n  - {source: b, target: /b}\n  - {source: c, target: /c, type: netfs}\nreplicas: 2\n",
         );
         let messages: Vec<String> = m.unsupported().iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -636,7 +661,7 @@ mod tests {
                 "hello.qyv:6:9: permissions.exec: starting host processes (exec: true) is not supported yet by `qyv run`; set it to false",
                 "hello.qyv:7:7: permissions.ai: AI inference (ai: true) is not supported yet by `qyv run`; set it to false",
                 "hello.qyv:8:8: permissions.gfx: graphics (gfx: true) is not supported yet by `qyv run`; set it to false",
-                "hello.qyv:3:7: type: service apps are not supported yet; use type: command (qyv run) or type: http (qyv serve)",
+                "hello.qyv:3:7: type: gui apps are not supported yet; use type: command or service (qyv run, a node) or type: http (qyv serve)",
                 "hello.qyv:10:35: fs[0].type: memfs mounts are not supported yet by `qyv run`; use type: dir",
                 "hello.qyv:12:35: fs[2].type: netfs mounts are not supported yet by `qyv run`; use type: dir",
             ]
@@ -676,6 +701,7 @@ mod tests {
                 "permissions": {"fs": "read", "net": ["a.com:443"], "exec": false, "ai": false, "gfx": false},
                 "fs": [{"source": "./d", "target": "/d", "mode": "read", "type": "dir"}],
                 "limits": {"memory": 67108864, "timeout": "1m30s", "fuel": null},
+                "restart": null,
                 "http": null,
                 "replicas": null,
                 "scheduler": null,

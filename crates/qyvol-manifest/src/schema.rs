@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::fields;
-use crate::model::{AppType, FsAccess, Http, MountKind, MountMode, Runtime, Strategy};
+use crate::model::{AppType, FsAccess, Http, MountKind, MountMode, Restart, Runtime, Strategy};
 
 const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9-]*$";
 const SEMVER_PATTERN: &str = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-((0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?(\+([0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*))?$";
@@ -283,6 +283,10 @@ pub fn json_schema() -> Value {
             ),
             ("limits", limits),
             ("http", http),
+            (
+                "restart",
+                json!({"enum": Restart::NAMES, "default": "always", "description": "For type: service on a node: start it again when it ends (always), only when it failed (on-failure), or never."}),
+            ),
             (
                 "replicas",
                 json!({"type": "integer", "minimum": 1, "maximum": fields::MAX_REPLICAS, "description": "Number of copies in a cluster (used by cluster deploys only)."}),

@@ -72,12 +72,13 @@ impl EngineOptions {
         Engine::new(&self.serving_config(instances)).map_err(|e| RuntimeError::Engine(chain(&e)))
     }
 
-    /// What a run needs: epoch checks only with a time limit, fuel only
-    /// with a budget. `qyv pack --precompile` uses it too, so that the code
+    /// What a run needs: epoch checks only with a time limit (or a control
+    /// that can stop it), fuel only with a budget. `qyv pack --precompile`
+    /// uses it too, so that the code
     /// it ships is the code a run of the same manifest asks for.
     pub fn for_spec(spec: &RunSpec) -> EngineOptions {
         EngineOptions {
-            epoch_interruption: spec.timeout.is_some(),
+            epoch_interruption: spec.timeout.is_some() || spec.control.is_some(),
             consume_fuel: spec.fuel.is_some(),
         }
     }

@@ -3,6 +3,9 @@
 //! the metrics, and remembers that the cap was hit so the run's end can name
 //! `limits.memory` instead of whatever the guest made of the failed growth.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use wasmtime::ResourceLimiter;
 
 #[derive(Debug, Default)]
@@ -13,6 +16,8 @@ pub(crate) struct MemoryLimiter {
     /// The size of the growth in flight, undone if the engine fails it.
     pending: usize,
     hit: bool,
+    /// Where a supervisor reads the current total (see `RunControl`).
+    gauge: Option<Arc<AtomicU64>>,
 }
 
 impl MemoryLimiter {
@@ -20,6 +25,18 @@ impl MemoryLimiter {
         MemoryLimiter {
             limit: limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
             ..Default::default()
+        }
+    }
+
+    /// Also publish the current total to `gauge`.
+    pub(crate) fn publishing(mut self, gauge: Option<Arc<AtomicU64>>) -> MemoryLimiter {
+        self.gauge = gauge;
+        self
+    }
+
+    fn publish(&self) {
+        if let Some(g) = &self.gauge {
+            g.store(self.total as u64, Ordering::Relaxed);
         }
     }
 
@@ -50,12 +67,14 @@ impl ResourceLimiter for MemoryLimiter {
         self.total = total;
         self.pending = delta;
         self.peak = self.peak.max(total);
+        self.publish();
         Ok(true)
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
         self.total = self.total.saturating_sub(self.pending);
         self.pending = 0;
+        self.publish();
         Ok(())
     }
 

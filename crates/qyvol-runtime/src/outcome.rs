@@ -23,6 +23,8 @@ impl ExitCodes {
     pub const MEMORY: i32 = 137;
     /// The fuel budget ran out; 128 + SIGXCPU, as a CPU-time limit reads.
     pub const FUEL: i32 = 152;
+    /// A supervisor stopped the run; 128 + SIGTERM, as `docker stop` reads.
+    pub const STOPPED: i32 = 143;
 }
 
 /// The end of a run that started.
@@ -48,6 +50,8 @@ pub enum Outcome {
         denied: Vec<String>,
         then: Box<Outcome>,
     },
+    /// A supervisor stopped it (see `RunControl::stop`).
+    Stopped,
 }
 
 impl Outcome {
@@ -59,6 +63,7 @@ impl Outcome {
             Outcome::MemoryLimit { .. } => ExitCodes::MEMORY,
             Outcome::FuelExhausted { .. } => ExitCodes::FUEL,
             Outcome::NetDenied { .. } => ExitCodes::DENIED,
+            Outcome::Stopped => ExitCodes::STOPPED,
         }
     }
 
@@ -104,6 +109,7 @@ impl Outcome {
                 denied.join(", "),
                 then.ended_as()
             )),
+            Outcome::Stopped => Some(format!("{program} was stopped")),
         }
     }
 
@@ -145,6 +151,7 @@ mod tests {
                 then: Box::new(Outcome::Exited(1)),
             }
             .exit_code(),
+            Outcome::Stopped.exit_code(),
         ];
         let mut unique = codes.to_vec();
         unique.sort();

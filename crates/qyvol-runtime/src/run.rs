@@ -13,6 +13,7 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 use crate::bundle::unpack;
 use crate::cache::{LoadedCode, load_uncached};
 use crate::code::Code;
+use crate::control::RunControl;
 use crate::engine::EngineOptions;
 use crate::error::{RuntimeError, chain};
 use crate::kind::WasmKind;
@@ -49,6 +50,9 @@ pub struct RunReport {
 pub fn run(mut spec: RunSpec) -> Result<RunReport, RuntimeError> {
     let started = Instant::now();
     let engine = EngineOptions::for_spec(&spec).engine()?;
+    if let Some(control) = &spec.control {
+        control.attach(&engine);
+    }
     // Holds a bundle's temporary files folder, if it needs one, until the
     // program has ended.
     let mut _bundle_files = None;
@@ -146,7 +150,7 @@ pub(crate) fn explain(
 ) -> Outcome {
     if matches!(
         outcome,
-        Outcome::TimedOut { .. } | Outcome::FuelExhausted { .. }
+        Outcome::TimedOut { .. } | Outcome::FuelExhausted { .. } | Outcome::Stopped
     ) {
         return outcome;
     }
@@ -249,7 +253,7 @@ fn execute(
 
 /// Budget the store starts with so that the first epoch tick interrupts it.
 fn prepare_store<T>(store: &mut Store<T>, spec: &RunSpec) -> Result<(), RuntimeError> {
-    if spec.timeout.is_some() {
+    if spec.timeout.is_some() || spec.control.is_some() {
         store.set_epoch_deadline(1);
     }
     if let Some(fuel) = spec.fuel {
@@ -279,7 +283,8 @@ fn execute_module(
         .map_err(|e| RuntimeError::Engine(chain(&e)))?;
     let state = P1State {
         wasi: builder.build_p1(),
-        limiter: MemoryLimiter::new(spec.memory),
+        limiter: MemoryLimiter::new(spec.memory)
+            .publishing(spec.control.as_ref().map(RunControl::memory_gauge)),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -307,6 +312,15 @@ fn execute_module(
                     .into(),
         });
     };
+    if let Some(stopped) = entering(spec) {
+        return Ok(execution(
+            stopped,
+            instantiate_time,
+            Duration::ZERO,
+            &store,
+            spec,
+        ));
+    }
     let started = Instant::now();
     let result = start.call(&mut store, ());
     let run_time = started.elapsed();
@@ -343,7 +357,8 @@ fn execute_component(
     let state = P2State {
         wasi: builder.build(),
         table: ResourceTable::new(),
-        limiter: MemoryLimiter::new(spec.memory),
+        limiter: MemoryLimiter::new(spec.memory)
+            .publishing(spec.control.as_ref().map(RunControl::memory_gauge)),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -355,6 +370,15 @@ fn execute_component(
         Err(e) => return finish_early(classify(e, spec), started, &store, spec),
     };
     let instantiate_time = started.elapsed();
+    if let Some(stopped) = entering(spec) {
+        return Ok(execution(
+            stopped,
+            instantiate_time,
+            Duration::ZERO,
+            &store,
+            spec,
+        ));
+    }
     let started = Instant::now();
     let result = command.wasi_cli_run().call_run(&mut store);
     let run_time = started.elapsed();
@@ -367,6 +391,18 @@ fn execute_component(
         coarse_exit,
         ..execution(outcome, instantiate_time, run_time, &store, spec)
     })
+}
+
+/// The program is about to run its entry point: unless it was stopped
+/// already (the store's epoch deadline is set, so a later stop interrupts
+/// it), tell the supervisor it started.
+fn entering(spec: &RunSpec) -> Option<Outcome> {
+    let control = spec.control.as_ref()?;
+    if control.is_stopped() {
+        return Some(Outcome::Stopped);
+    }
+    control.started();
+    None
 }
 
 /// An instantiation that failed at run time (a start function trapped, or
@@ -433,6 +469,9 @@ pub(crate) fn classify(e: wasmtime::Error, spec: &RunSpec) -> Outcome {
         .map(format_backtrace)
         .unwrap_or_default();
     match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) if spec.control.as_ref().is_some_and(RunControl::is_stopped) => {
+            Outcome::Stopped
+        }
         Some(Trap::Interrupt) => Outcome::TimedOut {
             limit: spec.timeout.unwrap_or_default(),
             blocked: false,

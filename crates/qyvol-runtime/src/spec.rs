@@ -10,6 +10,8 @@ use qyvol_manifest::{FsAccess, Manifest, MountMode, NetPolicy};
 
 use crate::bundle::BundleRun;
 use crate::cache::CodeCache;
+use crate::control::RunControl;
+use crate::output::Stdio;
 
 /// A host folder the guest sees at `guest`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +40,10 @@ pub struct RunSpec {
     /// Set when the program and the mounts' files come from a bundle; `wasm`
     /// is then the bundle's path.
     pub bundle: Option<BundleRun>,
+    /// Where standard output and error go (default: the host's).
+    pub stdio: Stdio,
+    /// A handle for a supervisor to stop the run and watch it.
+    pub control: Option<RunControl>,
 }
 
 impl RunSpec {
@@ -55,6 +61,8 @@ impl RunSpec {
             fuel: None,
             cache: CodeCache::default_root().map(CodeCache::new),
             bundle: None,
+            stdio: Stdio::Inherit,
+            control: None,
         }
     }
 

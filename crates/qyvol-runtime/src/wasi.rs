@@ -14,7 +14,7 @@ pub(crate) fn context(spec: &RunSpec, gate: &NetGate) -> Result<WasiCtxBuilder, 
     // One program per process: blocking the thread on file I/O is cheaper
     // than bouncing every call through the async runtime.
     b.allow_blocking_current_thread(true);
-    b.inherit_stdio();
+    spec.stdio.apply(&mut b);
     Ok(b)
 }
 

@@ -1,13 +1,20 @@
 //! One module per command. Each returns the process exit status, or an
 //! error that `main` prints and turns into status 125.
 
+mod apps;
 mod build;
 mod cache;
 mod component;
+pub mod context;
+mod daemon;
+mod deploy;
+mod events;
 mod init;
 mod inspect;
 mod keygen;
+mod logs;
 mod pack;
+mod ps;
 mod run;
 mod schema;
 mod serve;
@@ -34,6 +41,17 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Init(args) => init::init(args),
         Command::Build(args) => build::build(args),
         Command::Shell(args) => crate::shell::shell(args),
+        Command::Daemon(args) => daemon::daemon(args),
+        Command::Deploy(args) => deploy::deploy(args),
+        Command::Ps(args) => ps::ps(args),
+        Command::Logs(args) => logs::logs(args),
+        Command::Start(args) => apps::act(args, "start"),
+        Command::Stop(args) => apps::act(args, "stop"),
+        Command::Restart(args) => apps::act(args, "restart"),
+        Command::Rm(args) => apps::rm(args),
+        Command::Rollback(args) => apps::rollback(args),
+        Command::Events(args) => events::events(args),
+        Command::Context(args) => context::context(args),
     }
 }
 

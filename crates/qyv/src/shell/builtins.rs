@@ -1,5 +1,6 @@
 //! The shell's own commands: `cd`, `ls`, `pwd`, `help`, `history`,
-//! `context`, `suggest` (`exit` is the session's). Each writes to `out` and
+//! `suggest` (`exit` is the session's), and what `context` adds to
+//! `qyv context` in the shell. Each writes to `out` and
 //! returns its status; errors are printed like a qyv command's.
 
 use std::io::Write;
@@ -36,7 +37,6 @@ pub fn run(
             }
             Ok(0)
         }
-        Builtin::Context => context(session, history, out),
         Builtin::Suggest { prefix, count } => {
             let prefix = prefix.join(" ");
             let found = suggest::lock(&session.suggester).predict(&prefix, count);
@@ -208,13 +208,10 @@ fn about(c: &clap::Command) -> String {
     c.get_about().map(|a| a.to_string()).unwrap_or_default()
 }
 
-fn context(session: &Session, history: &dyn History, out: &mut dyn Write) -> Result<i32> {
-    let node = match &session.node {
-        Some(node) => node.clone(),
-        None => "local (no node set: commands run on this machine; qyv has no node client yet)"
-            .to_string(),
-    };
-    writeln!(out, "node:     {node}")?;
+/// `context` in the shell: where commands go (as `qyv context` says it),
+/// then the shell's own state.
+pub fn context(session: &Session, history: &dyn History, out: &mut dyn Write) -> Result<i32> {
+    crate::commands::context::show(&crate::contexts::Contexts::load()?, out)?;
     let folder = std::env::current_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "(removed)".into());

@@ -8,7 +8,7 @@ use reedline::{
     ReedlineEvent, ReedlineMenu, Signal, default_emacs_keybindings,
 };
 
-use super::apps::NoNode;
+use super::apps::NodeApps;
 use super::complete::ShellCompleter;
 use super::data::HISTORY_LINES;
 use super::prompt::ShellPrompt;
@@ -60,7 +60,7 @@ pub fn run(mut session: Session, warnings: Vec<String>) -> Result<i32> {
         // neither kept nor learned.
         .with_history_exclusion_prefix(Some(" ".to_string()))
         .with_completer(Box::new(ShellCompleter::new(
-            Box::new(NoNode),
+            Box::new(NodeApps::default()),
             session.home.clone(),
         )))
         .with_quick_completions(true)

@@ -42,8 +42,6 @@ pub enum Builtin {
         #[arg(value_name = "N")]
         count: Option<usize>,
     },
-    /// Show where commands run: node, working folder, last exit status, files
-    Context,
     /// Show the likely next commands, with the scores the shell's model gives them
     Suggest {
         /// Only commands that start with these words

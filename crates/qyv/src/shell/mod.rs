@@ -1,6 +1,6 @@
 //! `qyv shell`: every qyv command without the `qyv` prefix, in one process,
-//! plus built-ins (`cd`, `ls`, `pwd`, `help`, `history`, `context`,
-//! `suggest`, `exit`). On a terminal it is a line editor with completion
+//! plus built-ins (`cd`, `ls`, `pwd`, `help`, `history`, `suggest`,
+//! `exit`; `context` is `qyv context` with the shell's own state). On a terminal it is a line editor with completion
 //! from the CLI's own definition, a prompt that shows the context, a saved
 //! history with Ctrl-R search, and an inline hint from a small model learned
 //! from the user's own commands. Without one it runs `-c` or standard input
@@ -45,7 +45,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
     }
     let files = data::DataFiles::locate();
     let (suggester, warnings) = Suggester::load(files.as_ref(), interactive);
-    let session = Session {
+    let mut session = Session {
         status: 0,
         previous_dir: None,
         node: None,
@@ -55,6 +55,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
         errexit: args.errexit,
         definition: line::definition(),
     };
+    session.refresh_node();
     if interactive {
         interactive::run(session, warnings)
     } else {

@@ -28,8 +28,7 @@ pub struct Session {
     pub status: i32,
     /// For `cd -`.
     pub previous_dir: Option<PathBuf>,
-    /// The node commands go to; `None`: this machine. Set by node commands
-    /// once qyv has a node client.
+    /// The current context (`qyv context use`); `None`: this machine.
     pub node: Option<String>,
     pub home: Option<String>,
     pub files: Option<DataFiles>,
@@ -119,6 +118,11 @@ impl Session {
                         eprintln!("error: this is the qyv shell already; `exit` leaves it");
                         qyvol_runtime::ExitCodes::QYV_ERROR
                     }
+                    // `context` alone: the shell has more to say.
+                    LineCommand::Qyv(Command::Context(args)) if args.command.is_none() => {
+                        let mut out = std::io::stdout().lock();
+                        commands::status(builtins::context(self, history, &mut out))
+                    }
                     LineCommand::Qyv(c) => commands::status(commands::dispatch(c)),
                     LineCommand::Builtin(b) => {
                         let mut out = std::io::stdout().lock();
@@ -134,7 +138,15 @@ impl Session {
         };
         let _ = std::io::stdout().flush();
         self.status = status;
+        self.refresh_node();
         Flow::Continue
+    }
+
+    /// Reads the current context again (a command may have changed it).
+    pub fn refresh_node(&mut self) {
+        self.node = crate::contexts::Contexts::load()
+            .ok()
+            .and_then(|c| c.current().map(|(name, _)| name.to_string()));
     }
 }
 

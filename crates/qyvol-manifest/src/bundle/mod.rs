@@ -7,9 +7,11 @@
 //! is enough. Running one (choosing the precompiled code, extracting files)
 //! is the runtime's business. The prose description is `docs/qyvbin.md`.
 
+mod app;
 mod error;
 mod format;
 mod keys;
+mod manifest;
 mod names;
 mod packable;
 mod reader;
@@ -25,6 +27,7 @@ pub use keys::{
     PUBLIC_KEY_EXTENSION, PUBLIC_KEY_FILE, PublicKey, SECRET_KEY_FILE, SecretKey, load_public_keys,
     write_new_key_pair,
 };
+pub use manifest::BundledManifestError;
 pub use names::check_entry_name;
 pub use packable::unpackable;
 pub use reader::{Bundle, Source, Stored};

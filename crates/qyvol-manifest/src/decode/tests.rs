@@ -225,11 +225,11 @@ fn enum_value_with_did_you_mean() {
 fn unknown_fields_with_did_you_mean() {
     assert_eq!(
         err("name: hello\nversion: 1.0.0\nentrypont: hello.wasm\n"),
-        "hello.qyv:3:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, http, replicas, scheduler, build, component"
+        "hello.qyv:3:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, restart, http, replicas, scheduler, build, component"
     );
     assert_eq!(
         err(&with("colour: red\n")),
-        "hello.qyv:3:1: unknown field \"colour\"; allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, http, replicas, scheduler, build, component"
+        "hello.qyv:3:1: unknown field \"colour\"; allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, restart, http, replicas, scheduler, build, component"
     );
     assert_eq!(
         err(&with("permissions:\n  network: true\n")),
@@ -809,6 +809,24 @@ fn bad_build_sections() {
     assert_eq!(
         err(&with("component: yes\n")),
         "hello.qyv:3:12: component: expected true or false, got \"yes\"; YAML 1.2 reads only true and false as booleans"
+    );
+}
+
+#[test]
+fn restart_is_for_services() {
+    let m = ok(&with("type: service\n"));
+    assert_eq!(m.restart, None);
+    assert_eq!(m.restart_policy(), crate::Restart::Always);
+    let m = ok(&with("type: service\nrestart: on-failure\n"));
+    assert_eq!(m.restart_policy(), crate::Restart::OnFailure);
+    assert_eq!(ok(BASE).restart_policy(), crate::Restart::Never);
+    assert_eq!(
+        err(&with("type: service\nrestart: sometimes\n")),
+        "hello.qyv:4:10: restart: expected one of always, on-failure, never; got \"sometimes\""
+    );
+    assert_eq!(
+        err(&with("restart: always\n")),
+        "hello.qyv:3:10: restart: restart applies to type: service apps, and this app is type: command; add \"type: service\", or remove restart"
     );
 }
 

@@ -1,0 +1,904 @@
+//! A real `qyv daemon` on loopback, driven by the real client commands:
+//! deploy, ps, logs, stop, start, rm, rollback; the state kept across a
+//! restart and across a kill -9 in the middle of a deploy; the token, the
+//! certificate pin, and the uploads a node refuses. Moments inside a deploy
+//! are reached with the daemon's test hold points (`QYVOL_TEST_HOLD`, see
+//! crates/qyvol-node/src/hold.rs), never with sleeps.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+use qyvol_node::client::{Client, ClientError, Connection};
+use qyvol_node::tls::Fingerprint;
+use serde_json::Value;
+
+/// How long a test waits for a line the daemon must print before it calls
+/// the daemon stuck. It only bounds a hang; it decides nothing.
+const STUCK: Duration = Duration::from_secs(120);
+
+/// A scratch folder: the node's data, the apps, the client's config.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.path("data")
+    }
+
+    /// The probe as an app named `name` in `apps/FOLDER/` with the manifest
+    /// body `rest`; returns the manifest.
+    fn app(&self, folder: &str, name: &str, rest: &str) -> PathBuf {
+        let dir = self.path(&format!("apps/{folder}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(probe_p1(), dir.join("probe.wasm")).unwrap();
+        write(
+            &dir,
+            "app.qyv",
+            &format!("name: {name}\nentrypoint: probe.wasm\n{rest}"),
+        )
+    }
+
+    /// `qyv pack MANIFEST -o FILE`.
+    fn pack(&self, manifest: &Path, out: &str, extra: &[&str]) -> PathBuf {
+        let out = self.path(out);
+        self.qyv()
+            .arg("pack")
+            .arg(manifest)
+            .arg("-o")
+            .arg(&out)
+            .args(extra)
+            .assert()
+            .success();
+        out
+    }
+
+    /// `qyv` with this folder's config (no contexts) and cache.
+    fn qyv(&self) -> assert_cmd::Command {
+        let mut c = qyv_with_cache(&self.path("cache"));
+        c.env("XDG_CONFIG_HOME", self.path("config"))
+            .env_remove("QYVOL_NODE")
+            .env_remove("QYVOL_TOKEN")
+            .env_remove("QYVOL_FINGERPRINT");
+        c
+    }
+
+    /// Starts a daemon on this folder's data.
+    fn daemon(&self, extra: &[&str], hold: Option<&str>) -> Daemon {
+        Daemon::start(self, extra, hold)
+    }
+
+    /// Whether nothing of an upload is left in the node's bundle store.
+    fn stored_bundles(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        for sub in ["bundles/sha256", "bundles/tmp"] {
+            if let Ok(entries) = std::fs::read_dir(self.data().join(sub)) {
+                for e in entries {
+                    found.push(format!(
+                        "{sub}/{}",
+                        e.unwrap().file_name().to_string_lossy()
+                    ));
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+}
+
+/// A `qyv daemon` process.
+struct Daemon {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stderr: mpsc::Receiver<String>,
+    url: String,
+    fingerprint: String,
+    token: String,
+    config: PathBuf,
+    cache: PathBuf,
+}
+
+impl Daemon {
+    fn start(s: &Scratch, extra: &[&str], hold: Option<&str>) -> Daemon {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("qyv"));
+        cmd.args(["daemon", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(s.data())
+            .args(extra)
+            .env("XDG_CONFIG_HOME", s.path("config"))
+            .env_remove("QYVOL_CONFIG")
+            .env_remove("XDG_CACHE_HOME")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match hold {
+            Some(h) => cmd.env(qyvol_node::TEST_HOLD_VARIABLE, h),
+            None => cmd.env_remove(qyvol_node::TEST_HOLD_VARIABLE),
+        };
+        let mut child = cmd.spawn().unwrap();
+        let mut said = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut url, mut fingerprint) = (None, None);
+        for line in said.by_ref() {
+            let line = line.unwrap();
+            if let Some(u) = line.strip_prefix("qyv daemon listening on ") {
+                url = Some(u.trim().to_string());
+            }
+            if let Some(f) = line.trim().strip_prefix("fingerprint") {
+                fingerprint = Some(f.trim().to_string());
+            }
+            if line.trim_start().starts_with("connect") {
+                break;
+            }
+        }
+        // The rest of standard output is read, so that the daemon never
+        // writes to a closed pipe.
+        std::thread::spawn(move || said.for_each(drop));
+        let (tx, rx) = mpsc::channel();
+        let errors = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in errors.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (Some(url), Some(fingerprint)) = (url, fingerprint) else {
+            let _ = child.kill();
+            let said: Vec<String> = rx.try_iter().collect();
+            panic!("the daemon did not say where it listens: {said:?}");
+        };
+        let out = s
+            .qyv()
+            .args(["daemon", "token", "--data-dir"])
+            .arg(s.data())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        Daemon {
+            stdin: child.stdin.take(),
+            child,
+            stderr: rx,
+            url,
+            fingerprint,
+            token: stdout(&out).trim().to_string(),
+            config: s.path("config"),
+            cache: s.path("cache"),
+        }
+    }
+
+    /// A client command pointed at this node with its token and pin.
+    fn command(&self) -> Command {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("qyv"));
+        c.env("QYVOL_CACHE_DIR", &self.cache)
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("QYVOL_CONFIG")
+            .env("XDG_CONFIG_HOME", &self.config)
+            .env("QYVOL_NODE", &self.url)
+            .env("QYVOL_TOKEN", &self.token)
+            .env("QYVOL_FINGERPRINT", &self.fingerprint);
+        c
+    }
+
+    fn qyv(&self) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.command())
+    }
+
+    /// The same command as a process of its own, for deploys that the test
+    /// holds inside the daemon.
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn client(&self, token: Option<&str>, pin: Option<&str>) -> Client {
+        Client::new(&Connection {
+            url: self.url.clone(),
+            token: token.map(str::to_string),
+            fingerprint: pin.map(|p| Fingerprint::parse(p).unwrap()),
+        })
+        .unwrap()
+    }
+
+    /// Waits until the daemon prints a line containing `text`; returns it.
+    fn expect(&self, text: &str) -> String {
+        loop {
+            match self.stderr.recv_timeout(STUCK) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("the daemon never said {text:?}"),
+            }
+        }
+    }
+
+    /// Lets a deploy held at a test point go on.
+    fn release(&mut self) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The app once it runs or has ended (the API's wait).
+    fn settled(&self, name: &str, revision: u32) -> Value {
+        let status = self
+            .client(Some(&self.token), Some(&self.fingerprint))
+            .wait(name, revision, STUCK)
+            .unwrap();
+        serde_json::to_value(status).unwrap()
+    }
+
+    /// `ps APP --json`.
+    fn app(&self, name: &str) -> Value {
+        let out = self.qyv().args(["ps", name, "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn apps(&self) -> Vec<Value> {
+        let out = self.qyv().args(["ps", "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn revisions(app: &Value) -> Vec<(u64, String)> {
+    app["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["number"].as_u64().unwrap(),
+                r["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+fn finished(child: Child) -> std::process::Output {
+    child.wait_with_output().unwrap()
+}
+
+/// A service that runs until it is stopped.
+const SERVICE: &str = "type: service\nrestart: always\nargs: [sleep, \"3600000\"]\n";
+
+#[test]
+fn deploy_ps_logs_stop_start_rollback_rm() {
+    let s = Scratch::new();
+    let node = s.daemon(&[], None);
+    let greet = |word: &str| {
+        s.app(
+            word,
+            "greeter",
+            &format!("args: [env, GREETING]\nenv:\n  GREETING: {word}\n"),
+        )
+    };
+
+    // A command runs to its end; deploy says how it ended.
+    let out = node.qyv().arg("deploy").arg(greet("one")).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("greeter deployed as revision 1"), "{text}");
+    assert!(
+        text.contains("greeter completed (revision 1): exited with code 0"),
+        "{text}"
+    );
+    let out = node.qyv().args(["logs", "greeter"]).output().unwrap();
+    assert_eq!(stdout(&out), "one\n", "{}", stderr(&out));
+
+    let out = node.qyv().arg("deploy").arg(greet("two")).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("revision 2"), "{}", stdout(&out));
+    let out = node.qyv().args(["logs", "greeter"]).output().unwrap();
+    assert_eq!(stdout(&out), "one\ntwo\n");
+
+    // The same bundle again is no new revision.
+    let bundle = s.pack(&greet("two"), "two.qyvbin", &[]);
+    let out = node.qyv().arg("deploy").arg(&bundle).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("unchanged, already revision 2"),
+        "{}",
+        stdout(&out)
+    );
+
+    let apps = node.apps();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0]["name"], "greeter");
+    assert_eq!(apps[0]["state"], "completed");
+    assert_eq!(apps[0]["exit_code"], 0);
+    let app = node.app("greeter");
+    let revs = revisions(&app);
+    assert_eq!(revs.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(revs[0].1, sha256(&bundle));
+
+    // Rollback: a new revision with revision 1's bundle, run again.
+    let out = node
+        .qyv()
+        .args(["rollback", "greeter", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let app = node.app("greeter");
+    let revs = revisions(&app);
+    assert_eq!(revs.iter().map(|r| r.0).collect::<Vec<_>>(), [3, 2, 1]);
+    assert_eq!(revs[0].1, revs[2].1, "revision 3 is revision 1's bundle");
+    assert_eq!(app["revisions"][0]["rollback_of"], 1);
+    let out = node
+        .qyv()
+        .args(["rollback", "greeter", "--to", "9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains('9'), "{}", stderr(&out));
+
+    // A service runs until it is stopped, and runs again on start.
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(s.app("svc", "sleeper", SERVICE))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("sleeper is running (revision 1)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = node.qyv().args(["stop", "sleeper"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("sleeper is stopped"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(node.app("sleeper")["desired"], "stopped");
+    let out = node.qyv().args(["start", "sleeper"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let app = node.app("sleeper");
+    assert_eq!(app["desired"], "running");
+    assert!(
+        matches!(app["state"].as_str(), Some("running" | "starting")),
+        "{app}"
+    );
+
+    // rm: gone, with its logs.
+    let out = node.qyv().args(["rm", "greeter"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names: Vec<Value> = node.apps().iter().map(|a| a["name"].clone()).collect();
+    assert_eq!(names, ["sleeper"]);
+    let out = node.qyv().args(["logs", "greeter"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("no app named \"greeter\""),
+        "{}",
+        stderr(&out)
+    );
+
+    // Events name what happened, in order.
+    let out = node
+        .qyv()
+        .args(["events", "greeter", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(kinds.contains(&"deployed"), "{kinds:?}");
+    assert!(kinds.contains(&"removed"), "{kinds:?}");
+}
+
+#[test]
+fn a_failing_command_says_why() {
+    let s = Scratch::new();
+    let node = s.daemon(&[], None);
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(s.app("bad", "bad", "args: [exit, \"7\"]\n"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("bad failed (revision 1): exited with code 7"),
+        "{}",
+        stdout(&out)
+    );
+    let app = node.app("bad");
+    assert_eq!(app["state"], "failed");
+    assert_eq!(app["exit_code"], 7);
+}
+
+#[test]
+fn apps_and_services_survive_a_restart() {
+    let s = Scratch::new();
+    let mut node = s.daemon(&[], None);
+    for (folder, name) in [("a", "svc-a"), ("b", "svc-b")] {
+        node.qyv()
+            .arg("deploy")
+            .arg(s.app(folder, name, SERVICE))
+            .assert()
+            .success();
+    }
+    node.qyv().args(["stop", "svc-b"]).assert().success();
+    let before = node.app("svc-a");
+    node.kill();
+
+    let node = s.daemon(&[], None);
+    assert_eq!(node.settled("svc-a", 1)["state"], "running");
+    let a = node.app("svc-a");
+    assert_eq!(a["revision"], 1);
+    assert_eq!(a["digest"], before["digest"]);
+    assert_eq!(a["desired"], "running");
+    let b = node.app("svc-b");
+    assert_eq!(b["desired"], "stopped");
+    assert_eq!(b["state"], "stopped");
+    // The run the kill cut short is recorded as such.
+    let out = node
+        .qyv()
+        .args(["events", "svc-a", "--json"])
+        .output()
+        .unwrap();
+    let events: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "interrupted" || e["kind"] == "started"),
+        "{events:?}"
+    );
+}
+
+/// Kills the daemon while a second deploy of `app` is held at `point`, then
+/// starts it again: returns the app's revisions after the restart.
+fn kill_during_second_deploy(point: &str) -> (Vec<(u64, String)>, String, String, Vec<String>) {
+    // The upload's app is known only once it is received and opened.
+    let (hold, held) = if point == "deploy:receiving" {
+        (point.to_string(), format!("hold at {point} for -"))
+    } else {
+        (format!("{point}@app"), format!("hold at {point} for app"))
+    };
+    let s = Scratch::new();
+    let first = s.pack(&s.app("v1", "app", SERVICE), "v1.qyvbin", &[]);
+    let second = s.pack(
+        &s.app("v2", "app", &format!("{SERVICE}version: \"2.0.0\"\n")),
+        "v2.qyvbin",
+        &[],
+    );
+    let mut node = s.daemon(&[], Some(&hold));
+    let deploy = node.spawn(&["deploy", first.to_str().unwrap()]);
+    node.expect(&held);
+    node.release();
+    let out = finished(deploy);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let deploy = node.spawn(&["deploy", second.to_str().unwrap()]);
+    node.expect(&held);
+    node.kill();
+    let _ = finished(deploy);
+
+    let node = s.daemon(&[], None);
+    let app = node.app("app");
+    let current = app["revision"].as_u64().unwrap() as u32;
+    assert_eq!(node.settled("app", current)["state"], "running");
+    assert_eq!(app["desired"], "running");
+    (
+        revisions(&app),
+        sha256(&first),
+        sha256(&second),
+        s.stored_bundles(),
+    )
+}
+
+#[test]
+fn kill_9_while_the_upload_arrives_leaves_the_old_revision() {
+    let (revs, first, _, stored) = kill_during_second_deploy("deploy:receiving");
+    assert_eq!(revs, [(1, first.clone())]);
+    assert_eq!(stored, [format!("bundles/sha256/{first}.qyvbin")]);
+}
+
+#[test]
+fn kill_9_with_the_bundle_stored_but_not_recorded_leaves_the_old_revision() {
+    let (revs, first, _, _) = kill_during_second_deploy("deploy:stored");
+    assert_eq!(revs, [(1, first)]);
+}
+
+#[test]
+fn kill_9_once_the_revision_is_recorded_leaves_the_new_one() {
+    let (revs, first, second, stored) = kill_during_second_deploy("deploy:recorded");
+    assert_eq!(revs, [(2, second.clone()), (1, first.clone())]);
+    assert_eq!(
+        stored,
+        [
+            format!(
+                "bundles/sha256/{}.qyvbin",
+                first.clone().min(second.clone())
+            ),
+            format!("bundles/sha256/{}.qyvbin", first.max(second)),
+        ]
+    );
+}
+
+#[test]
+fn deploys_of_one_app_wait_for_each_other_and_other_apps_do_not() {
+    let s = Scratch::new();
+    let one = s.pack(
+        &s.app("one", "app", "args: [args]\nversion: \"1.0.0\"\n"),
+        "one.qyvbin",
+        &[],
+    );
+    let two = s.pack(
+        &s.app("two", "app", "args: [args]\nversion: \"2.0.0\"\n"),
+        "two.qyvbin",
+        &[],
+    );
+    let other = s.pack(&s.app("other", "other", "args: [args]\n"), "o.qyvbin", &[]);
+    let mut node = s.daemon(&[], Some("deploy:locked@app"));
+
+    // The first deploy of `app` holds the app's lock.
+    let first = node.spawn(&["deploy", one.to_str().unwrap()]);
+    node.expect("hold at deploy:locked for app");
+    // Another app deploys meanwhile, all the way.
+    node.qyv().arg("deploy").arg(&other).assert().success();
+    assert_eq!(node.app("other")["revision"], 1);
+    // A second deploy of `app` waits for the lock.
+    let second = node.spawn(&["deploy", two.to_str().unwrap()]);
+    node.expect("app: waiting for the change in progress to finish");
+    let out = node.qyv().args(["ps", "app"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125), "nothing is recorded yet");
+    // The first goes on; the second then holds the lock in its turn.
+    node.release();
+    node.expect("hold at deploy:locked for app");
+    assert_eq!(revisions(&node.app("app")), [(1, sha256(&one))]);
+    node.release();
+    for deploy in [first, second] {
+        let out = finished(deploy);
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    }
+    assert_eq!(
+        revisions(&node.app("app")),
+        [(2, sha256(&two)), (1, sha256(&one))]
+    );
+}
+
+#[test]
+fn no_token_or_a_wrong_one_is_401_and_changes_nothing() {
+    let s = Scratch::new();
+    let node = s.daemon(&[], None);
+    let bundle = s.pack(&s.app("a", "app", "args: [args]\n"), "a.qyvbin", &[]);
+    for token in [
+        None,
+        Some("wrong"),
+        Some(&node.token[..node.token.len() - 1]),
+    ] {
+        let client = node.client(token, Some(&node.fingerprint));
+        match client.deploy(&bundle, |_, _| {}) {
+            Err(ClientError::Api { status, code, .. }) => {
+                assert_eq!((status, code.as_str()), (401, "unauthorized"))
+            }
+            other => panic!("{token:?}: {other:?}"),
+        }
+        match client.apps() {
+            Err(ClientError::Api { status, .. }) => assert_eq!(status, 401),
+            other => panic!("{token:?}: {other:?}"),
+        }
+    }
+    assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
+    assert!(node.apps().is_empty());
+    // Health needs no token; it says nothing about the apps.
+    assert!(node.client(None, Some(&node.fingerprint)).health().is_ok());
+
+    let out = node
+        .qyv()
+        .env("QYVOL_TOKEN", "wrong")
+        .arg("deploy")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("the token is missing or wrong"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(node.apps().is_empty());
+}
+
+#[test]
+fn a_pinned_client_refuses_another_certificate() {
+    let s = Scratch::new();
+    let node = s.daemon(&[], None);
+    let other = Scratch::new();
+    let other_node = other.daemon(&[], None);
+    assert_ne!(node.fingerprint, other_node.fingerprint);
+
+    // The right token, another node's fingerprint.
+    let out = node
+        .qyv()
+        .env("QYVOL_FINGERPRINT", &other_node.fingerprint)
+        .arg("ps")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr(&out);
+    assert!(err.contains(&node.fingerprint), "{err}");
+    assert!(err.contains(&other_node.fingerprint), "{err}");
+    // Unpinned, a self-signed certificate is not trusted either.
+    let out = node
+        .qyv()
+        .env_remove("QYVOL_FINGERPRINT")
+        .arg("ps")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    // Pinned right, it works.
+    node.qyv().arg("ps").assert().success();
+}
+
+#[test]
+fn an_upload_over_the_limit_is_413_and_nothing_is_stored() {
+    let s = Scratch::new();
+    let node = s.daemon(&["--max-upload", "4KiB"], None);
+    let bundle = s.pack(&s.app("a", "app", "args: [args]\n"), "a.qyvbin", &[]);
+    match node
+        .client(Some(&node.token), Some(&node.fingerprint))
+        .deploy(&bundle, |_, _| {})
+    {
+        Err(ClientError::Api { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (413, "too_large"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
+    // The client asks the node's limit first and says it.
+    let out = node.qyv().arg("deploy").arg(&bundle).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("--max-upload"), "{}", stderr(&out));
+    assert!(node.apps().is_empty());
+}
+
+#[test]
+fn a_damaged_bundle_is_400_and_nothing_is_stored() {
+    let s = Scratch::new();
+    let node = s.daemon(&[], None);
+    let bundle = s.pack(&s.app("a", "app", "args: [args]\n"), "a.qyvbin", &[]);
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    let damaged = s.path("damaged.qyvbin");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let not_a_bundle = write(&s.path("x"), "junk.qyvbin", "not a bundle at all");
+    for file in [&damaged, &not_a_bundle] {
+        match node
+            .client(Some(&node.token), Some(&node.fingerprint))
+            .deploy(file, |_, _| {})
+        {
+            Err(ClientError::Api {
+                status,
+                code,
+                message,
+            }) => {
+                assert_eq!((status, code.as_str()), (400, "bad_bundle"), "{message}");
+                assert!(!message.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
+    assert!(node.apps().is_empty());
+}
+
+#[test]
+fn a_node_that_requires_signatures_refuses_unsigned_bundles() {
+    let s = Scratch::new();
+    let keys = s.path("keys");
+    s.qyv()
+        .args(["keygen", "--out"])
+        .arg(&keys)
+        .assert()
+        .success();
+    let public = keys.join("qyvol.pub");
+    let node = s.daemon(&["--key", public.to_str().unwrap()], None);
+    let manifest = s.app("a", "app", "args: [args]\n");
+
+    let out = node.qyv().arg("deploy").arg(&manifest).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("requires bundles signed by a key it trusts, and it is not signed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
+    assert!(node.apps().is_empty());
+
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(&manifest)
+        .arg("--sign")
+        .arg(keys.join("qyvol.key"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        node.app("app")["revisions"][0]["signer"].is_string(),
+        "{}",
+        node.app("app")
+    );
+}
+
+#[test]
+fn contexts_name_a_node_with_its_token_and_pin() {
+    let s = Scratch::new();
+    let node = s.daemon(&[], None);
+    let plain = || s.qyv();
+    plain()
+        .args(["context", "add", "lab", &node.url, "--token", &node.token])
+        .args(["--fingerprint", &node.fingerprint])
+        .assert()
+        .success();
+    let out = plain().args(["context", "ls", "--json"]).output().unwrap();
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["name"], "lab");
+    assert_eq!(list[0]["current"], true);
+    assert!(!stdout(&out).contains(&node.token), "tokens stay out");
+    // The first context became current: no --node needed.
+    plain()
+        .arg("deploy")
+        .arg(s.app("a", "ctx-app", "args: [args]\n"))
+        .assert()
+        .success();
+    let out = plain().args(["ps"]).output().unwrap();
+    assert!(stdout(&out).contains("ctx-app"), "{}", stdout(&out));
+    plain().args(["context", "use", "local"]).assert().success();
+    let out = plain().args(["ps"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("no node to talk to"),
+        "{}",
+        stderr(&out)
+    );
+    let out = plain().args(["ps", "--node", "lab"]).output().unwrap();
+    assert!(stdout(&out).contains("ctx-app"), "{}", stdout(&out));
+}
+
+#[test]
+fn the_apps_dir_deploys_its_manifests_and_removes_what_goes() {
+    let s = Scratch::new();
+    let manifest = s.app("boot", "booted", SERVICE);
+    let apps_dir = s.path("apps.d");
+    std::fs::create_dir_all(&apps_dir).unwrap();
+    // A manifest in the folder names its wasm relative to itself.
+    std::fs::copy(probe_p1(), apps_dir.join("probe.wasm")).unwrap();
+    std::fs::copy(&manifest, apps_dir.join("booted.qyv")).unwrap();
+    let node = s.daemon(&["--apps-dir", apps_dir.to_str().unwrap()], None);
+    node.expect("deployed as booted revision 1");
+    assert_eq!(node.settled("booted", 1)["state"], "running");
+    assert!(
+        node.app("booted")["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("apps-dir:"),
+    );
+
+    // A change deploys again.
+    let text = std::fs::read_to_string(apps_dir.join("booted.qyv")).unwrap();
+    std::fs::write(
+        apps_dir.join("booted.qyv"),
+        format!("{text}version: \"2.0.0\"\n"),
+    )
+    .unwrap();
+    node.expect("deployed as booted revision 2");
+    assert_eq!(node.app("booted")["version"], "2.0.0");
+
+    // A broken manifest is said, and changes nothing.
+    write(&apps_dir, "broken.qyv", "name: broken\nentrypoint: [\n");
+    node.expect("broken.qyv");
+    assert_eq!(node.apps().len(), 1);
+
+    std::fs::remove_file(apps_dir.join("booted.qyv")).unwrap();
+    node.expect("removed booted");
+    assert!(node.apps().is_empty());
+}
+
+#[test]
+fn metrics_count_instances_exits_and_apps() {
+    let s = Scratch::new();
+    let node = s.daemon(&[], None);
+    node.qyv()
+        .arg("deploy")
+        .arg(s.app("svc", "svc", SERVICE))
+        .assert()
+        .success();
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(s.app("bad", "bad", "args: [exit, \"3\"]\n"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = node
+        .client(Some(&node.token), Some(&node.fingerprint))
+        .metrics()
+        .unwrap();
+    for line in [
+        "qyvol_node_apps 2",
+        "qyvol_app_instances{app=\"svc\"} 1",
+        "qyvol_app_instances{app=\"bad\"} 0",
+        "qyvol_app_exits_total{app=\"bad\",code=\"3\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
+    assert!(text.contains("qyvol_node_uptime_seconds"), "{text}");
+    assert!(
+        text.contains("qyvol_app_memory_bytes{app=\"svc\"}"),
+        "{text}"
+    );
+    // Without the token, nothing.
+    match node.client(None, Some(&node.fingerprint)).metrics() {
+        Err(ClientError::Api { status, .. }) => assert_eq!(status, 401),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_openapi_file_lists_the_routes_the_node_serves() {
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("docs/openapi.json")).unwrap())
+            .unwrap();
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, methods)| {
+            methods
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|m| (m.to_uppercase(), path.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    documented.sort();
+    let mut served: Vec<(String, String)> = qyvol_node::api::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    served.sort();
+    assert_eq!(documented, served);
+}

@@ -1,0 +1,207 @@
+//! A deploy, from the first byte of the upload to the app restarted.
+//!
+//! 1. The upload streams into a temporary file, hashed on the way and
+//!    refused (413) past the node's limit.
+//! 2. The bundle is opened and every byte of it checked against its
+//!    SHA-256, its signature against the node's trust policy, and its
+//!    manifest against what the node can run (400 with the reason).
+//! 3. With the app's lock held: the file is renamed into the content store,
+//!    then the revision is recorded in one transaction, then the app is
+//!    restarted on it.
+//!
+//! Nothing is stored before step 3, and step 3 leaves the app at its old
+//! revision or its new one whatever moment the node is killed at.
+
+use std::fs::File;
+use std::path::Path;
+
+use futures_util::StreamExt;
+use qyvol_manifest::bundle::{Bundle, Standing, TrustPolicy, unpackable};
+use qyvol_manifest::{AppType, format_size};
+
+use crate::api::types::Deployed;
+use crate::artifacts::Upload;
+use crate::error::NodeError;
+use crate::node::Node;
+use crate::store::{NewRevision, short};
+use crate::supervisor::{Trigger, db};
+
+/// What the checks found out about a bundle.
+struct Checked {
+    app: String,
+    app_type: AppType,
+    version: Option<String>,
+    signer: Option<String>,
+}
+
+/// How messages name the upload (not the temporary file's path).
+const UPLOAD_NAME: &str = "the upload";
+
+/// Every check a bundle passes before anything of it is stored.
+fn check(path: &Path, trust: &TrustPolicy) -> Result<Checked, NodeError> {
+    let bad = |e: &dyn std::fmt::Display| NodeError::BadBundle(e.to_string());
+    let file = File::open(path).map_err(|e| NodeError::io("cannot read the upload", path, e))?;
+    let bundle = Bundle::from_source(file, Path::new(UPLOAD_NAME)).map_err(|e| bad(&e))?;
+    bundle.verify_all().map_err(|e| bad(&e))?;
+    let standing = trust.standing(bundle.signer());
+    if !trust.admits(&standing) {
+        let who = match &standing {
+            Standing::Unsigned => "it is not signed".to_string(),
+            Standing::Untrusted(key) => format!(
+                "it is signed by key {}, which this node does not trust",
+                key.id()
+            ),
+            Standing::Trusted(_) => unreachable!("a trusted signer is admitted"),
+        };
+        return Err(NodeError::BadBundle(format!(
+            "this node requires bundles signed by a key it trusts, and {who}; sign it with `qyv pack --sign KEY` (or `qyv deploy --sign KEY`), with a key whose public half the node was started with (--trust)"
+        )));
+    }
+    let manifest = bundle.manifest().map_err(|e| bad(&e))?;
+    let problems: Vec<String> = manifest
+        .unsupported()
+        .into_iter()
+        .chain(unpackable(&manifest))
+        .map(|e| e.to_string())
+        .collect();
+    if !problems.is_empty() {
+        return Err(NodeError::BadBundle(format!(
+            "this node cannot run the app: {}",
+            problems.join("; ")
+        )));
+    }
+    Ok(Checked {
+        app: manifest.name.clone(),
+        app_type: manifest.app_type,
+        version: manifest.version.clone(),
+        signer: bundle.signer().map(|k| k.id()),
+    })
+}
+
+/// Receives, checks, stores and starts a bundle sent to the API. `length`
+/// is the upload's declared size, if any.
+pub async fn deploy(
+    node: &Node,
+    body: axum::body::Body,
+    length: Option<u64>,
+) -> Result<Deployed, NodeError> {
+    let upload = receive(node, body, length).await?;
+    install(node, upload, "api".into()).await
+}
+
+/// Streams the body into a temporary file, within the node's limit.
+async fn receive(
+    node: &Node,
+    body: axum::body::Body,
+    length: Option<u64>,
+) -> Result<Upload, NodeError> {
+    let limit = node.max_upload;
+    let too_large = || NodeError::TooLarge {
+        limit: format_size(limit),
+    };
+    if length.is_some_and(|l| l > limit) {
+        crate::api::drain(body).await;
+        return Err(too_large());
+    }
+    let mut upload = node.supervisor.artifacts().upload()?;
+    let mut stream = body.into_data_stream();
+    let mut held = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| NodeError::BadRequest(format!("the upload was cut off: {e}")))?;
+        if upload.size() + chunk.len() as u64 > limit {
+            drop(upload);
+            crate::api::drain_stream(stream).await;
+            return Err(too_large());
+        }
+        upload.write(&chunk)?;
+        if !held && length.is_some_and(|l| upload.size() * 2 >= l) {
+            held = true;
+            node.hold.at("deploy:receiving", "-").await;
+        }
+    }
+    if upload.size() == 0 {
+        return Err(NodeError::BadRequest(
+            "the request has no body; send the .qyvbin bundle as the body (qyv deploy does)".into(),
+        ));
+    }
+    if length.is_some_and(|l| l != upload.size()) {
+        return Err(NodeError::BadRequest(format!(
+            "the upload was cut off: {} of {} bytes arrived",
+            upload.size(),
+            length.unwrap_or_default()
+        )));
+    }
+    Ok(upload)
+}
+
+/// Checks a received bundle, stores it and makes it the app's current
+/// revision, from `source` (`api`, `apps-dir:FILE`).
+pub(crate) async fn install(
+    node: &Node,
+    upload: Upload,
+    source: String,
+) -> Result<Deployed, NodeError> {
+    let supervisor = &node.supervisor;
+    let trust = supervisor.trust().clone();
+    let (upload, digest, checked) = tokio::task::spawn_blocking(move || {
+        let mut upload = upload;
+        let digest = upload.finish()?;
+        let checked = check(upload.path(), &trust)?;
+        Ok::<_, NodeError>((upload, digest, checked))
+    })
+    .await
+    .map_err(|e| NodeError::Internal(format!("a task failed: {e}")))??;
+    let size = upload.size();
+
+    let held_lock = supervisor.lock(&checked.app).await;
+    node.hold.at("deploy:locked", &checked.app).await;
+    let artifacts = supervisor.artifacts().clone();
+    let stored_digest = digest.clone();
+    tokio::task::spawn_blocking(move || artifacts.commit(upload, &stored_digest))
+        .await
+        .map_err(|e| NodeError::Internal(format!("a task failed: {e}")))??;
+    node.hold.at("deploy:stored", &checked.app).await;
+
+    let new = NewRevision {
+        app: checked.app.clone(),
+        digest: digest.clone(),
+        size,
+        app_type: checked.app_type.as_str().to_string(),
+        version: checked.version.clone(),
+        signer: checked.signer.clone(),
+        source,
+    };
+    let (recorded, pruned) = db(supervisor.store(), move |s| s.deploy(&new)).await?;
+    if !pruned.is_empty() {
+        let keep = db(supervisor.store(), |s| s.referenced_digests()).await?;
+        supervisor.artifacts().remove_unused(&pruned, &keep);
+    }
+    node.hold.at("deploy:recorded", &checked.app).await;
+    eprintln!(
+        "qyv daemon: {} revision {} deployed (sha256 {}){}",
+        checked.app,
+        recorded.revision,
+        short(&digest),
+        if recorded.unchanged {
+            ", unchanged"
+        } else {
+            ""
+        }
+    );
+    let trigger = if recorded.unchanged {
+        Trigger::Start
+    } else {
+        Trigger::Changed
+    };
+    // The revision is recorded: a failure to start is the app's state, not
+    // the deploy's.
+    let _ = supervisor.apply(&held_lock, trigger).await;
+    Ok(Deployed {
+        app: checked.app,
+        revision: recorded.revision,
+        digest,
+        size,
+        unchanged: recorded.unchanged,
+    })
+}

@@ -1,0 +1,109 @@
+//! What can go wrong on a node, each with the HTTP status the API answers
+//! it with. The message is written for the person at the other end of the
+//! client: what happened and what to do.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error("the node's database {}: {source}", path.display())]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("no app named {0:?} on this node; `qyv ps` lists them")]
+    NoSuchApp(String),
+
+    #[error("{0}")]
+    NotFound(String),
+
+    #[error("{0}")]
+    NoSuchRevision(String),
+
+    /// The upload is not a bundle this node accepts (damaged, unsigned
+    /// when signatures are required, an app the node cannot run).
+    #[error("{0}")]
+    BadBundle(String),
+
+    #[error(
+        "the upload is larger than this node accepts ({limit}); start the node with a larger --max-upload"
+    )]
+    TooLarge { limit: String },
+
+    #[error("{0}")]
+    BadRequest(String),
+
+    /// The request is valid but the app's state does not allow it.
+    #[error("{0}")]
+    Conflict(String),
+
+    #[error("the token is missing or wrong; `qyv daemon token` on the node shows it")]
+    Unauthorized,
+
+    #[error("TLS: {0}")]
+    Tls(String),
+
+    #[error("the node is shutting down")]
+    ShuttingDown,
+
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl NodeError {
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        NodeError::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The HTTP status the API answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            NodeError::NoSuchApp(_) | NodeError::NoSuchRevision(_) | NodeError::NotFound(_) => 404,
+            NodeError::BadBundle(_) | NodeError::BadRequest(_) => 400,
+            NodeError::TooLarge { .. } => 413,
+            NodeError::Conflict(_) => 409,
+            NodeError::Unauthorized => 401,
+            NodeError::ShuttingDown => 503,
+            NodeError::Store { .. }
+            | NodeError::Io { .. }
+            | NodeError::Tls(_)
+            | NodeError::Internal(_) => 500,
+        }
+    }
+
+    /// A stable word for the kind of error, for scripts (`error` in the
+    /// API's error body).
+    pub fn code(&self) -> &'static str {
+        match self {
+            NodeError::NoSuchApp(_) => "no_such_app",
+            NodeError::NoSuchRevision(_) => "no_such_revision",
+            NodeError::NotFound(_) => "not_found",
+            NodeError::BadBundle(_) => "bad_bundle",
+            NodeError::TooLarge { .. } => "too_large",
+            NodeError::BadRequest(_) => "bad_request",
+            NodeError::Conflict(_) => "conflict",
+            NodeError::Unauthorized => "unauthorized",
+            NodeError::ShuttingDown => "shutting_down",
+            NodeError::Store { .. }
+            | NodeError::Io { .. }
+            | NodeError::Tls(_)
+            | NodeError::Internal(_) => "internal",
+        }
+    }
+}

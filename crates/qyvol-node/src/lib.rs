@@ -1,0 +1,36 @@
+//! A Qyvol node: the `qyv daemon` that runs apps for others, and the
+//! client that talks to it. The node keeps every deployed app (its
+//! revisions, each a `.qyvbin` bundle stored by digest, and whether it
+//! should run) in SQLite, so that no deploy is half-done and nothing is
+//! lost when it restarts; a supervisor runs the apps (commands to their
+//! end, services again by their restart policy) with their output in the
+//! node's logs; an HTTPS API with a token lets clients deploy, list, stop,
+//! start, roll back, read logs and events, and scrape metrics; a boot
+//! folder of manifests starts apps with the node. The client pins the
+//! node's certificate by its fingerprint. It builds on the manifest crate
+//! (bundles, trust) and the runtime (runs).
+
+pub mod api;
+mod artifacts;
+mod auth;
+mod bootdir;
+pub mod client;
+mod daemon;
+mod deploy;
+mod error;
+mod hold;
+mod logs;
+mod metrics;
+mod node;
+mod store;
+mod supervisor;
+mod time;
+pub mod tls;
+
+pub use auth::{TOKEN_FILE, Token};
+pub use daemon::{DEFAULT_MAX_UPLOAD, Daemon, DaemonConfig, Started, default_data_dir};
+pub use error::NodeError;
+pub use hold::VARIABLE as TEST_HOLD_VARIABLE;
+pub use logs::LogLine;
+pub use store::KEEP_REVISIONS;
+pub use time::{age, now_ms, parse_rfc3339, rfc3339};

@@ -1,0 +1,147 @@
+//! `GET /metrics`: the node and its apps in the OpenMetrics text format,
+//! read from the supervisor at each scrape. Per app (label `app`):
+//! instances, restarts, exits by code, run time, memory, and an info metric
+//! with revision, type and state; per node: apps and uptime.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::store::AppRow;
+use crate::supervisor::Live;
+
+/// The Content-Type of the answer.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type Labels = Vec<(String, String)>;
+
+fn app(name: &str) -> Labels {
+    vec![("app".into(), name.into())]
+}
+
+/// Renders the metrics of `apps` (the store's rows with what runs now).
+pub fn render(apps: &[(AppRow, Option<String>, Live)], uptime_seconds: f64) -> String {
+    let mut registry = Registry::default();
+
+    let node_apps = Gauge::<i64>::default();
+    node_apps.set(apps.len() as i64);
+    registry.register("qyvol_node_apps", "Apps deployed on this node", node_apps);
+    let uptime = Gauge::<f64, AtomicU64>::default();
+    uptime.set(uptime_seconds);
+    registry.register(
+        "qyvol_node_uptime_seconds",
+        "Time since the node started",
+        uptime,
+    );
+
+    let info = Family::<Labels, Gauge>::default();
+    let instances = Family::<Labels, Gauge>::default();
+    let restarts = Family::<Labels, Counter>::default();
+    let exits = Family::<Labels, Counter>::default();
+    let run_seconds = Family::<Labels, Counter<f64, AtomicU64>>::default();
+    let memory = Family::<Labels, Gauge>::default();
+    for (row, app_type, live) in apps {
+        let mut labels = app(&row.name);
+        labels.push(("revision".into(), row.revision.to_string()));
+        labels.push(("type".into(), app_type.clone().unwrap_or_default()));
+        labels.push(("state".into(), live.state.as_str().into()));
+        info.get_or_create(&labels).set(1);
+        let labels = app(&row.name);
+        instances
+            .get_or_create(&labels)
+            .set(i64::from(live.instances()));
+        restarts
+            .get_or_create(&labels)
+            .inc_by(u64::from(live.restarts));
+        run_seconds.get_or_create(&labels).inc_by(live.run_seconds);
+        memory
+            .get_or_create(&labels)
+            .set(i64::try_from(live.memory()).unwrap_or(i64::MAX));
+        for (code, count) in &live.exits {
+            let mut labels = app(&row.name);
+            labels.push(("code".into(), code.to_string()));
+            exits.get_or_create(&labels).inc_by(*count);
+        }
+    }
+    registry.register(
+        "qyvol_app_info",
+        "An app: its current revision, type and state (always 1)",
+        info,
+    );
+    registry.register(
+        "qyvol_app_instances",
+        "Instances of the app running now",
+        instances,
+    );
+    registry.register(
+        "qyvol_app_restarts",
+        "Times the node started the app again by itself, since the node started",
+        restarts,
+    );
+    registry.register(
+        "qyvol_app_exits",
+        "Instances that ended, by exit status, since the node started",
+        exits,
+    );
+    registry.register(
+        "qyvol_app_run_seconds",
+        "Time the app's instances ran, since the node started",
+        run_seconds,
+    );
+    registry.register(
+        "qyvol_app_memory_bytes",
+        "Linear memory of the app's running instance",
+        memory,
+    );
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = encode(&mut out, &registry);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::api::types::State;
+    use crate::store::Desired;
+
+    #[test]
+    fn every_metric_names_its_app() {
+        let row = AppRow {
+            name: "web".into(),
+            revision: 3,
+            desired: Desired::Running,
+            source: "api".into(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let live = Live {
+            revision: 3,
+            state: State::Backoff,
+            restarts: 2,
+            exits: BTreeMap::from([(0, 1), (1, 2)]),
+            run_seconds: 1.5,
+            ..Live::default()
+        };
+        let text = render(&[(row, Some("service".into()), live)], 12.0);
+        for line in [
+            "qyvol_node_apps 1",
+            "qyvol_node_uptime_seconds 12.0",
+            "qyvol_app_info{app=\"web\",revision=\"3\",type=\"service\",state=\"backoff\"} 1",
+            "qyvol_app_instances{app=\"web\"} 0",
+            "qyvol_app_restarts_total{app=\"web\"} 2",
+            "qyvol_app_exits_total{app=\"web\",code=\"1\"} 2",
+            "qyvol_app_run_seconds_total{app=\"web\"} 1.5",
+            "qyvol_app_memory_bytes{app=\"web\"} 0",
+            "# EOF",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,702 @@
+//! The node's state in SQLite: which apps exist, their revisions (each one
+//! the digest of a stored bundle), whether each should run, the runs of
+//! their instances and a log of events. The file is in WAL mode with full
+//! sync, and every change is one transaction, so a node killed at any
+//! moment reopens to the state before or after a change, never between.
+
+mod schema;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+use crate::time::now_ms;
+
+/// Revisions kept per app; older ones (and their bundles, once no revision
+/// uses them) are removed when a new one is added.
+pub const KEEP_REVISIONS: u32 = 10;
+
+/// Finished runs kept per app.
+const KEEP_RUNS: i64 = 100;
+
+/// Events kept per app.
+const KEEP_EVENTS: i64 = 1000;
+
+/// Whether an app should run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Desired {
+    Running,
+    Stopped,
+}
+
+impl Desired {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Desired::Running => "running",
+            Desired::Stopped => "stopped",
+        }
+    }
+
+    fn parse(s: &str) -> Desired {
+        if s == "stopped" {
+            Desired::Stopped
+        } else {
+            Desired::Running
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppRow {
+    pub name: String,
+    pub revision: u32,
+    pub desired: Desired,
+    /// `api`, or `apps-dir:<file>` for an app from the boot folder.
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevisionRow {
+    pub app: String,
+    pub number: u32,
+    /// SHA-256 of the bundle file, hex.
+    pub digest: String,
+    pub size: u64,
+    pub app_type: String,
+    pub version: Option<String>,
+    /// Who signed the bundle, if anyone.
+    pub signer: Option<String>,
+    /// Set when the revision was made by a rollback to that revision.
+    pub rollback_of: Option<u32>,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRow {
+    pub id: i64,
+    pub app: String,
+    pub revision: u32,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub exit_code: Option<i32>,
+    /// How the run ended, in words; `None` while it runs.
+    pub reason: Option<String>,
+    pub peak_memory: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRow {
+    pub id: i64,
+    pub time: i64,
+    pub app: String,
+    pub revision: Option<u32>,
+    pub kind: String,
+    pub message: String,
+}
+
+/// What a deploy adds.
+#[derive(Clone, Debug)]
+pub struct NewRevision {
+    pub app: String,
+    pub digest: String,
+    pub size: u64,
+    pub app_type: String,
+    pub version: Option<String>,
+    pub signer: Option<String>,
+    pub source: String,
+}
+
+/// What a deploy did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub revision: u32,
+    /// The bundle was the current revision's already: nothing was added.
+    pub unchanged: bool,
+}
+
+/// What makes a transaction give up: the database, or a rule of the node.
+enum Failure {
+    Db(rusqlite::Error),
+    Node(NodeError),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Self {
+        Failure::Node(e)
+    }
+}
+
+type Tx<T> = Result<T, Failure>;
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its tables up to
+    /// date.
+    pub fn open(path: &Path) -> Result<Store, NodeError> {
+        let db = |source| NodeError::Store {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(db)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        migrate(&mut conn).map_err(db)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction open:
+        // rusqlite rolls back on drop.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn error(&self, f: Failure) -> NodeError {
+        match f {
+            Failure::Db(source) => NodeError::Store {
+                path: self.path.clone(),
+                source,
+            },
+            Failure::Node(e) => e,
+        }
+    }
+
+    /// Runs `f` in one immediate transaction: all of it or none of it.
+    fn write<T>(&self, f: impl FnOnce(&Transaction) -> Tx<T>) -> Result<T, NodeError> {
+        let mut conn = self.lock();
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Tx<T>) -> Result<T, NodeError> {
+        let conn = self.lock();
+        f(&conn).map_err(|e| self.error(e))
+    }
+
+    pub fn app(&self, name: &str) -> Result<Option<AppRow>, NodeError> {
+        self.read(|c| Ok(app(c, name)?))
+    }
+
+    pub fn apps(&self) -> Result<Vec<AppRow>, NodeError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!("{APP_COLUMNS} ORDER BY name"))?;
+            let rows = stmt.query_map([], app_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// The app and its current revision.
+    pub fn current(&self, name: &str) -> Result<(AppRow, RevisionRow), NodeError> {
+        self.read(|c| {
+            let app = app(c, name)?.ok_or_else(|| NodeError::NoSuchApp(name.to_string()))?;
+            let rev = revision(c, name, app.revision)?.ok_or_else(|| {
+                NodeError::Internal(format!(
+                    "app {name} names revision {} which is not stored",
+                    app.revision
+                ))
+            })?;
+            Ok((app, rev))
+        })
+    }
+
+    /// Every app with its current revision, by name.
+    pub fn all_current(&self) -> Result<Vec<(AppRow, RevisionRow)>, NodeError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT a.name, a.revision, a.desired, a.source, a.created_at, a.updated_at,
+                        r.app, r.number, r.digest, r.size, r.app_type, r.version, r.signer, r.rollback_of, r.created_at
+                 FROM apps a JOIN revisions r ON r.app = a.name AND r.number = a.revision
+                 ORDER BY a.name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let app = app_row(r)?;
+                let rev = RevisionRow {
+                    app: r.get(6)?,
+                    number: r.get(7)?,
+                    digest: r.get(8)?,
+                    size: r.get::<_, i64>(9)? as u64,
+                    app_type: r.get(10)?,
+                    version: r.get(11)?,
+                    signer: r.get(12)?,
+                    rollback_of: r.get(13)?,
+                    created_at: r.get(14)?,
+                };
+                Ok((app, rev))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Every revision of an app, newest first.
+    pub fn revisions(&self, name: &str) -> Result<Vec<RevisionRow>, NodeError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "{REVISION_COLUMNS} WHERE app = ?1 ORDER BY number DESC"
+            ))?;
+            let rows = stmt.query_map([name], revision_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Records a deploy: a new revision that becomes the app's current one
+    /// (creating the app), to run. A bundle identical to the current
+    /// revision adds nothing but still asks for the app to run.
+    /// Returns what was recorded and the digests of revisions pruned.
+    pub fn deploy(&self, new: &NewRevision) -> Result<(Recorded, Vec<String>), NodeError> {
+        self.write(|tx| {
+            let now = now_ms();
+            if let Some(existing) = app(tx, &new.app)?
+                && let Some(current) = revision(tx, &new.app, existing.revision)?
+                && current.digest == new.digest
+            {
+                tx.execute(
+                    "UPDATE apps SET desired = 'running', updated_at = ?2 WHERE name = ?1",
+                    params![new.app, now],
+                )?;
+                event(
+                    tx,
+                    &new.app,
+                    Some(current.number),
+                    "deployed",
+                    &format!(
+                        "the same bundle as revision {} was deployed again",
+                        current.number
+                    ),
+                )?;
+                return Ok((
+                    Recorded {
+                        revision: current.number,
+                        unchanged: true,
+                    },
+                    Vec::new(),
+                ));
+            }
+            let number = next_revision(tx, &new.app)?;
+            tx.execute(
+                "INSERT INTO revisions (app, number, digest, size, app_type, version, signer, rollback_of, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8)",
+                params![new.app, number, new.digest, new.size as i64, new.app_type, new.version, new.signer, now],
+            )?;
+            tx.execute(
+                "INSERT INTO apps (name, revision, desired, source, created_at, updated_at)
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?4)
+                 ON CONFLICT (name) DO UPDATE SET revision = ?2, desired = 'running', source = ?3, updated_at = ?4",
+                params![new.app, number, new.source, now],
+            )?;
+            let signed = match &new.signer {
+                Some(s) => format!(", signed by {s}"),
+                None => String::new(),
+            };
+            event(
+                tx,
+                &new.app,
+                Some(number),
+                "deployed",
+                &format!(
+                    "revision {number} deployed from {} (sha256 {}, {} bytes{signed})",
+                    new.source,
+                    short(&new.digest),
+                    new.size
+                ),
+            )?;
+            let pruned = prune_revisions(tx, &new.app, number)?;
+            Ok((
+                Recorded {
+                    revision: number,
+                    unchanged: false,
+                },
+                pruned,
+            ))
+        })
+    }
+
+    /// Makes an earlier revision current again, as a new revision with the
+    /// same bundle: `to` names it, else the one before the current one.
+    pub fn rollback(&self, name: &str, to: Option<u32>) -> Result<(u32, u32), NodeError> {
+        self.write(|tx| {
+            let app = app(tx, name)?.ok_or_else(|| NodeError::NoSuchApp(name.to_string()))?;
+            let target = match to {
+                Some(n) => {
+                    if n == app.revision {
+                        return Err(NodeError::Conflict(format!(
+                            "revision {n} of {name} is the current one already"
+                        ))
+                        .into());
+                    }
+                    revision(tx, name, n)?.ok_or_else(|| {
+                        NodeError::NoSuchRevision(format!(
+                            "{name} has no revision {n}; `qyv ps {name}` lists its revisions"
+                        ))
+                    })?
+                }
+                None => {
+                    let current = revision(tx, name, app.revision)?;
+                    let digest = current.map(|r| r.digest).unwrap_or_default();
+                    // The newest earlier revision with other content.
+                    tx.query_row(
+                        &format!(
+                            "{REVISION_COLUMNS} WHERE app = ?1 AND number < ?2 AND digest <> ?3 ORDER BY number DESC LIMIT 1"
+                        ),
+                        params![name, app.revision, digest],
+                        revision_row,
+                    )
+                    .optional()?
+                    .ok_or_else(|| {
+                        NodeError::Conflict(format!(
+                            "{name} has no earlier revision to roll back to"
+                        ))
+                    })?
+                }
+            };
+            let now = now_ms();
+            let number = next_revision(tx, name)?;
+            tx.execute(
+                "INSERT INTO revisions (app, number, digest, size, app_type, version, signer, rollback_of, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![name, number, target.digest, target.size as i64, target.app_type, target.version, target.signer, target.number, now],
+            )?;
+            tx.execute(
+                "UPDATE apps SET revision = ?2, desired = 'running', updated_at = ?3 WHERE name = ?1",
+                params![name, number, now],
+            )?;
+            event(
+                tx,
+                name,
+                Some(number),
+                "rolled-back",
+                &format!(
+                    "revision {number} rolls back to revision {} (was {})",
+                    target.number, app.revision
+                ),
+            )?;
+            prune_revisions(tx, name, number)?;
+            Ok((number, target.number))
+        })
+    }
+
+    /// Sets whether the app should run; records `event` as what happened.
+    pub fn set_desired(
+        &self,
+        name: &str,
+        desired: Desired,
+        kind: &str,
+        message: &str,
+    ) -> Result<AppRow, NodeError> {
+        self.write(|tx| {
+            let mut app = app(tx, name)?.ok_or_else(|| NodeError::NoSuchApp(name.to_string()))?;
+            let now = now_ms();
+            tx.execute(
+                "UPDATE apps SET desired = ?2, updated_at = ?3 WHERE name = ?1",
+                params![name, desired.as_str(), now],
+            )?;
+            event(tx, name, Some(app.revision), kind, message)?;
+            app.desired = desired;
+            app.updated_at = now;
+            Ok(app)
+        })
+    }
+
+    /// Removes an app, its revisions and runs (its events stay, as
+    /// history). Returns the digests its revisions used.
+    pub fn remove(&self, name: &str) -> Result<Vec<String>, NodeError> {
+        self.write(|tx| {
+            let app = app(tx, name)?.ok_or_else(|| NodeError::NoSuchApp(name.to_string()))?;
+            let digests = {
+                let mut stmt =
+                    tx.prepare("SELECT DISTINCT digest FROM revisions WHERE app = ?1")?;
+                stmt.query_map([name], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            tx.execute("DELETE FROM revisions WHERE app = ?1", [name])?;
+            tx.execute("DELETE FROM runs WHERE app = ?1", [name])?;
+            tx.execute("DELETE FROM apps WHERE name = ?1", [name])?;
+            event(
+                tx,
+                name,
+                Some(app.revision),
+                "removed",
+                &format!("{name} was removed"),
+            )?;
+            Ok(digests)
+        })
+    }
+
+    /// Every bundle digest a revision refers to.
+    pub fn referenced_digests(&self) -> Result<HashSet<String>, NodeError> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT DISTINCT digest FROM revisions")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// An instance started: a run without an end yet.
+    pub fn run_started(&self, app: &str, revision: u32, message: &str) -> Result<i64, NodeError> {
+        self.write(|tx| {
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO runs (app, revision, started_at) VALUES (?1, ?2, ?3)",
+                params![app, revision, now],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "DELETE FROM runs WHERE app = ?1 AND ended_at IS NOT NULL AND id <= (
+                    SELECT id FROM runs WHERE app = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                params![app, KEEP_RUNS],
+            )?;
+            event(tx, app, Some(revision), "started", message)?;
+            Ok(id)
+        })
+    }
+
+    /// An instance ended.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_ended(
+        &self,
+        run: i64,
+        app: &str,
+        revision: u32,
+        exit_code: Option<i32>,
+        reason: &str,
+        peak_memory: Option<u64>,
+        kind: &str,
+    ) -> Result<(), NodeError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE runs SET ended_at = ?2, exit_code = ?3, reason = ?4, peak_memory = ?5 WHERE id = ?1",
+                params![run, now_ms(), exit_code, reason, peak_memory.map(|p| p as i64)],
+            )?;
+            event(tx, app, Some(revision), kind, reason)?;
+            Ok(())
+        })
+    }
+
+    /// The last run of an app's revision.
+    pub fn last_run(&self, app: &str, revision: u32) -> Result<Option<RunRow>, NodeError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                &format!("{RUN_COLUMNS} WHERE app = ?1 AND revision = ?2 ORDER BY id DESC LIMIT 1"),
+                params![app, revision],
+                run_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Runs the node did not see end (it was killed): they end now, as
+    /// interrupted. Returns them.
+    pub fn end_interrupted_runs(&self) -> Result<Vec<RunRow>, NodeError> {
+        self.write(|tx| {
+            let runs = {
+                let mut stmt = tx.prepare(&format!("{RUN_COLUMNS} WHERE ended_at IS NULL"))?;
+                stmt.query_map([], run_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let now = now_ms();
+            for run in &runs {
+                let reason = "interrupted: the node stopped while it ran";
+                tx.execute(
+                    "UPDATE runs SET ended_at = ?2, reason = ?3 WHERE id = ?1",
+                    params![run.id, now, reason],
+                )?;
+                event(tx, &run.app, Some(run.revision), "interrupted", reason)?;
+            }
+            Ok(runs)
+        })
+    }
+
+    pub fn add_event(
+        &self,
+        app: &str,
+        revision: Option<u32>,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), NodeError> {
+        self.write(|tx| Ok(event(tx, app, revision, kind, message)?))
+    }
+
+    /// Events after `after` (an event id), oldest first, at most `limit`
+    /// (the newest ones when there are more).
+    pub fn events(
+        &self,
+        app: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, NodeError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, time, app, revision, kind, message FROM (
+                    SELECT * FROM events WHERE id > ?1 AND (?2 IS NULL OR app = ?2)
+                    ORDER BY id DESC LIMIT ?3
+                 ) ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![after, app, limit], |r| {
+                Ok(EventRow {
+                    id: r.get(0)?,
+                    time: r.get(1)?,
+                    app: r.get(2)?,
+                    revision: r.get(3)?,
+                    kind: r.get(4)?,
+                    message: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+const APP_COLUMNS: &str =
+    "SELECT name, revision, desired, source, created_at, updated_at FROM apps";
+const REVISION_COLUMNS: &str = "SELECT app, number, digest, size, app_type, version, signer, rollback_of, created_at FROM revisions";
+const RUN_COLUMNS: &str =
+    "SELECT id, app, revision, started_at, ended_at, exit_code, reason, peak_memory FROM runs";
+
+fn app_row(r: &Row) -> rusqlite::Result<AppRow> {
+    Ok(AppRow {
+        name: r.get(0)?,
+        revision: r.get(1)?,
+        desired: Desired::parse(&r.get::<_, String>(2)?),
+        source: r.get(3)?,
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+    })
+}
+
+fn revision_row(r: &Row) -> rusqlite::Result<RevisionRow> {
+    Ok(RevisionRow {
+        app: r.get(0)?,
+        number: r.get(1)?,
+        digest: r.get(2)?,
+        size: r.get::<_, i64>(3)? as u64,
+        app_type: r.get(4)?,
+        version: r.get(5)?,
+        signer: r.get(6)?,
+        rollback_of: r.get(7)?,
+        created_at: r.get(8)?,
+    })
+}
+
+fn run_row(r: &Row) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        id: r.get(0)?,
+        app: r.get(1)?,
+        revision: r.get(2)?,
+        started_at: r.get(3)?,
+        ended_at: r.get(4)?,
+        exit_code: r.get(5)?,
+        reason: r.get(6)?,
+        peak_memory: r.get::<_, Option<i64>>(7)?.map(|p| p as u64),
+    })
+}
+
+fn app(c: &Connection, name: &str) -> rusqlite::Result<Option<AppRow>> {
+    c.query_row(&format!("{APP_COLUMNS} WHERE name = ?1"), [name], app_row)
+        .optional()
+}
+
+fn revision(c: &Connection, name: &str, number: u32) -> rusqlite::Result<Option<RevisionRow>> {
+    c.query_row(
+        &format!("{REVISION_COLUMNS} WHERE app = ?1 AND number = ?2"),
+        params![name, number],
+        revision_row,
+    )
+    .optional()
+}
+
+/// Revision numbers only grow, even past pruned ones.
+fn next_revision(tx: &Transaction, name: &str) -> rusqlite::Result<u32> {
+    let last: Option<u32> = tx.query_row(
+        "SELECT MAX(number) FROM revisions WHERE app = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
+    Ok(last.unwrap_or(0) + 1)
+}
+
+/// Keeps the newest [`KEEP_REVISIONS`] revisions; returns the digests of
+/// those removed (their bundles may now be unused).
+fn prune_revisions(tx: &Transaction, name: &str, newest: u32) -> rusqlite::Result<Vec<String>> {
+    let cut = newest.saturating_sub(KEEP_REVISIONS);
+    let digests = {
+        let mut stmt =
+            tx.prepare("SELECT digest FROM revisions WHERE app = ?1 AND number <= ?2")?;
+        stmt.query_map(params![name, cut], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    tx.execute(
+        "DELETE FROM revisions WHERE app = ?1 AND number <= ?2",
+        params![name, cut],
+    )?;
+    Ok(digests)
+}
+
+fn event(
+    tx: &Connection,
+    app: &str,
+    revision: Option<u32>,
+    kind: &str,
+    message: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO events (time, app, revision, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![now_ms(), app, revision, kind, message],
+    )?;
+    let id = tx.last_insert_rowid();
+    if id % 100 == 0 {
+        tx.execute(
+            "DELETE FROM events WHERE app = ?1 AND id <= (
+                SELECT id FROM events WHERE app = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+            params![app, KEEP_EVENTS],
+        )?;
+    }
+    Ok(())
+}
+
+/// The first 12 hex digits of a digest, as `docker images` shows ids.
+pub fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
+
+#[cfg(test)]
+mod tests;
