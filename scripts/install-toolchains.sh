@@ -30,7 +30,7 @@ COMPONENTIZE_PY_VERSION=0.25.1
 ZIGLANG_VERSION=0.17.1
 NPM_PACKAGES=(assemblyscript@0.28.20 @assemblyscript/wasi-shim@0.1.0
     @bytecodealliance/componentize-js@0.23.0 kotlin-compiler@2.4.20)
-APT_PACKAGES=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
+APT_PACKAGES=(gcc libc6-dev clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
     libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 nim openjdk-17-jre-headless hyperfine wrk)
 # Debian's own rustc, used only when rustup cannot add the wasm targets;
 # its linker rust-lld is a link to lld-14.
