@@ -313,13 +313,7 @@ fn execute_module(
         });
     };
     if let Some(stopped) = entering(spec) {
-        return Ok(execution(
-            stopped,
-            instantiate_time,
-            Duration::ZERO,
-            &store,
-            spec,
-        ));
+        return finish_early(stopped, started, &store, spec);
     }
     let started = Instant::now();
     let result = start.call(&mut store, ());
@@ -371,13 +365,7 @@ fn execute_component(
     };
     let instantiate_time = started.elapsed();
     if let Some(stopped) = entering(spec) {
-        return Ok(execution(
-            stopped,
-            instantiate_time,
-            Duration::ZERO,
-            &store,
-            spec,
-        ));
+        return finish_early(stopped, started, &store, spec);
     }
     let started = Instant::now();
     let result = command.wasi_cli_run().call_run(&mut store);
@@ -405,8 +393,10 @@ fn entering(spec: &RunSpec) -> Option<Outcome> {
     None
 }
 
-/// An instantiation that failed at run time (a start function trapped, or
-/// the initial memory was over the limit) ends the run like a trap does.
+/// A run that ends before its entry point is called: an instantiation that
+/// failed at run time (a start function trapped, or the initial memory was
+/// over the limit) ends it like a trap does, and so does a stop that came
+/// during instantiation.
 fn finish_early<T: LimiterAccess>(
     outcome: Outcome,
     started: Instant,

@@ -5,13 +5,12 @@
 use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
-use qyvol_manifest::Manifest;
 use qyvol_manifest::bundle::{Packer, SecretKey};
 use qyvol_node::api::types::State;
 use qyvol_runtime::ExitCodes;
 use serde::Serialize;
 
-use super::pack::problems;
+use super::pack::{bundle_name, load_packable};
 use crate::cli::DeployArgs;
 use crate::remote::{self, connect, print_json};
 use crate::target::{self, Target};
@@ -37,21 +36,12 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
             path
         }
         Target::Manifest(path) => {
-            let m = Manifest::load(&path)?;
-            let errors = problems(&m);
-            if !errors.is_empty() {
-                for e in &errors {
-                    eprintln!("error: {e}");
-                }
+            let Some(m) = load_packable(&path)? else {
                 return Ok(ExitCodes::QYV_ERROR);
-            }
+            };
             let key = args.sign.as_deref().map(SecretKey::load).transpose()?;
             packed_dir = tempfile::tempdir()?;
-            let out = packed_dir.path().join(format!(
-                "{}.{}",
-                m.name,
-                qyvol_manifest::bundle::FILE_EXTENSION
-            ));
+            let out = packed_dir.path().join(bundle_name(&m));
             Packer::for_app(&m, &out)?.write_file(&out, key.as_ref())?;
             out
         }

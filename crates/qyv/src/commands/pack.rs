@@ -3,7 +3,7 @@
 //! what `qyv run` can run from a bundle: a valid manifest and wasm, no
 //! feature not built yet, nothing a bundle cannot carry.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use qyvol_manifest::bundle::{Packer, SecretKey, unpackable};
@@ -21,23 +21,15 @@ pub fn pack(args: PackArgs) -> Result<i32> {
             args.target.display()
         ),
     };
-    let m = Manifest::load(&path)?;
-    let errors = problems(&m);
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("error: {e}");
-        }
+    let Some(m) = load_packable(&path)? else {
         return Ok(ExitCodes::QYV_ERROR);
-    }
+    };
     // Read before anything is written: a bad key should not cost a compile.
     let key = args.sign.as_deref().map(SecretKey::load).transpose()?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "{}.{}",
-            m.name,
-            qyvol_manifest::bundle::FILE_EXTENSION
-        ))
-    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(bundle_name(&m)));
 
     let mut packer = Packer::for_app(&m, &out)?;
     let mut precompiled = None;
@@ -66,9 +58,25 @@ pub fn pack(args: PackArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// The manifest at `path` when its app can be packed; otherwise `None`,
+/// after printing what stops it. `qyv deploy` packs with it too.
+pub(crate) fn load_packable(path: &Path) -> Result<Option<Manifest>> {
+    let m = Manifest::load(path)?;
+    let errors = problems(&m);
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    Ok(errors.is_empty().then_some(m))
+}
+
+/// The file name a packed app gets when none is given: `NAME.qyvbin`.
+pub(crate) fn bundle_name(m: &Manifest) -> String {
+    format!("{}.{}", m.name, qyvol_manifest::bundle::FILE_EXTENSION)
+}
+
 /// What stops an app from being packed: features not built yet, what a
-/// bundle cannot carry, a wasm file that is not one. `qyv deploy` asks too.
-pub(crate) fn problems(m: &Manifest) -> Vec<String> {
+/// bundle cannot carry, a wasm file that is not one.
+fn problems(m: &Manifest) -> Vec<String> {
     let mut errors: Vec<String> = m.unsupported().iter().map(ToString::to_string).collect();
     errors.extend(unpackable(m).iter().map(ToString::to_string));
     if let Err(e) = check_file(&m.entrypoint_path()) {
