@@ -22,22 +22,9 @@ use serde_json::Value;
 /// the daemon stuck. It only bounds a hang; it decides nothing.
 const STUCK: Duration = Duration::from_secs(120);
 
-/// A scratch folder: the node's data, the apps, the client's config.
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
+/// What the node tests keep in a scratch folder: the node's data, the
+/// apps, the client's config.
 impl Scratch {
-    fn new() -> Scratch {
-        Scratch {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
     fn data(&self) -> PathBuf {
         self.path("data")
     }
@@ -53,30 +40,6 @@ impl Scratch {
             "app.qyv",
             &format!("name: {name}\nentrypoint: probe.wasm\n{rest}"),
         )
-    }
-
-    /// `qyv pack MANIFEST -o FILE`.
-    fn pack(&self, manifest: &Path, out: &str, extra: &[&str]) -> PathBuf {
-        let out = self.path(out);
-        self.qyv()
-            .arg("pack")
-            .arg(manifest)
-            .arg("-o")
-            .arg(&out)
-            .args(extra)
-            .assert()
-            .success();
-        out
-    }
-
-    /// `qyv` with this folder's config (no contexts) and cache.
-    fn qyv(&self) -> assert_cmd::Command {
-        let mut c = qyv_with_cache(&self.path("cache"));
-        c.env("XDG_CONFIG_HOME", self.path("config"))
-            .env_remove("QYVOL_NODE")
-            .env_remove("QYVOL_TOKEN")
-            .env_remove("QYVOL_FINGERPRINT");
-        c
     }
 
     /// Starts a daemon on this folder's data.
@@ -365,8 +328,7 @@ fn deploy_ps_logs_stop_start_rollback_rm() {
         .args(["rollback", "greeter", "--to", "9"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains('9'), "{}", stderr(&out));
+    expect_failure(&out, 125, "9");
 
     // A service runs until it is stopped, and runs again on start.
     let out = node
@@ -404,12 +366,7 @@ fn deploy_ps_logs_stop_start_rollback_rm() {
     let names: Vec<Value> = node.apps().iter().map(|a| a["name"].clone()).collect();
     assert_eq!(names, ["sleeper"]);
     let out = node.qyv().args(["logs", "greeter"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("no app named \"greeter\""),
-        "{}",
-        stderr(&out)
-    );
+    expect_failure(&out, 125, "no app named \"greeter\"");
 
     // Events name what happened, in order.
     let out = node
@@ -630,12 +587,7 @@ fn no_token_or_a_wrong_one_is_401_and_changes_nothing() {
         .arg(&bundle)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("the token is missing or wrong"),
-        "{}",
-        stderr(&out)
-    );
+    expect_failure(&out, 125, "the token is missing or wrong");
     assert!(node.apps().is_empty());
 }
 
@@ -687,8 +639,7 @@ fn an_upload_over_the_limit_is_413_and_nothing_is_stored() {
     assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
     // The client asks the node's limit first and says it.
     let out = node.qyv().arg("deploy").arg(&bundle).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("--max-upload"), "{}", stderr(&out));
+    expect_failure(&out, 125, "--max-upload");
     assert!(node.apps().is_empty());
 }
 
@@ -737,11 +688,10 @@ fn a_node_that_requires_signatures_refuses_unsigned_bundles() {
     let manifest = s.app("a", "app", "args: [args]\n");
 
     let out = node.qyv().arg("deploy").arg(&manifest).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("requires bundles signed by a key it trusts, and it is not signed"),
-        "{}",
-        stderr(&out)
+    expect_failure(
+        &out,
+        125,
+        "requires bundles signed by a key it trusts, and it is not signed",
     );
     assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
     assert!(node.apps().is_empty());
@@ -787,12 +737,7 @@ fn contexts_name_a_node_with_its_token_and_pin() {
     assert!(stdout(&out).contains("ctx-app"), "{}", stdout(&out));
     plain().args(["context", "use", "local"]).assert().success();
     let out = plain().args(["ps"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains("no node to talk to"),
-        "{}",
-        stderr(&out)
-    );
+    expect_failure(&out, 125, "no node to talk to");
     let out = plain().args(["ps", "--node", "lab"]).output().unwrap();
     assert!(stdout(&out).contains("ctx-app"), "{}", stdout(&out));
 }

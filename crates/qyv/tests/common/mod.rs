@@ -85,11 +85,55 @@ pub fn qyv_with_cache(cache: &Path) -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("qyv").unwrap();
     // An empty config folder: the developer's trust policy stays out.
     let config = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qyv-test-no-config");
+    // Nor do the developer's node settings reach the client commands.
     c.env("QYVOL_CACHE_DIR", cache)
         .env_remove("XDG_CACHE_HOME")
         .env_remove("QYVOL_CONFIG")
+        .env_remove("QYVOL_NODE")
+        .env_remove("QYVOL_TOKEN")
+        .env_remove("QYVOL_FINGERPRINT")
         .env("XDG_CONFIG_HOME", config);
     c
+}
+
+/// A scratch folder with its own cache and config folder (`cache/`,
+/// `config/`); test files add what they keep in it.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `qyv` with this scratch folder's cache and config, run in it.
+    pub fn qyv(&self) -> assert_cmd::Command {
+        let mut c = qyv_with_cache(&self.path("cache"));
+        c.env("XDG_CONFIG_HOME", self.path("config"))
+            .current_dir(self.dir.path());
+        c
+    }
+
+    /// `qyv pack MANIFEST -o OUT EXTRA…`: the bundle's path.
+    pub fn pack(&self, manifest: &Path, out: &str, extra: &[&str]) -> PathBuf {
+        let out = self.path(out);
+        self.qyv()
+            .arg("pack")
+            .arg(manifest)
+            .arg("-o")
+            .arg(&out)
+            .args(extra)
+            .assert()
+            .success();
+        out
+    }
 }
 
 /// Writes `text` as `name` in `dir` and returns its path.
