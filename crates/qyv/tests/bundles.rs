@@ -657,7 +657,7 @@ fn files_that_are_not_good_bundles_get_clear_errors() {
         ("cut.qyvbin", "cut short"),
         (
             "newer.qyvbin",
-            "bundle format version 9; this qyv reads version 1: upgrade qyv",
+            "bundle format version 9; this qyv reads version 2: upgrade qyv",
         ),
         ("missing.qyvbin", "missing.qyvbin: no such file"),
     ] {

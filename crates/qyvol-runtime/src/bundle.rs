@@ -13,8 +13,9 @@
 //!   the file's device, inode, size, mtime and ctime says so, and later runs
 //!   of the unchanged file skip the hashing (as the cache does for wasm).
 //!
-//! The first run hashes every byte of the bundle (precompiled code on one
-//! thread while it is copied, the rest on another) before anything runs.
+//! The first run hashes every byte of the bundle before anything runs: the
+//! precompiled code's pieces on every core while they are copied, the rest
+//! at the same time.
 
 use std::fs;
 use std::io;
@@ -344,9 +345,7 @@ fn copy_native(bundle: &Bundle, native: &Native, artifact: &Path) -> Result<(), 
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(CopyError::Cache)?;
-    // Hashing and writing tens of megabytes each take about as long: one
-    // thread does each.
-    match bundle.copy_to_pipelined(native, &mut tmp.as_file()) {
+    match bundle.copy_to_file(native, tmp.as_file()) {
         Ok(()) => {}
         Err(e) if e.kind() == BundleErrorKind::Io => {
             return Err(CopyError::Cache(io::Error::other(e.message)));

@@ -23,6 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use qyvol_manifest::bundle::{piece_digest, piece_hashes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -81,7 +82,10 @@ struct IndexEntry {
 #[derive(Debug, Serialize, Deserialize)]
 struct Sum {
     stamp: Stamp,
-    sha256: String,
+    /// Its content's digest in pieces, as a bundle names its precompiled
+    /// code ([`piece_digest`]): code copied from a bundle is recorded with
+    /// the digest the bundle's signature covers, without hashing it again.
+    digest: String,
     /// The wasm file it was compiled from, for `qyv cache ls`.
     source: PathBuf,
 }
@@ -508,18 +512,23 @@ pub(crate) fn map_cached(
 /// Stores an artifact and its checksum record.
 pub(crate) fn store_artifact(artifact: &Path, bytes: &[u8], source: &Path) -> io::Result<()> {
     write_atomic(artifact, bytes)?;
-    record_artifact(artifact, &hex::encode(Sha256::digest(bytes)), source)
+    record_artifact(artifact, &content_digest(bytes), source)
+}
+
+/// What an artifact's checksum record holds.
+fn content_digest(bytes: &[u8]) -> String {
+    hex::encode(piece_digest(&piece_hashes(bytes)))
 }
 
 /// Writes the checksum record of an artifact already in place, whose
-/// SHA-256 the caller knows.
-pub(crate) fn record_artifact(artifact: &Path, sha256: &str, source: &Path) -> io::Result<()> {
+/// digest in pieces the caller knows.
+pub(crate) fn record_artifact(artifact: &Path, digest: &str, source: &Path) -> io::Result<()> {
     let stamp = Stamp::of(&fs::metadata(artifact)?);
     write_json_atomic(
         &artifact.with_extension("sum"),
         &Sum {
             stamp,
-            sha256: sha256.to_string(),
+            digest: digest.to_string(),
             source: absolute(source),
         },
     )
@@ -539,10 +548,10 @@ fn check_artifact(artifact: &Path, sum_path: &Path) -> ArtifactState {
     }
     // The file was touched since it was written: only its content can tell.
     let actual = match fs::read(artifact) {
-        Ok(bytes) => hex::encode(Sha256::digest(&bytes)),
+        Ok(bytes) => content_digest(&bytes),
         Err(e) => return ArtifactState::Damaged(e.to_string()),
     };
-    if actual != sum.sha256 {
+    if actual != sum.digest {
         return ArtifactState::Damaged("its content does not match its checksum".into());
     }
     let refreshed = Sum {

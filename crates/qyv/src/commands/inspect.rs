@@ -84,7 +84,7 @@ fn inspect_bundle(path: &Path, json: bool) -> Result<i32> {
             .natives()
             .iter()
             .map(|n| {
-                json!({"target": n.target, "engine": n.engine, "size": n.blob.size, "sha256": n.blob.sha256_hex(), "matches_this_engine": matches(&n.target, &n.engine)})
+                json!({"target": n.target, "engine": n.engine, "size": n.blob.size, "pieces": n.pieces.len(), "digest": n.blob.sha256_hex(), "matches_this_engine": matches(&n.target, &n.engine)})
             })
             .collect();
         let v = json!({

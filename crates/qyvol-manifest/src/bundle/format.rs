@@ -1,4 +1,4 @@
-//! The bytes of a `.qyvbin`, version 1. `docs/qyvbin.md` is the prose
+//! The bytes of a `.qyvbin`, version 2. `docs/qyvbin.md` is the prose
 //! version of this file; the two must agree.
 //!
 //! ```text
@@ -11,12 +11,15 @@
 //!
 //! Integers are little-endian. An entry is `kind u8, name_len u16, name,
 //! size u64, sha256 [32]`; a native is `target_len u8, target, engine_len
-//! u8, engine, size u64, sha256 [32]`. Offsets are not stored: each blob
-//! starts where the one before it ends, so blobs can neither overlap nor
-//! leave gaps, and the file must end exactly after the trailer. Every byte
-//! is thereby covered: the header and table by the digest (and the
-//! signature), the data by the entries' SHA-256s, the trailer by comparison
-//! and signature verification.
+//! u8, engine, size u64`, then one SHA-256 per [`PIECE_LEN`] piece of its
+//! bytes (`ceil(size / PIECE_LEN)` of them): machine code is tens of
+//! megabytes, and pieces can be checked on every core at once where one
+//! SHA-256 is one core's work (version 2's change). Offsets are not stored:
+//! each blob starts where the one before it ends, so blobs can neither
+//! overlap nor leave gaps, and the file must end exactly after the trailer.
+//! Every byte is thereby covered: the header and table by the digest (and
+//! the signature), the data by the entries' and pieces' SHA-256s, the
+//! trailer by comparison and signature verification.
 
 use std::fmt;
 
@@ -29,7 +32,7 @@ pub const FILE_EXTENSION: &str = "qyvbin";
 pub const MAGIC: [u8; 8] = *b"\x89QYV\r\n\x1a\n";
 
 /// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 
 /// Flag bit: the trailer holds a public key and a signature.
 pub const FLAG_SIGNED: u16 = 1;
@@ -63,8 +66,14 @@ pub const MAX_MANIFEST_LEN: u64 = 1 << 20;
 
 /// Smallest encoded entry: kind, name length, a 1-byte name, size, sha256.
 pub(crate) const MIN_ENTRY_LEN: usize = 1 + 2 + 1 + 8 + 32;
-/// Smallest encoded native: two 1-byte labels with their lengths, size, sha256.
-pub(crate) const MIN_NATIVE_LEN: usize = 2 + 2 + 8 + 32;
+/// Smallest encoded native: two 1-byte labels with their lengths, size, no
+/// piece.
+pub(crate) const MIN_NATIVE_LEN: usize = 2 + 2 + 8;
+
+/// The pieces of precompiled code, each with its own SHA-256. 2 MiB keeps
+/// the table small (16 bytes of hash per MiB) while a 30 MiB native still
+/// splits into enough pieces to keep every core busy.
+pub const PIECE_LEN: u64 = 2 << 20;
 
 /// What an entry holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -139,7 +148,11 @@ pub struct Native {
     /// The engine's compatibility key (Wasmtime version and settings, CPU
     /// features, Qyvol's version), as `qyvol-runtime` computes it.
     pub engine: String,
+    /// `blob.sha256` is the native's [`piece_digest`], not the SHA-256 of
+    /// its bytes: the pieces are what is checked.
     pub blob: Blob,
+    /// The SHA-256 of each [`PIECE_LEN`] piece, in order.
+    pub pieces: Vec<[u8; 32]>,
 }
 
 impl Native {
@@ -154,6 +167,32 @@ pub const EMPTY_SHA256: [u8; 32] = [
     0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
     0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 ];
+
+/// The SHA-256 of each [`PIECE_LEN`] piece of `bytes` (none for no bytes).
+pub fn piece_hashes(bytes: &[u8]) -> Vec<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    bytes
+        .chunks(PIECE_LEN as usize)
+        .map(|piece| Sha256::digest(piece).into())
+        .collect()
+}
+
+/// What names content checked in pieces (a native, a cached artifact): the
+/// SHA-256 of its pieces' SHA-256s, one after the other. Equal digests mean
+/// equal pieces, hence equal bytes.
+pub fn piece_digest(pieces: &[[u8; 32]]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in pieces {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// How many pieces `size` bytes make.
+pub fn piece_count(size: u64) -> u64 {
+    size.div_ceil(PIECE_LEN)
+}
 
 /// The digest that the trailer records and the signature signs.
 pub(crate) fn digest(header_and_toc: &[u8]) -> [u8; 32] {
@@ -293,6 +332,27 @@ mod tests {
     #[test]
     fn empty_sha256_is_the_hash_of_nothing() {
         assert_eq!(EMPTY_SHA256, <[u8; 32]>::from(Sha256::digest(b"")));
+    }
+
+    #[test]
+    fn pieces_cut_at_piece_len_and_name_the_bytes() {
+        let piece = PIECE_LEN as usize;
+        assert!(piece_hashes(b"").is_empty());
+        assert_eq!(piece_count(0), 0);
+        assert_eq!(piece_count(1), 1);
+        assert_eq!(piece_count(PIECE_LEN), 1);
+        assert_eq!(piece_count(PIECE_LEN + 1), 2);
+        let bytes: Vec<u8> = (0..2 * piece + 5).map(|i| (i % 251) as u8).collect();
+        let pieces = piece_hashes(&bytes);
+        assert_eq!(pieces.len(), 3);
+        assert_eq!(
+            pieces[2],
+            <[u8; 32]>::from(Sha256::digest(&bytes[2 * piece..]))
+        );
+        let mut other = bytes.clone();
+        other[piece + 7] ^= 1;
+        assert_ne!(piece_digest(&pieces), piece_digest(&piece_hashes(&other)));
+        assert_eq!(piece_digest(&[]), EMPTY_SHA256);
     }
 
     #[test]

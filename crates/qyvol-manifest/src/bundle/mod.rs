@@ -22,6 +22,7 @@ pub use error::{BundleError, BundleErrorKind};
 pub use format::{
     Blob, EMPTY_SHA256, Entry, EntryKind, FILE_EXTENSION, FORMAT_VERSION, MAGIC, MAX_COMPONENT_LEN,
     MAX_ENTRIES, MAX_LABEL_LEN, MAX_MANIFEST_LEN, MAX_NAME_LEN, MAX_NATIVES, MAX_TOC_LEN, Native,
+    PIECE_LEN, piece_count, piece_digest, piece_hashes,
 };
 pub use keys::{
     PUBLIC_KEY_EXTENSION, PUBLIC_KEY_FILE, PublicKey, SECRET_KEY_FILE, SecretKey, load_public_keys,
@@ -30,7 +31,7 @@ pub use keys::{
 pub use manifest::BundledManifestError;
 pub use names::check_entry_name;
 pub use packable::unpackable;
-pub use reader::{Bundle, Source, Stored};
+pub use reader::{Bundle, Piece, Source, Stored};
 pub use trust::{Standing, TrustPolicy, TrustedKey};
 pub use writer::{Content, Packed, Packer};
 

@@ -9,8 +9,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
 
 use sha2::{Digest, Sha256};
 
@@ -68,11 +68,24 @@ impl Source for &[u8] {
     }
 }
 
+/// A stretch of an item's bytes checked against one SHA-256: a whole entry,
+/// or one piece of a native.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    /// From the start of the file.
+    pub offset: u64,
+    pub size: u64,
+    pub sha256: [u8; 32],
+}
+
 /// Something with bytes in the bundle: an entry or a native.
 pub trait Stored {
     fn blob(&self) -> &Blob;
     /// How messages name it.
     fn describe(&self) -> String;
+    /// What its bytes are checked against, in order; together they cover
+    /// the blob exactly.
+    fn pieces(&self) -> Vec<Piece>;
 }
 
 impl Stored for Entry {
@@ -83,6 +96,14 @@ impl Stored for Entry {
     fn describe(&self) -> String {
         format!("{} entry {:?}", self.kind, self.name)
     }
+
+    fn pieces(&self) -> Vec<Piece> {
+        vec![Piece {
+            offset: self.blob.offset,
+            size: self.blob.size,
+            sha256: self.blob.sha256,
+        }]
+    }
 }
 
 impl Stored for Native {
@@ -92,6 +113,23 @@ impl Stored for Native {
 
     fn describe(&self) -> String {
         format!("precompiled code for {}", self.label())
+    }
+
+    fn pieces(&self) -> Vec<Piece> {
+        let mut start = 0u64;
+        self.pieces
+            .iter()
+            .map(|sha256| {
+                let size = (self.blob.size - start).min(PIECE_LEN);
+                let piece = Piece {
+                    offset: self.blob.offset + start,
+                    size,
+                    sha256: *sha256,
+                };
+                start += size;
+                piece
+            })
+            .collect()
     }
 }
 
@@ -208,7 +246,7 @@ impl<S: Source> Bundle<S> {
         self.read(self.manifest_entry())
     }
 
-    /// An entry's or native's bytes, checked against their SHA-256. The
+    /// An entry's or native's bytes, checked against their SHA-256s. The
     /// allocation is bounded by the file's real size, checked at open.
     pub fn read(&self, item: &impl Stored) -> Result<Vec<u8>, BundleError> {
         let mut out = Vec::with_capacity(to_usize(item.blob().size));
@@ -225,65 +263,25 @@ impl<S: Source> Bundle<S> {
         self.stream(item, |chunk| out.write_all(chunk))
     }
 
-    /// As [`Bundle::copy_to`], but another thread writes each chunk while
-    /// this one reads and hashes the next: for large items, whose writing
-    /// costs about as much as their hashing. The bytes written are the very
-    /// buffers that were hashed, so a file changing under the reader cannot
-    /// slip unchecked bytes into `out`.
-    pub fn copy_to_pipelined(
-        &self,
-        item: &impl Stored,
-        out: &mut (dyn Write + Send),
-    ) -> Result<(), BundleError> {
-        let blob = item.blob();
-        if blob.size <= 2 * CHUNK as u64 {
-            return self.copy_to(item, out);
-        }
-        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(4);
-        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
-        let (read, written) = std::thread::scope(|scope| {
-            let writer = scope.spawn(move || -> io::Result<()> {
-                for (buf, n) in full_rx {
-                    out.write_all(&buf[..n])?;
-                    // The reader may be done already: nothing to give back to.
-                    let _ = free_tx.send(buf);
-                }
+    /// Writes an item's bytes at the start of `out`, its pieces on as many
+    /// threads as pay (see [`Bundle::verify_all`]), each piece checked as it
+    /// is written: for precompiled code, tens of megabytes whose hashing is
+    /// the first run's floor. The bytes written are the very buffers that
+    /// were hashed, so a file changing under the reader cannot slip unchecked
+    /// bytes into `out`. On error, `out` holds no valid item: throw it away.
+    pub fn copy_to_file(&self, item: &(impl Stored + Sync), out: &File) -> Result<(), BundleError> {
+        let base = item.blob().offset;
+        let pieces = item.pieces();
+        let threads = workers(item.blob().size, pieces.len());
+        in_parallel(&pieces, threads, |i, piece| {
+            let mut at = piece.offset - base;
+            self.check_piece(item, piece, |chunk| {
+                out.write_all_at(chunk, at)?;
+                at += chunk.len() as u64;
                 Ok(())
-            });
-            let mut hasher = Sha256::new();
-            let mut done = 0u64;
-            let mut read = Ok(());
-            while done < blob.size {
-                let n = to_usize((blob.size - done).min(CHUNK as u64));
-                let mut buf = free_rx.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
-                if let Err(e) = self.source.read_exact_at(&mut buf[..n], blob.offset + done) {
-                    read = Err(self.read_error(e));
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                // A closed channel means the writer failed: its error says why.
-                if full_tx.send((buf, n)).is_err() {
-                    break;
-                }
-                done += n as u64;
-            }
-            drop(full_tx);
-            let written = writer
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the writing thread failed")));
-            let read = read.and_then(|()| {
-                if <[u8; 32]>::from(hasher.finalize()) != blob.sha256 {
-                    Err(self.mismatch(item))
-                } else {
-                    Ok(())
-                }
-            });
-            (read, written)
-        });
-        written.map_err(|e| {
-            BundleError::io(&self.file, &format!("copy the {}", item.describe()), e)
-        })?;
-        read
+            })
+            .map_err(|e| (i, e))
+        })
     }
 
     /// The first `len` bytes of an item (fewer if it is shorter), NOT checked
@@ -302,60 +300,36 @@ impl<S: Source> Bundle<S> {
         Ok(out)
     }
 
-    /// Checks an item's bytes against its SHA-256.
+    /// Checks an item's bytes against its SHA-256s.
     pub fn check(&self, item: &impl Stored) -> Result<(), BundleError> {
         self.stream(item, |_| Ok(()))
     }
 
-    /// Checks every entry and every native, largest first, on as many
-    /// threads as the machine has cores (up to 4) when there is enough to
-    /// hash to make that worth it. The error reported is the
-    /// one of the first damaged item in table order, whatever thread found it.
+    /// Checks every entry and every piece of every native, largest first,
+    /// on as many threads as the machine has cores (up to 4) when there is
+    /// enough to hash to make that worth it. The error reported is the one
+    /// of the first damaged item in table order, whatever thread found it.
     pub fn verify_all(&self) -> Result<(), BundleError> {
-        let mut items: Vec<(usize, &dyn StoredDyn<S>)> = self
+        let mut units: Vec<(usize, &(dyn Stored + Sync), Piece)> = self
             .entries
             .iter()
-            .map(|e| e as &dyn StoredDyn<S>)
-            .chain(self.natives.iter().map(|n| n as &dyn StoredDyn<S>))
+            .map(|e| e as &(dyn Stored + Sync))
+            .chain(self.natives.iter().map(|n| n as &(dyn Stored + Sync)))
             .enumerate()
+            .flat_map(|(index, item)| item.pieces().into_iter().map(move |p| (index, item, p)))
             .collect();
-        items.sort_by_key(|(_, item)| std::cmp::Reverse(item.size()));
-        let total = items
+        units.sort_by_key(|(_, _, piece)| std::cmp::Reverse(piece.size));
+        let total = units
             .iter()
-            .fold(0u64, |t, (_, i)| t.saturating_add(i.size()));
-        let threads = if total < PARALLEL_MIN {
-            1
-        } else {
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .clamp(1, 4)
-                .min(items.len())
-        };
-        let next = AtomicUsize::new(0);
-        let failures = Mutex::new(Vec::new());
-        let work = || {
-            while let Some((index, item)) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
-                if let Err(e) = item.check_in(self) {
-                    failures
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((*index, e));
-                }
-            }
-        };
-        // This thread is one of the workers.
-        std::thread::scope(|scope| {
-            for _ in 1..threads {
-                scope.spawn(work);
-            }
-            work();
-        });
-        let mut failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
-        failures.sort_by_key(|(index, _)| *index);
-        match failures.into_iter().next() {
-            Some((_, e)) => Err(e),
-            None => Ok(()),
-        }
+            .fold(0u64, |t, (_, _, p)| t.saturating_add(p.size));
+        in_parallel(
+            &units,
+            workers(total, units.len()),
+            |_, (index, item, piece)| {
+                self.check_piece(*item, piece, |_| Ok(()))
+                    .map_err(|e| (*index, e))
+            },
+        )
     }
 
     /// Writes `entries` (folders and files of this bundle) under `dest`,
@@ -392,14 +366,27 @@ impl<S: Source> Bundle<S> {
         item: &impl Stored,
         mut sink: impl FnMut(&[u8]) -> io::Result<()>,
     ) -> Result<(), BundleError> {
-        let blob = item.blob();
+        for piece in item.pieces() {
+            self.check_piece(item, &piece, &mut sink)?;
+        }
+        Ok(())
+    }
+
+    /// Reads one piece of `item` in chunks, hashing each and giving it to
+    /// `sink`, then compares the hash.
+    fn check_piece(
+        &self,
+        item: &(impl Stored + ?Sized),
+        piece: &Piece,
+        mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<(), BundleError> {
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; to_usize(blob.size.min(CHUNK as u64))];
+        let mut buf = vec![0u8; to_usize(piece.size.min(CHUNK as u64))];
         let mut done = 0u64;
-        while done < blob.size {
-            let n = to_usize((blob.size - done).min(CHUNK as u64));
+        while done < piece.size {
+            let n = to_usize((piece.size - done).min(CHUNK as u64));
             self.source
-                .read_exact_at(&mut buf[..n], blob.offset + done)
+                .read_exact_at(&mut buf[..n], piece.offset + done)
                 .map_err(|e| self.read_error(e))?;
             hasher.update(&buf[..n]);
             sink(&buf[..n]).map_err(|e| {
@@ -407,13 +394,13 @@ impl<S: Source> Bundle<S> {
             })?;
             done += n as u64;
         }
-        if <[u8; 32]>::from(hasher.finalize()) != blob.sha256 {
+        if <[u8; 32]>::from(hasher.finalize()) != piece.sha256 {
             return Err(self.mismatch(item));
         }
         Ok(())
     }
 
-    fn mismatch(&self, item: &impl Stored) -> BundleError {
+    fn mismatch(&self, item: &(impl Stored + ?Sized)) -> BundleError {
         self.error(
             BundleErrorKind::Tampered,
             format!(
@@ -432,19 +419,52 @@ impl<S: Source> Bundle<S> {
     }
 }
 
-/// Entries and natives behind one pointer type, for `verify_all`.
-trait StoredDyn<S: Source>: Sync {
-    fn size(&self) -> u64;
-    fn check_in(&self, bundle: &Bundle<S>) -> Result<(), BundleError>;
+/// How many threads hash `total` bytes split into `units` pieces: one below
+/// [`PARALLEL_MIN`], else one per core, at most 4 and at most one per piece.
+fn workers(total: u64, units: usize) -> usize {
+    if total < PARALLEL_MIN {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(units)
+        .max(1)
 }
 
-impl<S: Source, T: Stored + Sync> StoredDyn<S> for T {
-    fn size(&self) -> u64 {
-        self.blob().size
-    }
-
-    fn check_in(&self, bundle: &Bundle<S>) -> Result<(), BundleError> {
-        bundle.check(self)
+/// Runs `work` on every unit, on `threads` threads (this one is one of
+/// them). Every unit is done even after a failure, so that the error
+/// returned, the one with the smallest number, does not depend on timing.
+fn in_parallel<T: Sync>(
+    units: &[T],
+    threads: usize,
+    work: impl Fn(usize, &T) -> Result<(), (usize, BundleError)> + Sync,
+) -> Result<(), BundleError> {
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    let worker = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(unit) = units.get(i) else { break };
+            if let Err(failure) = work(i, unit) {
+                failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(failure);
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(worker);
+        }
+        worker();
+    });
+    let mut failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
+    failures.sort_by_key(|(number, _)| *number);
+    match failures.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
     }
 }
 
@@ -517,8 +537,10 @@ impl<S: Source> Reader<'_, S> {
         if version != FORMAT_VERSION {
             let advice = if version > FORMAT_VERSION {
                 "upgrade qyv"
-            } else {
+            } else if version == 0 {
                 "the file is damaged"
+            } else {
+                "pack it again with this qyv (`qyv pack`)"
             };
             return Err(self.error(
                 Version,
@@ -688,15 +710,20 @@ fn parse_table(toc: &[u8]) -> Result<(Vec<Entry>, Vec<Native>), TableError> {
         let len = c.u8(&format!("precompiled code {i}'s engine length"))?;
         let engine = c.text(usize::from(len), &format!("precompiled code {i}'s engine"))?;
         let size = c.u64(&format!("precompiled code {i}'s size"))?;
-        let sha256 = c.sha256(&format!("precompiled code {i}'s SHA-256"))?;
+        let count = piece_count(size);
+        c.room_for_pieces(count, &format!("precompiled code {i}"))?;
+        let pieces = (0..count)
+            .map(|p| c.sha256(&format!("precompiled code {i}'s piece {p} SHA-256")))
+            .collect::<Result<Vec<_>, _>>()?;
         natives.push(Native {
             target,
             engine,
             blob: Blob {
                 offset: 0,
                 size,
-                sha256,
+                sha256: piece_digest(&pieces),
             },
+            pieces,
         });
     }
     if c.pos != toc.len() {
@@ -765,6 +792,22 @@ impl<'a> Cursor<'a> {
         let bytes = self.take(n, what)?;
         String::from_utf8(bytes.to_vec())
             .map_err(|_| (BundleErrorKind::Malformed, format!("{what} is not UTF-8")))
+    }
+
+    /// Refuses a native whose pieces' SHA-256s cannot fit in what is left
+    /// of the table (its size, hence its piece count, is not checked
+    /// against the file yet).
+    fn room_for_pieces(&self, count: u64, what: &str) -> Result<(), TableError> {
+        let left = self.bytes.len() - self.pos;
+        if count.saturating_mul(32) > left as u64 {
+            return Err((
+                BundleErrorKind::Truncated,
+                format!(
+                    "{what} has {count} pieces, whose SHA-256s cannot fit in the {left} bytes left of the table of contents"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Refuses a count over `max`, or one that cannot fit in what is left of

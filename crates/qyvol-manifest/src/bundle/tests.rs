@@ -155,12 +155,21 @@ fn not_a_bundle_says_what_it_is() {
         "{err}"
     );
     let mut newer = bytes(&packer(), None);
-    newer[8] = 2;
+    newer[8] = 3;
     let err = open(newer).unwrap_err();
     assert_eq!(err.kind(), BundleErrorKind::Version);
     assert!(
         err.to_string()
-            .contains("version 2; this qyv reads version 1: upgrade qyv")
+            .contains("version 3; this qyv reads version 2: upgrade qyv")
+    );
+    let mut older = bytes(&packer(), None);
+    older[8] = 1;
+    let err = open(older).unwrap_err();
+    assert_eq!(err.kind(), BundleErrorKind::Version);
+    assert!(
+        err.to_string()
+            .contains("version 1; this qyv reads version 2: pack"),
+        "{err}"
     );
 }
 
@@ -485,38 +494,63 @@ proptest! {
 }
 
 #[test]
-fn a_pipelined_copy_writes_what_it_hashed_and_notices_damage() {
-    // Large enough for the writer thread: a few chunks of varied bytes.
-    let code: Vec<u8> = (0..5 * (1 << 20) + 123)
+fn a_copy_to_a_file_writes_what_it_hashed_and_notices_damage() {
+    // Several pieces (the last one short) of varied bytes, over the size at
+    // which pieces are copied on several threads.
+    let code: Vec<u8> = (0..4 * PIECE_LEN as usize + 123)
         .map(|i| (i * 7 % 251) as u8)
         .collect();
     let mut p = packer();
     p.add_native("t", "e", code.clone());
     let good = bytes(&p, None);
     let b = open(good.clone()).unwrap();
-    let mut out = Vec::new();
-    b.copy_to_pipelined(&b.natives()[0], &mut out).unwrap();
-    assert_eq!(out, code);
+    assert_eq!(b.natives()[0].pieces.len(), 5);
+    b.verify_all().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("code");
+    let out = std::fs::File::create(&path).unwrap();
+    b.copy_to_file(&b.natives()[0], &out).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), code);
 
+    // A byte of the third piece.
     let mut bad = good;
-    let at = b.natives()[0].blob.offset as usize + 3 * (1 << 20);
+    let at = b.natives()[0].blob.offset as usize + 2 * PIECE_LEN as usize + 5;
     bad[at] ^= 1;
     let b = open(bad).unwrap();
-    let err = b
-        .copy_to_pipelined(&b.natives()[0], &mut Vec::new())
-        .unwrap_err();
+    let err = b.verify_all().unwrap_err();
     assert_eq!(err.kind(), BundleErrorKind::Tampered, "{err}");
+    let out = std::fs::File::create(dir.path().join("bad")).unwrap();
+    let err = b.copy_to_file(&b.natives()[0], &out).unwrap_err();
+    assert_eq!(err.kind(), BundleErrorKind::Tampered, "{err}");
+    assert!(
+        err.to_string()
+            .contains("precompiled code for t/e does not match its SHA-256"),
+        "{err}"
+    );
 
-    struct Full;
-    impl std::io::Write for Full {
-        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-            Err(std::io::Error::other("disk full"))
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let err = b.copy_to_pipelined(&b.natives()[0], &mut Full).unwrap_err();
-    assert_eq!(err.kind(), BundleErrorKind::Io);
-    assert!(err.to_string().contains("disk full"), "{err}");
+    let read_only = std::fs::File::open(&path).unwrap();
+    let b = open(bytes(&p, None)).unwrap();
+    let err = b.copy_to_file(&b.natives()[0], &read_only).unwrap_err();
+    assert_eq!(err.kind(), BundleErrorKind::Io, "{err}");
+    assert!(
+        err.to_string().contains("copy the precompiled code"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_native_whose_pieces_cannot_fit_in_the_table_is_refused() {
+    let mut toc = table(&two_first());
+    toc.truncate(toc.len() - 4);
+    toc.extend_from_slice(&1u32.to_le_bytes());
+    toc.extend_from_slice(&[1, b't', 1, b'e']);
+    // Pieces for 2^62 bytes, none of them written.
+    toc.extend_from_slice(&(1u64 << 62).to_le_bytes());
+    let err = open(crafted(0, &toc, 0)).unwrap_err();
+    assert_eq!(err.kind(), BundleErrorKind::Truncated, "{err}");
+    assert!(
+        err.to_string()
+            .contains("precompiled code 0 has 2199023255552 pieces, whose SHA-256s cannot fit"),
+        "{err}"
+    );
 }

@@ -177,14 +177,16 @@ impl Packer {
             .natives
             .iter()
             .map(|(target, engine, code)| {
+                let pieces = piece_hashes(code);
                 let native = Native {
                     target: target.clone(),
                     engine: engine.clone(),
                     blob: Blob {
                         offset: 0,
                         size: code.len() as u64,
-                        sha256: Sha256::digest(code).into(),
+                        sha256: piece_digest(&pieces),
                     },
+                    pieces,
                 };
                 (native, code)
             })
@@ -319,7 +321,9 @@ fn encode_table(entries: &[Entry], natives: &[Native]) -> Vec<u8> {
         out.push(n.engine.len() as u8);
         out.extend_from_slice(n.engine.as_bytes());
         out.extend_from_slice(&n.blob.size.to_le_bytes());
-        out.extend_from_slice(&n.blob.sha256);
+        for piece in &n.pieces {
+            out.extend_from_slice(piece);
+        }
     }
     out
 }
