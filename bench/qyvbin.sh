@@ -122,7 +122,9 @@ for f in sorted(pathlib.Path(sys.argv[1]).glob("*.json")):
 EOF
     echo
     echo "Hashing is the floor of a first run: every byte of the bundle is checked"
-    echo "against its SHA-256 before anything runs. \`qyv verify\` does only that"
+    echo "against a SHA-256 before anything runs (the machine code in 2 MiB pieces,"
+    echo "hashed and copied on both cores while the wasm is hashed; bundle format 2,"
+    echo "docs/qyvbin.md). \`qyv verify\` does only the hashing"
     echo "(its row above)$([ -n "$sha_rate" ] && echo "; for scale, OpenSSL's SHA-256 runs at $sha_rate MB/s on one core here (\`openssl speed -evp sha256\`, 1 MiB blocks)")."
     echo
     echo "Wall times depend on what else the machine runs (load averages below);"
