@@ -42,6 +42,21 @@ impl Scratch {
         )
     }
 
+    /// The HTTP probe as an app named `name` in `apps/FOLDER/`, at `route`,
+    /// whose `/env/GREETING` answers `greeting`; returns the manifest.
+    fn http_app(&self, folder: &str, name: &str, route: &str, greeting: &str) -> PathBuf {
+        let dir = self.path(&format!("apps/{folder}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(http_probe(), dir.join("probe.wasm")).unwrap();
+        write(
+            &dir,
+            "app.qyv",
+            &format!(
+                "name: {name}\nversion: 1.0.0-{greeting}\nentrypoint: probe.wasm\ntype: http\nhttp:\n  route: {route}\nenv:\n  ROUTE: {route}\n  GREETING: {greeting}\n"
+            ),
+        )
+    }
+
     /// Starts a daemon on this folder's data.
     fn daemon(&self, extra: &[&str], hold: Option<&str>) -> Daemon {
         Daemon::start(self, extra, hold)
@@ -71,6 +86,8 @@ struct Daemon {
     stdin: Option<ChildStdin>,
     stderr: mpsc::Receiver<String>,
     url: String,
+    /// Where the node serves HTTP apps (`--http`).
+    http: Option<std::net::SocketAddr>,
     fingerprint: String,
     token: String,
     config: PathBuf,
@@ -95,9 +112,12 @@ impl Daemon {
         };
         let mut child = cmd.spawn().unwrap();
         let mut said = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut url, mut fingerprint) = (None, None);
+        let (mut url, mut fingerprint, mut http) = (None, None, None);
         for line in said.by_ref() {
             let line = line.unwrap();
+            if let Some(a) = line.trim().strip_prefix("http apps") {
+                http = a.trim().strip_prefix("http://").map(|a| a.parse().unwrap());
+            }
             if let Some(u) = line.strip_prefix("qyv daemon listening on ") {
                 url = Some(u.trim().to_string());
             }
@@ -138,6 +158,7 @@ impl Daemon {
             child,
             stderr: rx,
             url,
+            http,
             fingerprint,
             token: stdout(&out).trim().to_string(),
             config: s.path("config"),
@@ -220,6 +241,11 @@ impl Daemon {
         let out = self.qyv().args(["ps", "--json"]).output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// GET `path` on the node's HTTP port.
+    fn get(&self, path: &str) -> Reply {
+        http_get(self.http.expect("the node serves HTTP apps"), path)
     }
 
     fn kill(&mut self) {
@@ -846,4 +872,139 @@ fn the_openapi_file_lists_the_routes_the_node_serves() {
         .collect();
     served.sort();
     assert_eq!(documented, served);
+}
+
+/// Polls `get` until it returns what `done` accepts, for at most [`STUCK`]
+/// (a bound on a hang, not a timing the test depends on).
+fn eventually<T: std::fmt::Debug>(mut get: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = std::time::Instant::now() + STUCK;
+    loop {
+        let value = get();
+        if done(&value) || std::time::Instant::now() > deadline {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn http_apps_are_served_by_route_through_stop_start_redeploy_rollback_and_restart() {
+    let s = Scratch::new();
+    let http = ["--http", "127.0.0.1:0"];
+    let mut node = s.daemon(&http, None);
+
+    // The example, at its route /, answers through the node's HTTP port.
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(example("http-rust/http-rust.qyv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reply = node.get("/hi");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, "Hello from Rust! You asked for /hi\n");
+    let app = node.app("http-rust");
+    assert_eq!(app["state"], "running", "{app}");
+    assert_eq!(app["route"], "/", "{app}");
+    assert_eq!(app["instances"], 1, "{app}");
+    let out = node.qyv().args(["ps", "http-rust"]).output().unwrap();
+    assert!(
+        stdout(&out).contains("  route      /\n"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A second app at /greet; the longer route wins its paths.
+    let one = s.http_app("one", "greeter", "/greet", "one");
+    node.qyv().arg("deploy").arg(&one).assert().success();
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+    assert_eq!(
+        node.get("/else").body,
+        "Hello from Rust! You asked for /else\n"
+    );
+    // rm takes an app off its route.
+    node.qyv().args(["rm", "http-rust"]).assert().success();
+    assert_eq!(node.get("/else").status, 404);
+
+    // What an instance prints is in the app's log, with its request id.
+    let reply = node.get("/greet/print/written-by-a-request");
+    assert_eq!(reply.body, "printed\n");
+    let id = reply.header("x-request-id").unwrap().to_string();
+    let (out, err) = eventually(
+        || {
+            let out = node.qyv().args(["logs", "greeter"]).output().unwrap();
+            (stdout(&out), stderr(&out))
+        },
+        |(_, err)| err.contains("written-by-a-request (stderr)"),
+    );
+    assert_eq!(out, format!("[req {id}] written-by-a-request\n"));
+    assert_eq!(err, format!("[req {id}] written-by-a-request (stderr)\n"));
+
+    // stop takes the route out; start puts it back.
+    node.qyv().args(["stop", "greeter"]).assert().success();
+    assert_eq!(node.app("greeter")["state"], "stopped");
+    assert_eq!(node.get("/greet/env/GREETING").status, 404);
+    node.qyv().args(["start", "greeter"]).assert().success();
+    assert_eq!(node.app("greeter")["state"], "running");
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+
+    // A redeploy swaps in the new revision; a rollback the old one.
+    let two = s.http_app("two", "greeter", "/greet", "two");
+    node.qyv().arg("deploy").arg(&two).assert().success();
+    assert_eq!(node.get("/greet/env/GREETING").body, "two\n");
+    assert_eq!(node.app("greeter")["version"], "1.0.0-two");
+    node.qyv().args(["rollback", "greeter"]).assert().success();
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+    let revision = node.app("greeter")["revision"].as_u64().unwrap();
+    assert_eq!(revision, 3);
+
+    // Another app may not take a route an app holds; nothing of it is
+    // stored.
+    let before = s.stored_bundles();
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(s.http_app("thief", "thief", "/greet", "x"))
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "http.route /greet belongs to app greeter");
+    assert_eq!(s.stored_bundles(), before);
+    assert!(node.apps().iter().all(|a| a["name"] != "thief"));
+
+    let metrics = node
+        .client(Some(&node.token), Some(&node.fingerprint))
+        .metrics()
+        .unwrap();
+    assert!(
+        metrics.contains("qyvol_app_http_requests_total{app=\"greeter\"} 1\n"),
+        "{metrics}"
+    );
+
+    // A restarted node serves its apps again, at the revision they had.
+    node.kill();
+    let node = s.daemon(&http, None);
+    assert_eq!(node.settled("greeter", 3)["state"], "running");
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+    assert_eq!(node.app("greeter")["route"], "/greet");
+}
+
+#[test]
+fn a_node_without_http_refuses_http_apps_and_stores_nothing() {
+    let s = Scratch::new();
+    let node = s.daemon(&[], None);
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(example("http-rust/http-rust.qyv"))
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "qyv daemon --http ADDR");
+    assert!(
+        stderr(&out).contains("http-rust is a type: http app"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
+    assert!(node.apps().is_empty());
 }

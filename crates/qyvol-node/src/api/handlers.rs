@@ -372,6 +372,10 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> Result<Response> {
             (row, Some(rev.app_type), live)
         })
         .collect();
-    let text = crate::metrics::render(&apps, node.supervisor.uptime().as_secs_f64());
+    let text = crate::metrics::render(
+        &apps,
+        &node.supervisor.http_requests(),
+        node.supervisor.uptime().as_secs_f64(),
+    );
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
