@@ -1008,3 +1008,30 @@ fn a_node_without_http_refuses_http_apps_and_stores_nothing() {
     assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
     assert!(node.apps().is_empty());
 }
+
+#[test]
+fn a_rollback_to_a_route_another_app_took_is_refused() {
+    let s = Scratch::new();
+    let node = s.daemon(&["--http", "127.0.0.1:0"], None);
+    for manifest in [
+        s.http_app("one", "greeter", "/greet", "one"),
+        s.http_app("two", "greeter", "/g2", "two"),
+        s.http_app("other", "other", "/greet", "three"),
+    ] {
+        node.qyv().arg("deploy").arg(manifest).assert().success();
+    }
+    assert_eq!(node.get("/greet/env/GREETING").body, "three\n");
+    let out = node.qyv().args(["rollback", "greeter"]).output().unwrap();
+    expect_failure(
+        &out,
+        125,
+        "cannot roll greeter back to revision 1: http.route /greet belongs to app other",
+    );
+    assert_eq!(node.get("/g2/env/GREETING").body, "two\n");
+    assert_eq!(node.get("/greet/env/GREETING").body, "three\n");
+    let revs: Vec<u64> = revisions(&node.app("greeter"))
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(revs, [2, 1]);
+}

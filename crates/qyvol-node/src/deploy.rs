@@ -157,21 +157,12 @@ pub(crate) async fn install(
     .await
     .map_err(|e| NodeError::Internal(format!("a task failed: {e}")))??;
     let size = upload.size();
-    if checked.route.is_some() && !supervisor.serves_http() {
-        return Err(NodeError::BadBundle(crate::supervisor::no_http_port(
-            &checked.app,
-        )));
-    }
-
     let held_lock = supervisor.lock(&checked.app).await;
     let _routes = match &checked.route {
         Some(route) => {
             let guard = supervisor.lock_routes().await;
-            if let Some(other) = supervisor.route_holder(&checked.app, route).await? {
-                return Err(NodeError::BadBundle(format!(
-                    "http.route {route} belongs to app {other} on this node; give {} another http.route, or remove {other} first (`qyv rm {other}`)",
-                    checked.app
-                )));
+            if let Some(why) = supervisor.refuse_route(&checked.app, route).await? {
+                return Err(NodeError::BadBundle(why));
             }
             Some(guard)
         }

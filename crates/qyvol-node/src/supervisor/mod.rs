@@ -240,31 +240,41 @@ impl Supervisor {
         self.shared.routes.lock().await
     }
 
-    /// The app other than `app` whose current revision is an HTTP app at
-    /// `route`, if any: stopped apps hold their route too, so that starting
-    /// one never finds it taken.
-    pub async fn route_holder(&self, app: &str, route: &str) -> Result<Option<String>, NodeError> {
+    /// Why an HTTP app at `route` cannot be served here, if it cannot: the
+    /// node serves no HTTP apps, or another app holds the route (stopped
+    /// apps hold theirs too, so that starting one never finds it taken).
+    /// Call it with [`Supervisor::lock_routes`] held.
+    pub async fn refuse_route(&self, app: &str, route: &str) -> Result<Option<String>, NodeError> {
+        if !self.serves_http() {
+            return Ok(Some(no_http_port(app)));
+        }
         let rows = db(&self.shared.store, |s| s.all_current()).await?;
         for (row, rev) in rows {
             if row.name == app || rev.app_type != AppType::Http.as_str() {
                 continue;
             }
-            let path = self.shared.artifacts.path(&rev.digest);
-            let held = tokio::task::spawn_blocking(move || {
-                Bundle::open(&path)
-                    .ok()
-                    .and_then(|b| b.manifest().ok())
-                    .map(|m| m.http_settings().route)
-            })
-            .await
-            .map_err(|e| NodeError::Internal(format!("a task failed: {e}")))?;
             // A bundle that cannot be read now holds no route it could
             // serve; its own start says what is wrong with it.
-            if held.is_some_and(|r| r == route) {
-                return Ok(Some(row.name));
+            if self.stored_route(&rev.digest).await.as_deref() == Some(route) {
+                let other = row.name;
+                return Ok(Some(format!(
+                    "http.route {route} belongs to app {other} on this node; give {app} another http.route, or remove {other} first (`qyv rm {other}`)"
+                )));
             }
         }
         Ok(None)
+    }
+
+    /// The `http.route` of the HTTP app in a stored bundle.
+    pub async fn stored_route(&self, digest: &str) -> Option<String> {
+        let path = self.shared.artifacts.path(digest);
+        tokio::task::spawn_blocking(move || {
+            let manifest = Bundle::open(&path).ok()?.manifest().ok()?;
+            (manifest.app_type == AppType::Http).then(|| manifest.http_settings().route)
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     pub fn uptime(&self) -> std::time::Duration {
