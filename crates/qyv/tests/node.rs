@@ -1035,3 +1035,72 @@ fn a_rollback_to_a_route_another_app_took_is_refused() {
         .collect();
     assert_eq!(revs, [2, 1]);
 }
+
+#[test]
+fn logs_follow_prints_lines_as_the_app_writes_them() {
+    let s = Scratch::new();
+    let node = s.daemon(&["--http", "127.0.0.1:0"], None);
+    let app = s.http_app("one", "greeter", "/greet", "one");
+    node.qyv().arg("deploy").arg(app).assert().success();
+    assert_eq!(node.get("/greet/print/before").body, "printed\n");
+
+    let mut follow = node.spawn(&["logs", "-f", "greeter"]);
+    let (tx, rx) = mpsc::channel();
+    let out = BufReader::new(follow.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || rx.recv_timeout(STUCK).expect("qyv logs -f printed nothing");
+    assert!(next().ends_with("] before"));
+    // Lines written after the command started arrive while it runs.
+    for word in ["after", "and-again"] {
+        let reply = node.get(&format!("/greet/print/{word}"));
+        let id = reply.header("x-request-id").unwrap();
+        assert_eq!(next(), format!("[req {id}] {word}"));
+    }
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+}
+
+#[test]
+fn a_node_serves_the_users_own_certificate() {
+    let s = Scratch::new();
+    let tls = s.path("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = write(&tls, "cert.pem", &made.cert.pem());
+    let key = write(&tls, "key.pem", &made.signing_key.serialize_pem());
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let node = s.daemon(&["--tls-cert", cert, "--tls-key", key], None);
+    // The node says the fingerprint of the certificate it was given, and a
+    // client pinned to it gets through.
+    assert_eq!(
+        node.fingerprint,
+        Fingerprint::of(made.cert.der()).to_string()
+    );
+    assert!(node.apps().is_empty());
+    assert!(
+        !s.data().join("tls").exists(),
+        "the node made a certificate of its own"
+    );
+
+    // A key that is not the certificate's is refused at start, saying so.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let wrong = write(&tls, "other-key.pem", &other.signing_key.serialize_pem());
+    drop(node);
+    let out = s
+        .qyv()
+        .args(["daemon", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(s.data())
+        .args(["--tls-cert", cert, "--tls-key"])
+        .arg(&wrong)
+        .timeout(STUCK)
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "the certificate and key do not go together");
+}
