@@ -1104,3 +1104,65 @@ fn a_node_serves_the_users_own_certificate() {
         .unwrap();
     expect_failure(&out, 125, "the certificate and key do not go together");
 }
+
+#[test]
+fn an_http_app_runs_its_precompiled_code_only_from_a_trusted_signer() {
+    let s = Scratch::new();
+    let keys = s.path("keys");
+    s.qyv()
+        .args(["keygen", "--out"])
+        .arg(&keys)
+        .assert()
+        .success();
+    let secret = keys.join("qyvol.key");
+    let public = keys.join("qyvol.pub");
+    let app = s.http_app("one", "greeter", "/greet", "one");
+    let signed = s.pack(
+        &app,
+        "signed.qyvbin",
+        &["--precompile", "--sign", secret.to_str().unwrap()],
+    );
+    let unsigned = s.pack(&app, "unsigned.qyvbin", &["--precompile"]);
+    let started = |node: &Daemon| -> String {
+        let out = node
+            .qyv()
+            .args(["events", "greeter", "--json"])
+            .output()
+            .unwrap();
+        let events: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        events
+            .iter()
+            .rfind(|e| e["kind"] == "started")
+            .map(|e| e["message"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+
+    // A node that trusts the signer serves the bundle's code.
+    let node = s.daemon(
+        &["--http", "127.0.0.1:0", "--key", public.to_str().unwrap()],
+        None,
+    );
+    node.qyv().arg("deploy").arg(&signed).assert().success();
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+    let message = started(&node);
+    assert!(
+        message.ends_with("with the bundle's precompiled code"),
+        "{message}"
+    );
+    drop(node);
+
+    // One that does not compiles the wasm, and says why in the app's log.
+    let other = Scratch::new();
+    let node = other.daemon(&["--http", "127.0.0.1:0"], None);
+    node.qyv().arg("deploy").arg(&unsigned).assert().success();
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+    let message = started(&node);
+    assert!(message.ends_with("with code compiled now"), "{message}");
+    let out = node.qyv().args(["logs", "greeter"]).output().unwrap();
+    assert!(
+        stderr(&out)
+            .contains("precompiled code is not used, because no key this node trusts signed it"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -24,8 +24,8 @@ use std::time::Instant;
 
 use qyvol_manifest::bundle::{Bundle, Standing, TrustPolicy};
 use qyvol_manifest::{AppType, Manifest};
-use qyvol_runtime::serve::{ServeApp, ServeHandle};
-use qyvol_runtime::{CodeCache, RunControl, Stdio};
+use qyvol_runtime::serve::{ServeApp, ServeHandle, Served};
+use qyvol_runtime::{CodeCache, CodeSource, RunControl, Stdio};
 use tokio::sync::{Notify, OwnedMutexGuard, watch};
 use tokio::task::JoinHandle;
 
@@ -159,12 +159,23 @@ pub(crate) fn no_http_port(app: &str) -> String {
 
 /// Loads the app's revision (its bundle unpacked as `qyv run` would) and
 /// puts it on the server, its output going to the app's log. Blocking.
-fn put_app(shared: &Shared, http: &ServeHandle, app: &Prepared) -> Result<Vec<String>, String> {
+fn put_app(shared: &Shared, http: &ServeHandle, app: &Prepared) -> Result<Served, String> {
     let bundle = Bundle::open(&app.bundle).map_err(|e| e.to_string())?;
+    let note = untrusted_code_note(&bundle, app.trusted);
     let mut serve = ServeApp::from_bundle(&app.manifest, Arc::new(bundle), app.trusted);
     serve.spec.cache = Some(shared.cache.clone());
     serve.spec.stdio = Stdio::Capture(shared.logs.app(&app.name).sink(app.revision));
-    http.put(serve).map_err(|e| e.to_string())
+    let mut served = http.put(serve).map_err(|e| e.to_string())?;
+    served.warnings.extend(note);
+    Ok(served)
+}
+
+/// What to tell when a bundle's precompiled code is not used because no
+/// key the node trusts signed it, as `qyv run` tells it.
+pub(crate) fn untrusted_code_note(bundle: &Bundle, trusted: bool) -> Option<String> {
+    (!trusted && !bundle.natives().is_empty()).then(|| {
+        "note: the bundle's precompiled code is not used, because no key this node trusts signed it (machine code runs outside the sandbox); its wasm is compiled instead. Start the node with --key or --trust naming the signer's key".to_string()
+    })
 }
 
 /// Runs store work off the async threads (it syncs to disk).
@@ -508,9 +519,9 @@ impl Supervisor {
             }
         };
         match put {
-            Ok(warnings) => {
+            Ok(served) => {
                 let log = self.shared.logs.app(&name).sink(revision);
-                for w in &warnings {
+                for w in &served.warnings {
                     eprintln!("qyv daemon: {name}: {w}");
                     qyvol_runtime::OutputSink::write(
                         &*log,
@@ -522,8 +533,14 @@ impl Supervisor {
                     l.state = State::Running;
                     l.started_at = Some(crate::time::now_ms());
                 });
-                let message =
-                    format!("revision {revision} served at {route} on the node's HTTP port");
+                let code = match served.code {
+                    CodeSource::Precompiled => "the bundle's precompiled code",
+                    CodeSource::CacheHit => "code from the node's cache",
+                    _ => "code compiled now",
+                };
+                let message = format!(
+                    "revision {revision} served at {route} on the node's HTTP port, with {code}"
+                );
                 eprintln!("qyv daemon: {name}: {message}");
                 db(&self.shared.store, move |s| {
                     s.add_event(&name, Some(revision), "started", &message)

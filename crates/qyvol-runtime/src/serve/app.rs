@@ -21,6 +21,7 @@ use crate::code::Code;
 use crate::engine::EngineOptions;
 use crate::error::{RuntimeError, chain};
 use crate::limits::MemoryLimiter;
+use crate::metrics::CodeSource;
 use crate::net::NetGate;
 use crate::output::{OutputSink, Stdio};
 use crate::run::{command_exports, explain_link_error};
@@ -118,6 +119,8 @@ pub(crate) struct LoadedApp {
     pub(crate) admission: Admission,
     /// Requests routed to it.
     pub(crate) requests: AtomicU64,
+    /// Where its machine code came from.
+    pub(crate) code: CodeSource,
     gate: NetGate,
     net: Arc<NetPolicy>,
     warm: Mutex<Vec<Warm>>,
@@ -157,6 +160,7 @@ impl LoadedApp {
         };
         let LoadedCode {
             code,
+            source,
             mut warnings,
             notes,
             ..
@@ -194,6 +198,7 @@ impl LoadedApp {
             LoadedApp {
                 admission: Admission::new(http.concurrency, http.queue),
                 requests: AtomicU64::new(0),
+                code: source,
                 _files: files,
                 net: Arc::new(spec.net.clone()),
                 name: name.into(),

@@ -32,6 +32,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::{Error, WasiHttpView};
 
+use crate::metrics::CodeSource;
 use crate::outcome::Outcome;
 use crate::run::{LimiterView, classify, explain};
 use crate::serve::app::{LoadedApp, ServeApp, Warm};
@@ -106,6 +107,15 @@ impl Table {
             .map(|a| (a.http.route.clone(), a.name.to_string()))
             .collect()
     }
+}
+
+/// An app [`ServeHandle::put`] serves now.
+#[derive(Clone, Debug)]
+pub struct Served {
+    /// Things to tell the user that did not stop it.
+    pub warnings: Vec<String>,
+    /// Where its machine code came from.
+    pub code: CodeSource,
 }
 
 /// Changes the apps of a server while it serves; cheap to clone.
@@ -333,10 +343,9 @@ impl ServeHandle {
     /// Serves `app`, in place of the app of the same name if there is one:
     /// loads it (compiling or mapping cached code) with no lock held, then
     /// swaps the table. Requests already routed to the app it replaces
-    /// finish there; the next ones go to the new one. Returns the warnings
-    /// of its loading; fails, changing nothing, when the app cannot be
-    /// loaded or another app has its route.
-    pub fn put(&self, app: ServeApp) -> Result<Vec<String>, ServeError> {
+    /// finish there; the next ones go to the new one. Fails, changing
+    /// nothing, when the app cannot be loaded or another app has its route.
+    pub fn put(&self, app: ServeApp) -> Result<Served, ServeError> {
         // Checked before the work of loading, and again at the swap, which
         // is what counts when two changes race.
         self.check(&app)?;
@@ -355,8 +364,9 @@ impl ServeHandle {
         apps.push(loaded.clone());
         *table = Arc::new(Table::new(apps));
         drop(table);
+        let code = loaded.code;
         self.shared.add_timed(&[loaded]);
-        Ok(warnings)
+        Ok(Served { warnings, code })
     }
 
     /// Whether `app` could be served next to the apps served now (another
