@@ -1166,3 +1166,24 @@ fn an_http_app_runs_its_precompiled_code_only_from_a_trusted_signer() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_http_app_that_is_no_handler_fails_with_the_reason_and_serves_nothing() {
+    let s = Scratch::new();
+    let node = s.daemon(&["--http", "127.0.0.1:0"], None);
+    let dir = s.path("apps/cmd");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(probe_p2(), dir.join("probe.wasm")).unwrap();
+    let manifest = write(
+        &dir,
+        "app.qyv",
+        "name: cmd\nentrypoint: probe.wasm\ntype: http\nhttp:\n  route: /cmd\n",
+    );
+    let out = node.qyv().arg("deploy").arg(manifest).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("it is a command"), "{}", stdout(&out));
+    let app = node.app("cmd");
+    assert_eq!(app["state"], "failed", "{app}");
+    assert_eq!(app["instances"], 0, "{app}");
+    assert_eq!(node.get("/cmd").status, 404);
+}
