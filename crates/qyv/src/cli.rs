@@ -70,7 +70,7 @@ pub enum Command {
     Shell(ShellArgs),
     /// Run a node: an HTTPS API that keeps, runs and watches apps deployed
     /// to it
-    Daemon(DaemonArgs),
+    Daemon(Box<DaemonArgs>),
     /// Deploy an app to a node: pack it (from a .qyv), upload it, wait until
     /// it runs
     Deploy(DeployArgs),
@@ -386,6 +386,11 @@ pub struct DaemonArgs {
     /// Where the API listens
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7443")]
     pub listen: std::net::SocketAddr,
+
+    /// Serve the node's type: http apps, by route, in plain HTTP on this
+    /// address (e.g. 0.0.0.0:8080); without it the node refuses them
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
 
     /// The node's data folder [default: /var/lib/qyvol for root, else
     /// $XDG_DATA_HOME/qyvol/node or ~/.local/share/qyvol/node]

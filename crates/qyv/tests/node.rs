@@ -42,6 +42,21 @@ impl Scratch {
         )
     }
 
+    /// The HTTP probe as an app named `name` in `apps/FOLDER/`, at `route`,
+    /// whose `/env/GREETING` answers `greeting`; returns the manifest.
+    fn http_app(&self, folder: &str, name: &str, route: &str, greeting: &str) -> PathBuf {
+        let dir = self.path(&format!("apps/{folder}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(http_probe(), dir.join("probe.wasm")).unwrap();
+        write(
+            &dir,
+            "app.qyv",
+            &format!(
+                "name: {name}\nversion: 1.0.0-{greeting}\nentrypoint: probe.wasm\ntype: http\nhttp:\n  route: {route}\nenv:\n  ROUTE: {route}\n  GREETING: {greeting}\n"
+            ),
+        )
+    }
+
     /// Starts a daemon on this folder's data.
     fn daemon(&self, extra: &[&str], hold: Option<&str>) -> Daemon {
         Daemon::start(self, extra, hold)
@@ -71,6 +86,8 @@ struct Daemon {
     stdin: Option<ChildStdin>,
     stderr: mpsc::Receiver<String>,
     url: String,
+    /// Where the node serves HTTP apps (`--http`).
+    http: Option<std::net::SocketAddr>,
     fingerprint: String,
     token: String,
     config: PathBuf,
@@ -95,9 +112,12 @@ impl Daemon {
         };
         let mut child = cmd.spawn().unwrap();
         let mut said = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut url, mut fingerprint) = (None, None);
+        let (mut url, mut fingerprint, mut http) = (None, None, None);
         for line in said.by_ref() {
             let line = line.unwrap();
+            if let Some(a) = line.trim().strip_prefix("http apps") {
+                http = a.trim().strip_prefix("http://").map(|a| a.parse().unwrap());
+            }
             if let Some(u) = line.strip_prefix("qyv daemon listening on ") {
                 url = Some(u.trim().to_string());
             }
@@ -138,6 +158,7 @@ impl Daemon {
             child,
             stderr: rx,
             url,
+            http,
             fingerprint,
             token: stdout(&out).trim().to_string(),
             config: s.path("config"),
@@ -220,6 +241,11 @@ impl Daemon {
         let out = self.qyv().args(["ps", "--json"]).output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// GET `path` on the node's HTTP port.
+    fn get(&self, path: &str) -> Reply {
+        http_get(self.http.expect("the node serves HTTP apps"), path)
     }
 
     fn kill(&mut self) {
@@ -846,4 +872,318 @@ fn the_openapi_file_lists_the_routes_the_node_serves() {
         .collect();
     served.sort();
     assert_eq!(documented, served);
+}
+
+/// Polls `get` until it returns what `done` accepts, for at most [`STUCK`]
+/// (a bound on a hang, not a timing the test depends on).
+fn eventually<T: std::fmt::Debug>(mut get: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = std::time::Instant::now() + STUCK;
+    loop {
+        let value = get();
+        if done(&value) || std::time::Instant::now() > deadline {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn http_apps_are_served_by_route_through_stop_start_redeploy_rollback_and_restart() {
+    let s = Scratch::new();
+    let http = ["--http", "127.0.0.1:0"];
+    let mut node = s.daemon(&http, None);
+
+    // The example, at its route /, answers through the node's HTTP port.
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(example("http-rust/http-rust.qyv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reply = node.get("/hi");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, "Hello from Rust! You asked for /hi\n");
+    let app = node.app("http-rust");
+    assert_eq!(app["state"], "running", "{app}");
+    assert_eq!(app["route"], "/", "{app}");
+    assert_eq!(app["instances"], 1, "{app}");
+    let out = node.qyv().args(["ps", "http-rust"]).output().unwrap();
+    assert!(
+        stdout(&out).contains("  route      /\n"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A second app at /greet; the longer route wins its paths.
+    let one = s.http_app("one", "greeter", "/greet", "one");
+    node.qyv().arg("deploy").arg(&one).assert().success();
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+    assert_eq!(
+        node.get("/else").body,
+        "Hello from Rust! You asked for /else\n"
+    );
+    // rm takes an app off its route.
+    node.qyv().args(["rm", "http-rust"]).assert().success();
+    assert_eq!(node.get("/else").status, 404);
+
+    // What an instance prints is in the app's log, with its request id.
+    let reply = node.get("/greet/print/written-by-a-request");
+    assert_eq!(reply.body, "printed\n");
+    let id = reply.header("x-request-id").unwrap().to_string();
+    let (out, err) = eventually(
+        || {
+            let out = node.qyv().args(["logs", "greeter"]).output().unwrap();
+            (stdout(&out), stderr(&out))
+        },
+        |(_, err)| err.contains("written-by-a-request (stderr)"),
+    );
+    assert_eq!(out, format!("[req {id}] written-by-a-request\n"));
+    assert_eq!(err, format!("[req {id}] written-by-a-request (stderr)\n"));
+
+    // stop takes the route out; start puts it back.
+    node.qyv().args(["stop", "greeter"]).assert().success();
+    assert_eq!(node.app("greeter")["state"], "stopped");
+    assert_eq!(node.get("/greet/env/GREETING").status, 404);
+    node.qyv().args(["start", "greeter"]).assert().success();
+    assert_eq!(node.app("greeter")["state"], "running");
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+
+    // A redeploy swaps in the new revision; a rollback the old one.
+    let two = s.http_app("two", "greeter", "/greet", "two");
+    node.qyv().arg("deploy").arg(&two).assert().success();
+    assert_eq!(node.get("/greet/env/GREETING").body, "two\n");
+    assert_eq!(node.app("greeter")["version"], "1.0.0-two");
+    node.qyv().args(["rollback", "greeter"]).assert().success();
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+    let revision = node.app("greeter")["revision"].as_u64().unwrap();
+    assert_eq!(revision, 3);
+
+    // Another app may not take a route an app holds; nothing of it is
+    // stored.
+    let before = s.stored_bundles();
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(s.http_app("thief", "thief", "/greet", "x"))
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "http.route /greet belongs to app greeter");
+    assert_eq!(s.stored_bundles(), before);
+    assert!(node.apps().iter().all(|a| a["name"] != "thief"));
+
+    let metrics = node
+        .client(Some(&node.token), Some(&node.fingerprint))
+        .metrics()
+        .unwrap();
+    assert!(
+        metrics.contains("qyvol_app_http_requests_total{app=\"greeter\"} 1\n"),
+        "{metrics}"
+    );
+
+    // A restarted node serves its apps again, at the revision they had.
+    node.kill();
+    let node = s.daemon(&http, None);
+    assert_eq!(node.settled("greeter", 3)["state"], "running");
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+    assert_eq!(node.app("greeter")["route"], "/greet");
+}
+
+#[test]
+fn a_node_without_http_refuses_http_apps_and_stores_nothing() {
+    let s = Scratch::new();
+    let node = s.daemon(&[], None);
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(example("http-rust/http-rust.qyv"))
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "qyv daemon --http ADDR");
+    assert!(
+        stderr(&out).contains("http-rust is a type: http app"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
+    assert!(node.apps().is_empty());
+}
+
+#[test]
+fn a_rollback_to_a_route_another_app_took_is_refused() {
+    let s = Scratch::new();
+    let node = s.daemon(&["--http", "127.0.0.1:0"], None);
+    for manifest in [
+        s.http_app("one", "greeter", "/greet", "one"),
+        s.http_app("two", "greeter", "/g2", "two"),
+        s.http_app("other", "other", "/greet", "three"),
+    ] {
+        node.qyv().arg("deploy").arg(manifest).assert().success();
+    }
+    assert_eq!(node.get("/greet/env/GREETING").body, "three\n");
+    let out = node.qyv().args(["rollback", "greeter"]).output().unwrap();
+    expect_failure(
+        &out,
+        125,
+        "cannot roll greeter back to revision 1: http.route /greet belongs to app other",
+    );
+    assert_eq!(node.get("/g2/env/GREETING").body, "two\n");
+    assert_eq!(node.get("/greet/env/GREETING").body, "three\n");
+    let revs: Vec<u64> = revisions(&node.app("greeter"))
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(revs, [2, 1]);
+}
+
+#[test]
+fn logs_follow_prints_lines_as_the_app_writes_them() {
+    let s = Scratch::new();
+    let node = s.daemon(&["--http", "127.0.0.1:0"], None);
+    let app = s.http_app("one", "greeter", "/greet", "one");
+    node.qyv().arg("deploy").arg(app).assert().success();
+    assert_eq!(node.get("/greet/print/before").body, "printed\n");
+
+    let mut follow = node.spawn(&["logs", "-f", "greeter"]);
+    let (tx, rx) = mpsc::channel();
+    let out = BufReader::new(follow.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || rx.recv_timeout(STUCK).expect("qyv logs -f printed nothing");
+    assert!(next().ends_with("] before"));
+    // Lines written after the command started arrive while it runs.
+    for word in ["after", "and-again"] {
+        let reply = node.get(&format!("/greet/print/{word}"));
+        let id = reply.header("x-request-id").unwrap();
+        assert_eq!(next(), format!("[req {id}] {word}"));
+    }
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+}
+
+#[test]
+fn a_node_serves_the_users_own_certificate() {
+    let s = Scratch::new();
+    let tls = s.path("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = write(&tls, "cert.pem", &made.cert.pem());
+    let key = write(&tls, "key.pem", &made.signing_key.serialize_pem());
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let node = s.daemon(&["--tls-cert", cert, "--tls-key", key], None);
+    // The node says the fingerprint of the certificate it was given, and a
+    // client pinned to it gets through.
+    assert_eq!(
+        node.fingerprint,
+        Fingerprint::of(made.cert.der()).to_string()
+    );
+    assert!(node.apps().is_empty());
+    assert!(
+        !s.data().join("tls").exists(),
+        "the node made a certificate of its own"
+    );
+
+    // A key that is not the certificate's is refused at start, saying so.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let wrong = write(&tls, "other-key.pem", &other.signing_key.serialize_pem());
+    drop(node);
+    let out = s
+        .qyv()
+        .args(["daemon", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(s.data())
+        .args(["--tls-cert", cert, "--tls-key"])
+        .arg(&wrong)
+        .timeout(STUCK)
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "the certificate and key do not go together");
+}
+
+#[test]
+fn an_http_app_runs_its_precompiled_code_only_from_a_trusted_signer() {
+    let s = Scratch::new();
+    let keys = s.path("keys");
+    s.qyv()
+        .args(["keygen", "--out"])
+        .arg(&keys)
+        .assert()
+        .success();
+    let secret = keys.join("qyvol.key");
+    let public = keys.join("qyvol.pub");
+    let app = s.http_app("one", "greeter", "/greet", "one");
+    let signed = s.pack(
+        &app,
+        "signed.qyvbin",
+        &["--precompile", "--sign", secret.to_str().unwrap()],
+    );
+    let unsigned = s.pack(&app, "unsigned.qyvbin", &["--precompile"]);
+    let started = |node: &Daemon| -> String {
+        let out = node
+            .qyv()
+            .args(["events", "greeter", "--json"])
+            .output()
+            .unwrap();
+        let events: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        events
+            .iter()
+            .rfind(|e| e["kind"] == "started")
+            .map(|e| e["message"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+
+    // A node that trusts the signer serves the bundle's code.
+    let node = s.daemon(
+        &["--http", "127.0.0.1:0", "--key", public.to_str().unwrap()],
+        None,
+    );
+    node.qyv().arg("deploy").arg(&signed).assert().success();
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+    let message = started(&node);
+    assert!(
+        message.ends_with("with the bundle's precompiled code"),
+        "{message}"
+    );
+    drop(node);
+
+    // One that does not compiles the wasm, and says why in the app's log.
+    let other = Scratch::new();
+    let node = other.daemon(&["--http", "127.0.0.1:0"], None);
+    node.qyv().arg("deploy").arg(&unsigned).assert().success();
+    assert_eq!(node.get("/greet/env/GREETING").body, "one\n");
+    let message = started(&node);
+    assert!(message.ends_with("with code compiled now"), "{message}");
+    let out = node.qyv().args(["logs", "greeter"]).output().unwrap();
+    assert!(
+        stderr(&out)
+            .contains("precompiled code is not used, because no key this node trusts signed it"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_http_app_that_is_no_handler_fails_with_the_reason_and_serves_nothing() {
+    let s = Scratch::new();
+    let node = s.daemon(&["--http", "127.0.0.1:0"], None);
+    let dir = s.path("apps/cmd");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(probe_p2(), dir.join("probe.wasm")).unwrap();
+    let manifest = write(
+        &dir,
+        "app.qyv",
+        "name: cmd\nentrypoint: probe.wasm\ntype: http\nhttp:\n  route: /cmd\n",
+    );
+    let out = node.qyv().arg("deploy").arg(manifest).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("it is a command"), "{}", stdout(&out));
+    let app = node.app("cmd");
+    assert_eq!(app["state"], "failed", "{app}");
+    assert_eq!(app["instances"], 0, "{app}");
+    assert_eq!(node.get("/cmd").status, 404);
 }

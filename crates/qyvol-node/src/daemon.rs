@@ -1,6 +1,9 @@
 //! `qyv daemon`: opens the data folder (database, bundles, logs, compiled
 //! code, certificate, token), picks up the apps where the last run of the
 //! node left them, and serves the API over HTTPS until SIGINT or SIGTERM.
+//! With `--http ADDR` it also serves its `type: http` apps, by route, in
+//! plain HTTP on that address (the server of `qyv serve`, on a runtime of
+//! its own so that busy apps never slow the API).
 //!
 //! The data folder:
 //!
@@ -23,6 +26,7 @@ use std::time::Duration;
 
 use qyvol_manifest::bundle::TrustPolicy;
 use qyvol_runtime::CodeCache;
+use qyvol_runtime::serve::{ServeError, Server, ServerOptions};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -35,6 +39,48 @@ use crate::node::Node;
 use crate::store::Store;
 use crate::supervisor::Supervisor;
 use crate::tls::{Fingerprint, Identity};
+
+/// How long requests in flight on the HTTP port get to finish when the node
+/// stops.
+const HTTP_DRAIN: Duration = Duration::from_secs(2);
+
+/// Binds the HTTP apps' port, with no app on it yet.
+fn listen_http(addr: SocketAddr) -> Result<Server, NodeError> {
+    Server::listen(ServerOptions {
+        addr,
+        log_requests: false,
+    })
+    .map_err(|e| match e {
+        ServeError::Bind { addr, source } => NodeError::BadRequest(format!(
+            "cannot serve HTTP apps on {addr}: {source}; choose another address with --http (port 0 picks a free one)"
+        )),
+        other => NodeError::Internal(format!("cannot start the HTTP server: {other}")),
+    })
+}
+
+/// Runs the HTTP server on a thread of its own until `stopping` turns true.
+fn serve_http(
+    server: Server,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Result<std::thread::JoinHandle<()>, NodeError> {
+    let mut stop = stopping.clone();
+    let mut force = stopping;
+    std::thread::Builder::new()
+        .name("qyv-daemon-http".into())
+        .spawn(move || {
+            let stop = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let force = async move {
+                let _ = force.wait_for(|s| *s).await;
+                tokio::time::sleep(HTTP_DRAIN).await;
+            };
+            if let Err(e) = server.run_until(stop, force) {
+                eprintln!("qyv daemon: the HTTP server stopped: {e}");
+            }
+        })
+        .map_err(|e| NodeError::Internal(format!("cannot start the HTTP server's thread: {e}")))
+}
 
 /// A TLS handshake that takes longer than this is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,6 +98,8 @@ pub struct DaemonConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub max_upload: u64,
     pub trust: TrustPolicy,
+    /// Where HTTP apps are served; `None`: the node serves none.
+    pub http: Option<SocketAddr>,
 }
 
 /// What a started node tells its user.
@@ -64,6 +112,8 @@ pub struct Started {
     pub certificate_created: bool,
     pub token_created: bool,
     pub apps: usize,
+    /// Where HTTP apps are served.
+    pub http: Option<SocketAddr>,
 }
 
 /// A node ready to serve.
@@ -74,6 +124,7 @@ pub struct Daemon {
     node: Arc<Node>,
     started: Started,
     apps_dir: Option<PathBuf>,
+    http: Option<Server>,
     _lock: File,
 }
 
@@ -126,7 +177,16 @@ impl Daemon {
         let logs = Arc::new(LogBook::open(&data.join("logs"))?);
         let cache = CodeCache::new(data.join("cache"));
         let apps = store.apps()?.len();
-        let supervisor = Supervisor::new(store, artifacts, logs, cache, config.trust.clone());
+        let http = config.http.map(listen_http).transpose()?;
+        let http_addr = http.as_ref().map(Server::local_addr);
+        let supervisor = Supervisor::new(
+            store,
+            artifacts,
+            logs,
+            cache,
+            config.trust.clone(),
+            http.as_ref().map(Server::handle),
+        );
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -152,6 +212,7 @@ impl Daemon {
             certificate_created: identity.created,
             token_created,
             apps,
+            http: http_addr,
         };
         let node = Arc::new(Node {
             supervisor,
@@ -167,6 +228,7 @@ impl Daemon {
             node,
             started,
             apps_dir: config.apps_dir,
+            http,
             _lock: lock,
         })
     }
@@ -184,8 +246,16 @@ impl Daemon {
             acceptor,
             node,
             apps_dir,
+            http,
             ..
         } = self;
+        // The HTTP server drains its requests when told to stop, and gives
+        // up on them a moment later.
+        let (stop_http, stopping) = tokio::sync::watch::channel(false);
+        let http = match http {
+            Some(server) => Some(serve_http(server, stopping)?),
+            None => None,
+        };
         let result = runtime.block_on(async move {
             use tokio::signal::unix::{SignalKind, signal};
             let mut interrupt = signal(SignalKind::interrupt())
@@ -229,9 +299,13 @@ impl Daemon {
             if let Some(w) = watcher {
                 w.abort();
             }
+            let _ = stop_http.send(true);
             node.supervisor.shutdown().await;
             Ok(())
         });
+        if let Some(thread) = http {
+            let _ = thread.join();
+        }
         // Instances blocked in host calls are not waited for.
         runtime.shutdown_timeout(Duration::from_secs(1));
         result

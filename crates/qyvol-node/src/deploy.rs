@@ -5,9 +5,10 @@
 //! 2. The bundle is opened and every byte of it checked against its
 //!    SHA-256, its signature against the node's trust policy, and its
 //!    manifest against what the node can run (400 with the reason).
-//! 3. With the app's lock held: the file is renamed into the content store,
-//!    then the revision is recorded in one transaction, then the app is
-//!    restarted on it.
+//! 3. With the app's lock held (and, for an HTTP app, the node's route
+//!    lock, once no other app is found holding its route): the file is
+//!    renamed into the content store, then the revision is recorded in one
+//!    transaction, then the app is restarted on it.
 //!
 //! Nothing is stored before step 3, and step 3 leaves the app at its old
 //! revision or its new one whatever moment the node is killed at.
@@ -32,6 +33,8 @@ struct Checked {
     app_type: AppType,
     version: Option<String>,
     signer: Option<String>,
+    /// An HTTP app's route.
+    route: Option<String>,
 }
 
 /// How messages name the upload (not the temporary file's path).
@@ -75,6 +78,7 @@ fn check(path: &Path, trust: &TrustPolicy) -> Result<Checked, NodeError> {
         app_type: manifest.app_type,
         version: manifest.version.clone(),
         signer: bundle.signer().map(|k| k.id()),
+        route: (manifest.app_type == AppType::Http).then(|| manifest.http_settings().route),
     })
 }
 
@@ -153,8 +157,17 @@ pub(crate) async fn install(
     .await
     .map_err(|e| NodeError::Internal(format!("a task failed: {e}")))??;
     let size = upload.size();
-
     let held_lock = supervisor.lock(&checked.app).await;
+    let _routes = match &checked.route {
+        Some(route) => {
+            let guard = supervisor.lock_routes().await;
+            if let Some(why) = supervisor.refuse_route(&checked.app, route).await? {
+                return Err(NodeError::BadBundle(why));
+            }
+            Some(guard)
+        }
+        None => None,
+    };
     node.hold.at("deploy:locked", &checked.app).await;
     let artifacts = supervisor.artifacts().clone();
     let stored_digest = digest.clone();

@@ -3,12 +3,13 @@
 //! revisions, each a `.qyvbin` bundle stored by digest, and whether it
 //! should run) in SQLite, so that no deploy is half-done and nothing is
 //! lost when it restarts; a supervisor runs the apps (commands to their
-//! end, services again by their restart policy) with their output in the
-//! node's logs; an HTTPS API with a token lets clients deploy, list, stop,
+//! end, services again by their restart policy, HTTP apps served by route
+//! on the node's `--http` port with the serving code of `qyv serve`) with
+//! their output in the node's logs; an HTTPS API with a token lets clients deploy, list, stop,
 //! start, roll back, read logs and events, and scrape metrics; a boot
 //! folder of manifests starts apps with the node. The client pins the
 //! node's certificate by its fingerprint. It builds on the manifest crate
-//! (bundles, trust) and the runtime (runs).
+//! (bundles, trust) and the runtime (runs, serving).
 
 pub mod api;
 mod artifacts;

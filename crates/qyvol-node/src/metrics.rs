@@ -1,8 +1,10 @@
 //! `GET /metrics`: the node and its apps in the OpenMetrics text format,
 //! read from the supervisor at each scrape. Per app (label `app`):
-//! instances, restarts, exits by code, run time, memory, and an info metric
-//! with revision, type and state; per node: apps and uptime.
+//! instances, restarts, exits by code, run time, memory, requests of an
+//! HTTP app, and an info metric with revision, type and state; per node:
+//! apps and uptime.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::text::encode;
@@ -24,7 +26,12 @@ fn app(name: &str) -> Labels {
 }
 
 /// Renders the metrics of `apps` (the store's rows with what runs now).
-pub fn render(apps: &[(AppRow, Option<String>, Live)], uptime_seconds: f64) -> String {
+/// `requests`: requests routed to each HTTP app served now.
+pub fn render(
+    apps: &[(AppRow, Option<String>, Live)],
+    requests: &HashMap<String, u64>,
+    uptime_seconds: f64,
+) -> String {
     let mut registry = Registry::default();
 
     let node_apps = Gauge::<i64>::default();
@@ -44,7 +51,11 @@ pub fn render(apps: &[(AppRow, Option<String>, Live)], uptime_seconds: f64) -> S
     let exits = Family::<Labels, Counter>::default();
     let run_seconds = Family::<Labels, Counter<f64, AtomicU64>>::default();
     let memory = Family::<Labels, Gauge>::default();
+    let http_requests = Family::<Labels, Counter>::default();
     for (row, app_type, live) in apps {
+        if let Some(n) = requests.get(&row.name) {
+            http_requests.get_or_create(&app(&row.name)).inc_by(*n);
+        }
         let mut labels = app(&row.name);
         labels.push(("revision".into(), row.revision.to_string()));
         labels.push(("type".into(), app_type.clone().unwrap_or_default()));
@@ -97,6 +108,11 @@ pub fn render(apps: &[(AppRow, Option<String>, Live)], uptime_seconds: f64) -> S
         "Linear memory of the app's running instance",
         memory,
     );
+    registry.register(
+        "qyvol_app_http_requests",
+        "Requests routed to an HTTP app's current revision since it was served",
+        http_requests,
+    );
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = encode(&mut out, &registry);
@@ -129,9 +145,20 @@ mod tests {
             run_seconds: 1.5,
             ..Live::default()
         };
-        let text = render(&[(row, Some("service".into()), live)], 12.0);
+        let mut web = row.clone();
+        web.name = "api".into();
+        let requests = HashMap::from([("api".to_string(), 5)]);
+        let text = render(
+            &[
+                (row, Some("service".into()), live),
+                (web, Some("http".into()), Live::default()),
+            ],
+            &requests,
+            12.0,
+        );
         for line in [
-            "qyvol_node_apps 1",
+            "qyvol_node_apps 2",
+            "qyvol_app_http_requests_total{app=\"api\"} 5",
             "qyvol_node_uptime_seconds 12.0",
             "qyvol_app_info{app=\"web\",revision=\"3\",type=\"service\",state=\"backoff\"} 1",
             "qyvol_app_instances{app=\"web\"} 0",

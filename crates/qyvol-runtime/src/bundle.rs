@@ -37,7 +37,7 @@ use crate::engine::{EngineOptions, compatibility_key, host_target};
 use crate::error::{RuntimeError, chain};
 use crate::kind::WasmKind;
 use crate::metrics::CodeSource;
-use crate::spec::RunSpec;
+use crate::spec::{Preopen, RunSpec};
 
 /// A run whose program and files come from a bundle.
 #[derive(Clone, Debug)]
@@ -93,6 +93,26 @@ pub(crate) struct Unpacked {
     pub files: Option<PathBuf>,
     /// Keeps a temporary files folder (no cache) alive for the run.
     pub _temp: Option<tempfile::TempDir>,
+}
+
+impl Unpacked {
+    /// The bundle's files as the folders the guest sees, read-only, in the
+    /// order of the manifest's mounts (which come before any other).
+    pub(crate) fn mounts(&self, run: &BundleRun) -> Vec<Preopen> {
+        match &self.files {
+            Some(root) => run
+                .mounts
+                .iter()
+                .enumerate()
+                .map(|(i, guest)| Preopen {
+                    host: root.join("fs").join(i.to_string()),
+                    guest: guest.clone(),
+                    writable: false,
+                })
+                .collect(),
+            None => Vec::new(),
+        }
+    }
 }
 
 /// Verifies the bundle (unless an earlier run verified this very file),

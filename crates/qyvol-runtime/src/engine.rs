@@ -129,6 +129,24 @@ mod tests {
     }
 
     #[test]
+    fn a_serving_engine_takes_the_code_of_a_plain_one() {
+        // A bundle's precompiled code is made by a plain engine and served
+        // by a pooling one: the pool must not change the key.
+        for options in [
+            EngineOptions::default(),
+            EngineOptions {
+                epoch_interruption: true,
+                consume_fuel: false,
+            },
+        ] {
+            assert_eq!(
+                compatibility_key(&options.engine().unwrap()),
+                compatibility_key(&options.serving_engine(4).unwrap())
+            );
+        }
+    }
+
+    #[test]
     fn a_serving_engine_starts_with_a_small_pool() {
         EngineOptions::default().serving_engine(4).unwrap();
         EngineOptions {

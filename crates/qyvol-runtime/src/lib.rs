@@ -7,6 +7,7 @@
 //! reports how it ended, with timings. It also inspects wasm files (imports,
 //! exports, the permissions they need), serves HTTP apps
 //! ([`serve::Server`]: a fresh instance per request, queues, time limits,
+//! apps that a long-running host can add, replace and remove as it serves,
 //! outgoing requests under `permissions.net`, apps calling each other
 //! in-process), and runs apps from `.qyvbin` bundles, using their
 //! precompiled code when it fits this engine (it makes that code for

@@ -21,7 +21,7 @@ use crate::limits::MemoryLimiter;
 use crate::metrics::{Metrics, ms};
 use crate::net::NetGate;
 use crate::outcome::Outcome;
-use crate::spec::{Preopen, RunSpec};
+use crate::spec::RunSpec;
 use crate::wasi;
 
 /// How long a timed-out program gets to reach an epoch check before `qyv`
@@ -61,20 +61,7 @@ pub fn run(mut spec: RunSpec) -> Result<RunReport, RuntimeError> {
             let unpacked = unpack(&engine, run, cache.as_ref())?;
             // The manifest's mounts come first, as they do for a manifest;
             // `--dir` flags follow.
-            let mounts: Vec<Preopen> = match &unpacked.files {
-                Some(root) => run
-                    .mounts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, guest)| Preopen {
-                        host: root.join("fs").join(i.to_string()),
-                        guest: guest.clone(),
-                        writable: false,
-                    })
-                    .collect(),
-                None => Vec::new(),
-            };
-            spec.preopens.splice(0..0, mounts);
+            spec.preopens.splice(0..0, unpacked.mounts(run));
             _bundle_files = unpacked._temp;
             unpacked.code
         }

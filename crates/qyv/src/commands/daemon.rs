@@ -38,6 +38,7 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
         tls,
         max_upload: args.max_upload,
         trust: policy.policy,
+        http: args.http,
     })?;
     let s = daemon.started();
     let data = s.data_dir.display();
@@ -52,6 +53,13 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
         if s.apps == 1 { "" } else { "s" }
     )?;
     writeln!(out, "  trust        {}", policy.origin)?;
+    match s.http {
+        Some(addr) => writeln!(out, "  http apps    http://{addr}")?,
+        None => writeln!(
+            out,
+            "  http apps    none (start with --http ADDR to serve them)"
+        )?,
+    }
     writeln!(out, "  token        qyv daemon token --data-dir {data}")?;
     let reach = if s.addr.ip().is_unspecified() {
         format!("https://HOST:{}", s.addr.port())

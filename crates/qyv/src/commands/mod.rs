@@ -41,7 +41,7 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Init(args) => init::init(args),
         Command::Build(args) => build::build(args),
         Command::Shell(args) => crate::shell::shell(args),
-        Command::Daemon(args) => daemon::daemon(args),
+        Command::Daemon(args) => daemon::daemon(*args),
         Command::Deploy(args) => deploy::deploy(args),
         Command::Ps(args) => ps::ps(args),
         Command::Logs(args) => logs::logs(args),

@@ -29,6 +29,7 @@ pub fn ps(args: PsArgs) -> Result<i32> {
             ("instances", s.instances.to_string()),
             ("restarts", s.restarts.to_string()),
             ("restart", s.restart.clone().unwrap_or_else(|| "-".into())),
+            ("route", s.route.clone().unwrap_or_else(|| "-".into())),
             (
                 "exit code",
                 s.exit_code.map_or("-".into(), |c| c.to_string()),

@@ -208,8 +208,28 @@ pub async fn rollback(
     };
     let held = node.supervisor.lock(&name).await;
     let owned = name.clone();
+    let target = db(node.supervisor.store(), move |s| {
+        s.rollback_target(&owned, request.revision)
+    })
+    .await?;
+    // An HTTP revision comes back only where it can be served.
+    let _routes = match node.supervisor.stored_route(&target.digest).await {
+        Some(route) => {
+            let guard = node.supervisor.lock_routes().await;
+            if let Some(why) = node.supervisor.refuse_route(&name, &route).await? {
+                return Err(NodeError::Conflict(format!(
+                    "cannot roll {name} back to revision {}: {why}",
+                    target.number
+                ))
+                .into());
+            }
+            Some(guard)
+        }
+        None => None,
+    };
+    let owned = name.clone();
     let (number, to) = db(node.supervisor.store(), move |s| {
-        s.rollback(&owned, request.revision)
+        s.rollback(&owned, Some(target.number))
     })
     .await?;
     eprintln!("qyv daemon: {name} rolled back to revision {to} (now revision {number})");
@@ -372,6 +392,10 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> Result<Response> {
             (row, Some(rev.app_type), live)
         })
         .collect();
-    let text = crate::metrics::render(&apps, node.supervisor.uptime().as_secs_f64());
+    let text = crate::metrics::render(
+        &apps,
+        &node.supervisor.http_requests(),
+        node.supervisor.uptime().as_secs_f64(),
+    );
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }

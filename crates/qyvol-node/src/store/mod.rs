@@ -339,44 +339,18 @@ impl Store {
         })
     }
 
+    /// The revision a rollback to `to` (default: the newest earlier
+    /// revision with other content) would bring back.
+    pub fn rollback_target(&self, name: &str, to: Option<u32>) -> Result<RevisionRow, NodeError> {
+        self.read(|c| rollback_target(c, name, to))
+    }
+
     /// Makes an earlier revision current again, as a new revision with the
     /// same bundle: `to` names it, else the one before the current one.
     pub fn rollback(&self, name: &str, to: Option<u32>) -> Result<(u32, u32), NodeError> {
         self.write(|tx| {
-            let app = app(tx, name)?.ok_or_else(|| NodeError::NoSuchApp(name.to_string()))?;
-            let target = match to {
-                Some(n) => {
-                    if n == app.revision {
-                        return Err(NodeError::Conflict(format!(
-                            "revision {n} of {name} is the current one already"
-                        ))
-                        .into());
-                    }
-                    revision(tx, name, n)?.ok_or_else(|| {
-                        NodeError::NoSuchRevision(format!(
-                            "{name} has no revision {n}; `qyv ps {name}` lists its revisions"
-                        ))
-                    })?
-                }
-                None => {
-                    let current = revision(tx, name, app.revision)?;
-                    let digest = current.map(|r| r.digest).unwrap_or_default();
-                    // The newest earlier revision with other content.
-                    tx.query_row(
-                        &format!(
-                            "{REVISION_COLUMNS} WHERE app = ?1 AND number < ?2 AND digest <> ?3 ORDER BY number DESC LIMIT 1"
-                        ),
-                        params![name, app.revision, digest],
-                        revision_row,
-                    )
-                    .optional()?
-                    .ok_or_else(|| {
-                        NodeError::Conflict(format!(
-                            "{name} has no earlier revision to roll back to"
-                        ))
-                    })?
-                }
-            };
+            let was = app(tx, name)?.map(|a| a.revision).unwrap_or_default();
+            let target = rollback_target(tx, name, to)?;
             let now = now_ms();
             let number = next_revision(tx, name)?;
             tx.execute(
@@ -395,7 +369,7 @@ impl Store {
                 "rolled-back",
                 &format!(
                     "revision {number} rolls back to revision {} (was {})",
-                    target.number, app.revision
+                    target.number, was
                 ),
             )?;
             prune_revisions(tx, name, number)?;
@@ -642,6 +616,41 @@ fn revision(c: &Connection, name: &str, number: u32) -> rusqlite::Result<Option<
         revision_row,
     )
     .optional()
+}
+
+fn rollback_target(c: &Connection, name: &str, to: Option<u32>) -> Tx<RevisionRow> {
+    let app = app(c, name)?.ok_or_else(|| NodeError::NoSuchApp(name.to_string()))?;
+    Ok(match to {
+        Some(n) => {
+            if n == app.revision {
+                return Err(NodeError::Conflict(format!(
+                    "revision {n} of {name} is the current one already"
+                ))
+                .into());
+            }
+            revision(c, name, n)?.ok_or_else(|| {
+                NodeError::NoSuchRevision(format!(
+                    "{name} has no revision {n}; `qyv ps {name}` lists its revisions"
+                ))
+            })?
+        }
+        None => {
+            let current = revision(c, name, app.revision)?;
+            let digest = current.map(|r| r.digest).unwrap_or_default();
+            // The newest earlier revision with other content.
+            c.query_row(
+                &format!(
+                    "{REVISION_COLUMNS} WHERE app = ?1 AND number < ?2 AND digest <> ?3 ORDER BY number DESC LIMIT 1"
+                ),
+                params![name, app.revision, digest],
+                revision_row,
+            )
+            .optional()?
+            .ok_or_else(|| {
+                NodeError::Conflict(format!("{name} has no earlier revision to roll back to"))
+            })?
+        }
+    })
 }
 
 /// Revision numbers only grow, even past pruned ones.

@@ -39,9 +39,17 @@ struct Instance {
 
 fn start(shared: &Shared, app: &Prepared) -> Result<Instance, String> {
     let bundle = Bundle::open(&app.bundle).map_err(|e| e.to_string())?;
+    let note = super::untrusted_code_note(&bundle, app.trusted);
     let mut spec = RunSpec::from_bundle(&app.manifest, Arc::new(bundle), app.trusted);
     spec.cache = Some(shared.cache.clone());
     let output = shared.logs.app(&app.name).sink(app.revision);
+    if let Some(note) = note {
+        qyvol_runtime::OutputSink::write(
+            &*output,
+            qyvol_runtime::StdStream::Stderr,
+            format!("qyv: {note}\n").as_bytes(),
+        );
+    }
     spec.stdio = Stdio::Capture(output.clone());
     let control = RunControl::new();
     spec.control = Some(control.clone());

@@ -1,28 +1,34 @@
 //! One served app: its settings, and once loaded, its engine (with its own
 //! instance pool), its pre-linked component, its queue and its warm
-//! instances (only with `http.reuse` above 1).
+//! instances (only with `http.reuse` above 1). An app from a bundle is
+//! unpacked as `qyv run APP.qyvbin` unpacks it: the same mounts, the same
+//! rule for its precompiled code.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, Weak};
 
+use qyvol_manifest::bundle::Bundle;
 use qyvol_manifest::{Http, Manifest, NetPolicy};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
+use crate::bundle::unpack;
 use crate::cache::{LoadedCode, load_uncached};
 use crate::code::Code;
 use crate::engine::EngineOptions;
 use crate::error::{RuntimeError, chain};
 use crate::limits::MemoryLimiter;
+use crate::metrics::CodeSource;
 use crate::net::NetGate;
+use crate::output::{OutputSink, Stdio};
 use crate::run::{command_exports, explain_link_error};
 use crate::serve::admission::Admission;
 use crate::serve::error::ServeError;
 use crate::serve::host::Host;
-use crate::serve::log::GuestOutput;
+use crate::serve::log::{self, GuestOutput};
 use crate::serve::outgoing::Outgoing;
 use crate::serve::server::Shared;
 use crate::spec::RunSpec;
@@ -45,6 +51,17 @@ impl ServeApp {
         ServeApp {
             name: m.name.clone(),
             spec: RunSpec::from_manifest(m),
+            http: m.http_settings(),
+        }
+    }
+
+    /// The app inside a bundle, served as its manifest says, its mounts
+    /// from the bundle's files ([`RunSpec::from_bundle`]); `allow_native`:
+    /// its precompiled code may be used (a trusted key signed it).
+    pub fn from_bundle(m: &Manifest, bundle: Arc<Bundle>, allow_native: bool) -> ServeApp {
+        ServeApp {
+            name: m.name.clone(),
+            spec: RunSpec::from_bundle(m, bundle, allow_native),
             http: m.http_settings(),
         }
     }
@@ -100,16 +117,27 @@ pub(crate) struct LoadedApp {
     pub(crate) engine: Engine,
     pub(crate) pre: ProxyPre<Host>,
     pub(crate) admission: Admission,
+    /// Requests routed to it.
+    pub(crate) requests: AtomicU64,
+    /// Where its machine code came from.
+    pub(crate) code: CodeSource,
     gate: NetGate,
     net: Arc<NetPolicy>,
     warm: Mutex<Vec<Warm>>,
+    /// A bundle's files folder when it is temporary (no cache), kept for
+    /// as long as the app is.
+    _files: Option<tempfile::TempDir>,
 }
 
 impl LoadedApp {
     /// Compiles (or maps from the cache) and links the app; returns it and
     /// the warnings of its loading.
     pub(crate) fn load(app: ServeApp) -> Result<(LoadedApp, Vec<String>), ServeError> {
-        let ServeApp { name, spec, http } = app;
+        let ServeApp {
+            name,
+            mut spec,
+            http,
+        } = app;
         let failed = |source: RuntimeError| ServeError::App {
             app: name.clone(),
             source,
@@ -119,12 +147,26 @@ impl LoadedApp {
             consume_fuel: spec.fuel.is_some(),
         };
         let engine = options.serving_engine(http.concurrency).map_err(failed)?;
-        let loaded = match &spec.cache {
-            Some(cache) => cache.load(&engine, &spec.wasm),
-            None => load_uncached(&engine, &spec.wasm),
-        }
-        .map_err(failed)?;
-        let LoadedCode { code, warnings, .. } = loaded;
+        let mut files = None;
+        let loaded = match (&spec.bundle, &spec.cache) {
+            (Some(run), cache) => {
+                let unpacked = unpack(&engine, run, cache.as_ref()).map_err(failed)?;
+                spec.preopens.splice(0..0, unpacked.mounts(run));
+                files = unpacked._temp;
+                unpacked.code
+            }
+            (None, Some(cache)) => cache.load(&engine, &spec.wasm).map_err(failed)?,
+            (None, None) => load_uncached(&engine, &spec.wasm).map_err(failed)?,
+        };
+        let LoadedCode {
+            code,
+            source,
+            mut warnings,
+            notes,
+            ..
+        } = loaded;
+        // Nothing else shows a bundle's notes: they go with the warnings.
+        warnings.extend(notes);
         let component = match code {
             Code::Component(c) => c,
             Code::Module(_) => {
@@ -151,11 +193,13 @@ impl LoadedApp {
             message: not_a_handler(&command_exports(&engine, &component)),
         })?;
         let gate = NetGate::new(&spec.net);
-        let mut warnings = warnings;
         warnings.extend(gate.warnings.iter().map(|w| format!("{name}: {w}")));
         Ok((
             LoadedApp {
                 admission: Admission::new(http.concurrency, http.queue),
+                requests: AtomicU64::new(0),
+                code: source,
+                _files: files,
                 net: Arc::new(spec.net.clone()),
                 name: name.into(),
                 http,
@@ -175,9 +219,20 @@ impl LoadedApp {
         let request = Arc::new(AtomicU64::new(0));
         let gate = self.gate.fresh();
         let mut builder = wasi::grants(&self.spec, &gate)?;
+        let sink = self.sink();
         builder
-            .stdout(GuestOutput::new(self.name.clone(), request.clone(), false))
-            .stderr(GuestOutput::new(self.name.clone(), request.clone(), true));
+            .stdout(GuestOutput::new(
+                self.name.clone(),
+                request.clone(),
+                false,
+                sink.clone(),
+            ))
+            .stderr(GuestOutput::new(
+                self.name.clone(),
+                request.clone(),
+                true,
+                sink,
+            ));
         let host = Host {
             wasi: builder.build(),
             http: WasiHttpCtx::new(),
@@ -224,6 +279,23 @@ impl LoadedApp {
 
     pub(crate) fn spec(&self) -> &RunSpec {
         &self.spec
+    }
+
+    /// Where the app's output goes when its spec captures it.
+    fn sink(&self) -> Option<Arc<dyn OutputSink>> {
+        match &self.spec.stdio {
+            Stdio::Capture(sink) => Some(sink.clone()),
+            Stdio::Inherit => None,
+        }
+    }
+
+    /// A server log line about request `id` of this app: on the server's
+    /// standard error, and in the app's own output when it is captured.
+    pub(crate) fn log(&self, id: u64, message: &str) {
+        log::line(id, &self.name, message);
+        if let Some(sink) = self.sink() {
+            log::to_sink(&*sink, id, message);
+        }
     }
 }
 

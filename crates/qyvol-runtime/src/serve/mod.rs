@@ -23,4 +23,4 @@ mod server;
 
 pub use app::ServeApp;
 pub use error::ServeError;
-pub use server::{ServeSummary, Server, ServerOptions};
+pub use server::{ServeHandle, ServeSummary, Served, Server, ServerOptions};

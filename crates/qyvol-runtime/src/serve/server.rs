@@ -1,4 +1,10 @@
-//! The listener, the request path and the shutdown.
+//! The listener, the request path, the table of apps and the shutdown.
+//!
+//! The apps served are a table (apps and their router) that a
+//! [`ServeHandle`] can change while the server serves: a new app is loaded
+//! outside any lock, then the table is swapped whole. A request works on the
+//! table it was routed with, so one in flight finishes on the app it
+//! started on even when that app is replaced or removed meanwhile.
 //!
 //! A request is routed to its app, waits for a place in the app's queue,
 //! then runs on its own task: a warm instance or a fresh one from the
@@ -12,7 +18,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,14 +32,15 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::{Error, WasiHttpView};
 
+use crate::metrics::CodeSource;
 use crate::outcome::Outcome;
 use crate::run::{LimiterView, classify, explain};
 use crate::serve::app::{LoadedApp, ServeApp, Warm};
 use crate::serve::error::ServeError;
-use crate::serve::log;
 use crate::serve::outgoing::SERVICE_DOMAIN;
 use crate::serve::responses::{self, Body};
 use crate::serve::router::Router;
+use crate::spec::RunSpec;
 
 /// How often the epoch clock ticks for apps with a time limit: the
 /// resolution of `limits.timeout`, and how often a busy guest yields.
@@ -67,12 +74,58 @@ pub struct Server {
 /// Everything a request needs, shared by the connections and the guests'
 /// outgoing calls.
 pub(crate) struct Shared {
-    apps: Vec<Arc<LoadedApp>>,
-    router: Router,
+    table: RwLock<Arc<Table>>,
+    /// Apps whose engines the epoch clock advances: every app loaded with a
+    /// time limit, for as long as it is served or a request still uses it.
+    timed: Mutex<Vec<Weak<LoadedApp>>>,
     next_id: AtomicU64,
     log_requests: bool,
     work: Arc<Work>,
     me: Weak<Shared>,
+}
+
+/// The apps served at one moment, and which route leads to which.
+#[derive(Default)]
+struct Table {
+    apps: Vec<Arc<LoadedApp>>,
+    router: Router,
+}
+
+impl Table {
+    fn new(apps: Vec<Arc<LoadedApp>>) -> Table {
+        let router = Router::new(
+            apps.iter()
+                .enumerate()
+                .map(|(i, a)| (a.http.route.clone(), i)),
+        );
+        Table { apps, router }
+    }
+
+    fn routes(&self) -> Vec<(String, String)> {
+        self.apps
+            .iter()
+            .map(|a| (a.http.route.clone(), a.name.to_string()))
+            .collect()
+    }
+}
+
+/// An app [`ServeHandle::put`] serves now.
+#[derive(Clone, Debug)]
+pub struct Served {
+    /// Things to tell the user that did not stop it.
+    pub warnings: Vec<String>,
+    /// Where its machine code came from.
+    pub code: CodeSource,
+}
+
+/// Changes the apps of a server while it serves; cheap to clone.
+#[derive(Clone)]
+pub struct ServeHandle {
+    shared: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Server {
@@ -90,12 +143,21 @@ impl Server {
             warnings.extend(w);
             loaded.push(Arc::new(app));
         }
-        let router = Router::new(
-            loaded
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (a.http.route.clone(), i)),
-        );
+        let mut server = Server::listen(options)?;
+        server.shared.add_timed(&loaded);
+        *server
+            .shared
+            .table
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(Table::new(loaded));
+        server.warnings = warnings;
+        Ok(server)
+    }
+
+    /// Binds the listener with no app yet: a host that serves apps as they
+    /// come and go adds them through [`Server::handle`]. Until then every
+    /// path is 404.
+    pub fn listen(options: ServerOptions) -> Result<Server, ServeError> {
         let listener = bind(options.addr)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -103,8 +165,8 @@ impl Server {
             .build()
             .map_err(|e| ServeError::Start(e.to_string()))?;
         let shared = Arc::new_cyclic(|me| Shared {
-            apps: loaded,
-            router,
+            table: RwLock::default(),
+            timed: Mutex::default(),
             next_id: AtomicU64::new(0),
             log_requests: options.log_requests,
             work: Arc::default(),
@@ -114,8 +176,16 @@ impl Server {
             shared,
             listener,
             runtime,
-            warnings,
+            warnings: Vec::new(),
         })
+    }
+
+    /// A handle that changes the apps served, before or while the server
+    /// runs.
+    pub fn handle(&self) -> ServeHandle {
+        ServeHandle {
+            shared: self.shared.clone(),
+        }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -126,11 +196,7 @@ impl Server {
 
     /// Each route and the app behind it, in the order the apps were given.
     pub fn routes(&self) -> Vec<(String, String)> {
-        self.shared
-            .apps
-            .iter()
-            .map(|a| (a.http.route.clone(), a.name.to_string()))
-            .collect()
+        self.shared.table().routes()
     }
 
     /// Things to tell the user that did not stop the server.
@@ -190,14 +256,7 @@ impl Server {
             runtime,
             ..
         } = self;
-        let ticker = EpochTicker::start(
-            shared
-                .apps
-                .iter()
-                .filter(|a| a.options.epoch_interruption)
-                .map(|a| a.engine.clone())
-                .collect(),
-        );
+        let ticker = EpochTicker::start(Arc::downgrade(&shared));
         let summary = runtime.block_on(async {
             listener
                 .set_nonblocking(true)
@@ -250,22 +309,116 @@ impl Server {
 fn check_unique(apps: &[ServeApp]) -> Result<(), ServeError> {
     for (i, app) in apps.iter().enumerate() {
         for earlier in &apps[..i] {
-            let label = |a: &ServeApp| format!("{} ({})", a.name, a.spec.wasm.display());
             if earlier.name == app.name {
                 return Err(ServeError::DuplicateName {
                     name: app.name.clone(),
-                    first: label(earlier),
-                    second: label(app),
+                    first: label(&earlier.name, &earlier.spec),
+                    second: label(&app.name, &app.spec),
                 });
             }
-            if earlier.http.route == app.http.route {
-                return Err(ServeError::DuplicateRoute {
-                    route: app.http.route.clone(),
-                    first: label(earlier),
-                    second: label(app),
-                });
-            }
+            check_route(&earlier.name, &earlier.spec, &earlier.http.route, app)?;
         }
+    }
+    Ok(())
+}
+
+/// How errors name an app: its name and its file.
+fn label(name: &str, spec: &RunSpec) -> String {
+    format!("{name} ({})", spec.wasm.display())
+}
+
+/// `app` may not take the route of another app (`name`, `spec`, `route`).
+fn check_route(name: &str, spec: &RunSpec, route: &str, app: &ServeApp) -> Result<(), ServeError> {
+    if route == app.http.route {
+        return Err(ServeError::DuplicateRoute {
+            route: app.http.route.clone(),
+            first: label(name, spec),
+            second: label(&app.name, &app.spec),
+        });
+    }
+    Ok(())
+}
+
+impl ServeHandle {
+    /// Serves `app`, in place of the app of the same name if there is one:
+    /// loads it (compiling or mapping cached code) with no lock held, then
+    /// swaps the table. Requests already routed to the app it replaces
+    /// finish there; the next ones go to the new one. Fails, changing
+    /// nothing, when the app cannot be loaded or another app has its route.
+    pub fn put(&self, app: ServeApp) -> Result<Served, ServeError> {
+        // Checked before the work of loading, and again at the swap, which
+        // is what counts when two changes race.
+        self.check(&app)?;
+        let (loaded, warnings) = LoadedApp::load(app)?;
+        let loaded = Arc::new(loaded);
+        let mut table = self.shared.table.write().unwrap_or_else(|p| p.into_inner());
+        for other in table.apps.iter().filter(|a| a.name != loaded.name) {
+            check_loaded(other, &loaded)?;
+        }
+        let mut apps: Vec<Arc<LoadedApp>> = table
+            .apps
+            .iter()
+            .filter(|a| a.name != loaded.name)
+            .cloned()
+            .collect();
+        apps.push(loaded.clone());
+        *table = Arc::new(Table::new(apps));
+        drop(table);
+        let code = loaded.code;
+        self.shared.add_timed(&[loaded]);
+        Ok(Served { warnings, code })
+    }
+
+    /// Whether `app` could be served next to the apps served now (another
+    /// app has its route).
+    pub fn check(&self, app: &ServeApp) -> Result<(), ServeError> {
+        let table = self.shared.table();
+        for other in table.apps.iter().filter(|a| *a.name != app.name) {
+            check_route(&other.name, other.spec(), &other.http.route, app)?;
+        }
+        Ok(())
+    }
+
+    /// Stops serving the app named `name`; its requests in flight finish.
+    /// Whether it was served.
+    pub fn remove(&self, name: &str) -> bool {
+        let mut table = self.shared.table.write().unwrap_or_else(|p| p.into_inner());
+        if !table.apps.iter().any(|a| &*a.name == name) {
+            return false;
+        }
+        let apps = table
+            .apps
+            .iter()
+            .filter(|a| &*a.name != name)
+            .cloned()
+            .collect();
+        *table = Arc::new(Table::new(apps));
+        true
+    }
+
+    /// Each route and the app behind it.
+    pub fn routes(&self) -> Vec<(String, String)> {
+        self.shared.table().routes()
+    }
+
+    /// Requests routed to each app served now, since it was put in.
+    pub fn requests(&self) -> Vec<(String, u64)> {
+        self.shared
+            .table()
+            .apps
+            .iter()
+            .map(|a| (a.name.to_string(), a.requests.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+fn check_loaded(other: &LoadedApp, new: &LoadedApp) -> Result<(), ServeError> {
+    if other.http.route == new.http.route {
+        return Err(ServeError::DuplicateRoute {
+            route: new.http.route.clone(),
+            first: label(&other.name, other.spec()),
+            second: label(&new.name, new.spec()),
+        });
     }
     Ok(())
 }
@@ -306,25 +459,57 @@ enum End {
 }
 
 impl Shared {
+    /// The apps served now.
+    fn table(&self) -> Arc<Table> {
+        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn add_timed(&self, apps: &[Arc<LoadedApp>]) {
+        let mut timed = lock(&self.timed);
+        timed.extend(
+            apps.iter()
+                .filter(|a| a.options.epoch_interruption)
+                .map(Arc::downgrade),
+        );
+    }
+
+    /// The engines to advance now; forgets apps nothing uses any more.
+    fn timed_engines(&self) -> Vec<Engine> {
+        let mut timed = lock(&self.timed);
+        let mut engines = Vec::with_capacity(timed.len());
+        timed.retain(|app| match app.upgrade() {
+            Some(app) => {
+                engines.push(app.engine.clone());
+                true
+            }
+            None => false,
+        });
+        engines
+    }
+
     /// A request from the listener.
     async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
         let id = self.next_id.fetch_add(1, Ordering::AcqRel) + 1;
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_string();
-        let Some(index) = self.router.find(&path) else {
-            let routes: Vec<String> = self
-                .apps
-                .iter()
-                .map(|a| format!("{} ({})", a.http.route, a.name))
-                .collect();
-            return responses::text(
-                StatusCode::NOT_FOUND,
-                id,
-                &format!("no app is served at {path}; routes: {}", routes.join(", ")),
-            );
+        let table = self.table();
+        let Some(index) = table.router.find(&path) else {
+            let message = if table.apps.is_empty() {
+                format!("no app is served at {path}: no app is served here now")
+            } else {
+                let routes: Vec<String> = table
+                    .apps
+                    .iter()
+                    .map(|a| format!("{} ({})", a.http.route, a.name))
+                    .collect();
+                format!("no app is served at {path}; routes: {}", routes.join(", "))
+            };
+            return responses::text(StatusCode::NOT_FOUND, id, &message);
         };
-        let app = self.apps[index].clone();
+        let app = table.apps[index].clone();
+        drop(table);
+        app.requests.fetch_add(1, Ordering::Relaxed);
         if request.uri().authority().is_none()
             && !request.headers().contains_key(http::header::HOST)
         {
@@ -336,9 +521,8 @@ impl Shared {
         }
         let response = self.serve(&app, request, id, 0).await;
         if self.log_requests {
-            log::line(
+            app.log(
                 id,
-                &app.name,
                 &format!(
                     "{method} {path} {} in {:.2} ms",
                     response.status().as_u16(),
@@ -357,10 +541,14 @@ impl Shared {
         id: u64,
         hops: u32,
     ) -> Response<Body> {
-        match self.apps.iter().find(|a| &*a.name == name) {
-            Some(app) => self.serve(&app.clone(), request, id, hops).await,
+        let table = self.table();
+        match table.apps.iter().find(|a| &*a.name == name).cloned() {
+            Some(app) => {
+                drop(table);
+                self.serve(&app, request, id, hops).await
+            }
             None => {
-                let names: Vec<&str> = self.apps.iter().map(|a| &*a.name).collect();
+                let names: Vec<&str> = table.apps.iter().map(|a| &*a.name).collect();
                 responses::text(
                     StatusCode::BAD_GATEWAY,
                     id,
@@ -394,7 +582,7 @@ impl Shared {
                     "{} is busy: {} requests running and {} waiting (http.concurrency, http.queue); try again later",
                     app.name, full.running, full.waiting
                 );
-                log::line(id, &app.name, &format!("{what}: 503: {message}"));
+                app.log(id, &format!("{what}: 503: {message}"));
                 return responses::text(StatusCode::SERVICE_UNAVAILABLE, id, &message);
             }
         };
@@ -418,7 +606,7 @@ impl Shared {
             }
             Ok(Err(code)) => {
                 let message = format!("{} answered with an error: {}", app.name, describe(&code));
-                log::line(id, &app.name, &format!("{what}: 500: {message}"));
+                app.log(id, &format!("{what}: 500: {message}"));
                 responses::text(StatusCode::INTERNAL_SERVER_ERROR, id, &message)
             }
             Err(_) => match guest.await {
@@ -441,12 +629,12 @@ impl Shared {
                 ),
                 Ok(End::Returned) => {
                     let message = format!("{} returned without sending a response", app.name);
-                    log::line(id, &app.name, &format!("{what}: 500: {message}"));
+                    app.log(id, &format!("{what}: 500: {message}"));
                     responses::text(StatusCode::INTERNAL_SERVER_ERROR, id, &message)
                 }
                 Err(e) => {
                     let message = format!("{} stopped unexpectedly: {e}", app.name);
-                    log::line(id, &app.name, &format!("{what}: 500: {message}"));
+                    app.log(id, &format!("{what}: 500: {message}"));
                     responses::text(StatusCode::INTERNAL_SERVER_ERROR, id, &message)
                 }
             },
@@ -489,7 +677,7 @@ where
                     reason: e.to_string(),
                     backtrace: Vec::new(),
                 };
-                log::line(id, &app.name, &format!("{what}: {e}"));
+                app.log(id, &format!("{what}: {e}"));
                 return End::Failed(outcome);
             }
         },
@@ -507,7 +695,7 @@ where
     if let Some(fuel) = spec.fuel
         && let Err(e) = store.set_fuel(fuel)
     {
-        log::line(id, &app.name, &format!("{what}: {e}"));
+        app.log(id, &format!("{what}: {e}"));
     }
     let resources = {
         let mut http = store.data_mut().http();
@@ -569,7 +757,7 @@ where
             let report = outcome
                 .report(&app.name)
                 .unwrap_or_else(|| format!("{} ended ({})", app.name, outcome.exit_code()));
-            log::line(id, &app.name, &format!("{what}: {status}: {report}"));
+            app.log(id, &format!("{what}: {status}: {report}"));
             End::Failed(outcome)
         }
     }
@@ -630,26 +818,26 @@ struct EpochTicker {
 }
 
 impl EpochTicker {
-    fn start(engines: Vec<Engine>) -> EpochTicker {
+    fn start(shared: Weak<Shared>) -> EpochTicker {
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = (!engines.is_empty()).then(|| {
+        let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("qyv-epoch".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(EPOCH_TICK);
-                        for engine in &engines {
+                        let Some(shared) = shared.upgrade() else {
+                            return;
+                        };
+                        for engine in shared.timed_engines() {
                             engine.increment_epoch();
                         }
                     }
                 })
                 .ok()
-        });
-        EpochTicker {
-            stop,
-            thread: thread.flatten(),
-        }
+        };
+        EpochTicker { stop, thread }
     }
 }
 
@@ -659,5 +847,135 @@ impl Drop for EpochTicker {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::path::{Path, PathBuf};
+    use std::sync::Condvar;
+
+    use super::*;
+    use crate::cache::CodeCache;
+    use crate::output::{OutputSink, StdStream, Stdio};
+
+    /// What the apps wrote, for waiting until a request is in flight.
+    #[derive(Default)]
+    struct Written(Mutex<String>, Condvar);
+
+    impl OutputSink for Written {
+        fn write(&self, _: StdStream, bytes: &[u8]) {
+            lock(&self.0).push_str(&String::from_utf8_lossy(bytes));
+            self.1.notify_all();
+        }
+    }
+
+    impl Written {
+        fn wait_for(&self, text: &str) {
+            let mut written = lock(&self.0);
+            while !written.contains(text) {
+                written = self.1.wait(written).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+    }
+
+    fn probe() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../qyv/tests/guests/http-probe/http-probe.wasm")
+    }
+
+    fn app(name: &str, route: &str, cache: &Path, out: &Arc<Written>) -> ServeApp {
+        let mut app = ServeApp::bare(probe());
+        app.name = name.into();
+        app.http.route = route.into();
+        app.spec.env = vec![("ROUTE".into(), route.into())];
+        app.spec.cache = Some(CodeCache::new(cache));
+        app.spec.stdio = Stdio::Capture(out.clone());
+        app
+    }
+
+    fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+        let (head, mut rest) = raw.split_once("\r\n\r\n").unwrap();
+        if !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            return (status, rest.trim_end().to_string());
+        }
+        let mut body = String::new();
+        loop {
+            let (size, after) = rest.split_once("\r\n").unwrap();
+            let size = usize::from_str_radix(size.trim(), 16).unwrap();
+            if size == 0 {
+                return (status, body.trim_end().to_string());
+            }
+            body.push_str(&after[..size]);
+            rest = &after[size + 2..];
+        }
+    }
+
+    #[test]
+    fn apps_change_while_it_serves_and_requests_in_flight_finish() {
+        let cache = tempfile::tempdir().unwrap();
+        let out = Arc::new(Written::default());
+        let server = Server::listen(ServerOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            log_requests: false,
+        })
+        .unwrap();
+        let addr = server.local_addr();
+        let handle = server.handle();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = std::thread::spawn(move || {
+            server.run_until(
+                async move {
+                    let _ = stopped.await;
+                },
+                std::future::pending(),
+            )
+        });
+
+        let (status, body) = get(addr, "/a/hello");
+        assert_eq!(status, 404);
+        assert!(body.contains("no app is served here now"), "{body}");
+
+        handle.put(app("a", "/a", cache.path(), &out)).unwrap();
+        assert_eq!(get(addr, "/a/hello"), (200, "hello from probe".into()));
+
+        // A request routed to `a` before `a` goes finishes on it.
+        let slow = std::thread::spawn(move || get(addr, "/a/sleep/100"));
+        out.wait_for("sleeping 100");
+        handle.put(app("b", "/b", cache.path(), &out)).unwrap();
+        assert!(handle.remove("a"));
+        assert!(!handle.remove("a"));
+        assert_eq!(get(addr, "/a/hello").0, 404);
+        assert_eq!(get(addr, "/b/hello"), (200, "hello from probe".into()));
+        assert_eq!(slow.join().unwrap(), (200, "slept".into()));
+
+        // Another app may not take a route; the app of the same name is
+        // replaced, route and all.
+        let err = handle.put(app("c", "/b", cache.path(), &out)).unwrap_err();
+        assert!(
+            matches!(&err, ServeError::DuplicateRoute { route, .. } if route == "/b"),
+            "{err}"
+        );
+        handle.put(app("b", "/b2", cache.path(), &out)).unwrap();
+        assert_eq!(get(addr, "/b/hello").0, 404);
+        assert_eq!(get(addr, "/b2/hello"), (200, "hello from probe".into()));
+        assert_eq!(handle.routes(), [("/b2".to_string(), "b".to_string())]);
+        assert_eq!(handle.requests(), [("b".to_string(), 1)]);
+
+        stop.send(()).unwrap();
+        let summary = serving.join().unwrap().unwrap();
+        assert_eq!(summary.unfinished, 0);
     }
 }
