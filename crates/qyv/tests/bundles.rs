@@ -11,17 +11,6 @@ use common::*;
 use serde_json::Value;
 
 impl Scratch {
-    /// `qyv keygen --out keys/NAME`: the key pair's paths.
-    fn keygen(&self, name: &str) -> (PathBuf, PathBuf) {
-        let dir = self.path(&format!("keys/{name}"));
-        self.qyv()
-            .args(["keygen", "--out"])
-            .arg(&dir)
-            .assert()
-            .success();
-        (dir.join("qyvol.key"), dir.join("qyvol.pub"))
-    }
-
     fn config(&self, text: &str) {
         write(&self.path("config/qyvol"), "config.yaml", text);
     }

@@ -703,13 +703,7 @@ fn a_damaged_bundle_is_400_and_nothing_is_stored() {
 #[test]
 fn a_node_that_requires_signatures_refuses_unsigned_bundles() {
     let s = Scratch::new();
-    let keys = s.path("keys");
-    s.qyv()
-        .args(["keygen", "--out"])
-        .arg(&keys)
-        .assert()
-        .success();
-    let public = keys.join("qyvol.pub");
+    let (secret, public) = s.keygen("node");
     let node = s.daemon(&["--key", public.to_str().unwrap()], None);
     let manifest = s.app("a", "app", "args: [args]\n");
 
@@ -727,7 +721,7 @@ fn a_node_that_requires_signatures_refuses_unsigned_bundles() {
         .arg("deploy")
         .arg(&manifest)
         .arg("--sign")
-        .arg(keys.join("qyvol.key"))
+        .arg(&secret)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -1108,14 +1102,7 @@ fn a_node_serves_the_users_own_certificate() {
 #[test]
 fn an_http_app_runs_its_precompiled_code_only_from_a_trusted_signer() {
     let s = Scratch::new();
-    let keys = s.path("keys");
-    s.qyv()
-        .args(["keygen", "--out"])
-        .arg(&keys)
-        .assert()
-        .success();
-    let secret = keys.join("qyvol.key");
-    let public = keys.join("qyvol.pub");
+    let (secret, public) = s.keygen("node");
     let app = s.http_app("one", "greeter", "/greet", "one");
     let signed = s.pack(
         &app,

@@ -85,7 +85,13 @@ struct Sum {
     /// Its content's digest in pieces, as a bundle names its precompiled
     /// code ([`piece_digest`]): code copied from a bundle is recorded with
     /// the digest the bundle's signature covers, without hashing it again.
-    digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    /// The SHA-256 of the whole file, which records written before the
+    /// digest in pieces hold: still honoured, so that updating qyv does not
+    /// turn a sound cache into warnings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
     /// The wasm file it was compiled from, for `qyv cache ls`.
     source: PathBuf,
 }
@@ -528,7 +534,8 @@ pub(crate) fn record_artifact(artifact: &Path, digest: &str, source: &Path) -> i
         &artifact.with_extension("sum"),
         &Sum {
             stamp,
-            digest: digest.to_string(),
+            digest: Some(digest.to_string()),
+            sha256: None,
             source: absolute(source),
         },
     )
@@ -547,11 +554,18 @@ fn check_artifact(artifact: &Path, sum_path: &Path) -> ArtifactState {
         return ArtifactState::Trusted;
     }
     // The file was touched since it was written: only its content can tell.
-    let actual = match fs::read(artifact) {
-        Ok(bytes) => content_digest(&bytes),
+    let bytes = match fs::read(artifact) {
+        Ok(bytes) => bytes,
         Err(e) => return ArtifactState::Damaged(e.to_string()),
     };
-    if actual != sum.digest {
+    let intact = match (&sum.digest, &sum.sha256) {
+        (Some(digest), _) => content_digest(&bytes) == *digest,
+        (None, Some(sha256)) => hex::encode(Sha256::digest(&bytes)) == *sha256,
+        (None, None) => {
+            return ArtifactState::Damaged("its checksum record holds no checksum".into());
+        }
+    };
+    if !intact {
         return ArtifactState::Damaged("its content does not match its checksum".into());
     }
     let refreshed = Sum {
@@ -701,6 +715,37 @@ mod tests {
         assert_eq!(
             cache.load(&engine, &wasm).unwrap().source,
             CodeSource::CacheHit
+        );
+    }
+
+    #[test]
+    fn a_record_with_the_whole_file_sha256_is_still_honoured() {
+        let (_d, cache, wasm, engine) = setup();
+        cache.load(&engine, &wasm).unwrap();
+        let artifact = only_artifact(&cache);
+        let sum_path = artifact.with_extension("sum");
+        let mut sum: serde_json::Value =
+            serde_json::from_slice(&fs::read(&sum_path).unwrap()).unwrap();
+        let bytes = fs::read(&artifact).unwrap();
+        let record = sum.as_object_mut().unwrap();
+        record.remove("digest");
+        record.insert("sha256".into(), hex::encode(Sha256::digest(&bytes)).into());
+        fs::write(&sum_path, serde_json::to_vec(&sum).unwrap()).unwrap();
+        let hit = cache.load(&engine, &wasm).unwrap();
+        assert_eq!(hit.source, CodeSource::CacheHit);
+        assert!(hit.warnings.is_empty(), "{:?}", hit.warnings);
+        // Touched: checked against the whole file's SHA-256.
+        fs::write(&artifact, &bytes).unwrap();
+        assert_eq!(
+            cache.load(&engine, &wasm).unwrap().source,
+            CodeSource::CacheHit
+        );
+        let mut flipped = bytes.clone();
+        flipped[bytes.len() / 2] ^= 0xff;
+        fs::write(&artifact, &flipped).unwrap();
+        assert_eq!(
+            cache.load(&engine, &wasm).unwrap().source,
+            CodeSource::Rebuilt
         );
     }
 

@@ -121,6 +121,17 @@ impl Scratch {
         c
     }
 
+    /// `qyv keygen --out keys/NAME`: the key pair's paths (secret, public).
+    pub fn keygen(&self, name: &str) -> (PathBuf, PathBuf) {
+        let dir = self.path(&format!("keys/{name}"));
+        self.qyv()
+            .args(["keygen", "--out"])
+            .arg(&dir)
+            .assert()
+            .success();
+        (dir.join("qyvol.key"), dir.join("qyvol.pub"))
+    }
+
     /// `qyv pack MANIFEST -o OUT EXTRA…`: the bundle's path.
     pub fn pack(&self, manifest: &Path, out: &str, extra: &[&str]) -> PathBuf {
         let out = self.path(out);
