@@ -273,9 +273,9 @@ impl<S: Source> Bundle<S> {
         let base = item.blob().offset;
         let pieces = item.pieces();
         let threads = workers(item.blob().size, pieces.len());
-        in_parallel(&pieces, threads, |i, piece| {
+        in_parallel(&pieces, threads, |buf, i, piece| {
             let mut at = piece.offset - base;
-            self.check_piece(item, piece, |chunk| {
+            self.check_piece(item, piece, buf, |chunk| {
                 out.write_all_at(chunk, at)?;
                 at += chunk.len() as u64;
                 Ok(())
@@ -325,8 +325,8 @@ impl<S: Source> Bundle<S> {
         in_parallel(
             &units,
             workers(total, units.len()),
-            |_, (index, item, piece)| {
-                self.check_piece(*item, piece, |_| Ok(()))
+            |buf, _, (index, item, piece)| {
+                self.check_piece(*item, piece, buf, |_| Ok(()))
                     .map_err(|e| (*index, e))
             },
         )
@@ -366,22 +366,28 @@ impl<S: Source> Bundle<S> {
         item: &impl Stored,
         mut sink: impl FnMut(&[u8]) -> io::Result<()>,
     ) -> Result<(), BundleError> {
+        let mut buf = Vec::new();
         for piece in item.pieces() {
-            self.check_piece(item, &piece, &mut sink)?;
+            self.check_piece(item, &piece, &mut buf, &mut sink)?;
         }
         Ok(())
     }
 
-    /// Reads one piece of `item` in chunks, hashing each and giving it to
-    /// `sink`, then compares the hash.
+    /// Reads one piece of `item` in chunks through `buf` (grown as needed,
+    /// and kept by the caller for the next piece), hashing each chunk and
+    /// giving it to `sink`, then compares the hash.
     fn check_piece(
         &self,
         item: &(impl Stored + ?Sized),
         piece: &Piece,
+        buf: &mut Vec<u8>,
         mut sink: impl FnMut(&[u8]) -> io::Result<()>,
     ) -> Result<(), BundleError> {
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; to_usize(piece.size.min(CHUNK as u64))];
+        let want = to_usize(piece.size.min(CHUNK as u64));
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
         let mut done = 0u64;
         while done < piece.size {
             let n = to_usize((piece.size - done).min(CHUNK as u64));
@@ -433,20 +439,23 @@ fn workers(total: u64, units: usize) -> usize {
 }
 
 /// Runs `work` on every unit, on `threads` threads (this one is one of
-/// them). Every unit is done even after a failure, so that the error
-/// returned, the one with the smallest number, does not depend on timing.
+/// them), each thread with a read buffer of its own that `work` may reuse
+/// from one unit to the next. Every unit is done even after a failure, so
+/// that the error returned, the one with the smallest number, does not
+/// depend on timing.
 fn in_parallel<T: Sync>(
     units: &[T],
     threads: usize,
-    work: impl Fn(usize, &T) -> Result<(), (usize, BundleError)> + Sync,
+    work: impl Fn(&mut Vec<u8>, usize, &T) -> Result<(), (usize, BundleError)> + Sync,
 ) -> Result<(), BundleError> {
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     let worker = || {
+        let mut buf = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(unit) = units.get(i) else { break };
-            if let Err(failure) = work(i, unit) {
+            if let Err(failure) = work(&mut buf, i, unit) {
                 failures
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
