@@ -57,7 +57,9 @@ fn app_files(dir: &Path) -> Vec<PathBuf> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| {
-            p.is_file()
+            // Not only regular files: a manifest that is a pipe or a device
+            // is refused by name (once) rather than passed over.
+            !p.is_dir()
                 && matches!(
                     p.extension().and_then(|e| e.to_str()),
                     Some(e) if e == MANIFEST_EXTENSION || e == BUNDLE_EXTENSION
@@ -142,7 +144,10 @@ async fn deploy_file(node: &Arc<Node>, file: &Path) -> Result<String, NodeError>
                 .and_then(|p| p.write_file(&tmp, None))
                 .map_err(|e| NodeError::BadBundle(e.to_string()))?;
         } else {
-            std::fs::copy(&owned, &tmp).map_err(|e| NodeError::io("cannot copy", &owned, e))?;
+            // Opened as a regular file first: a pipe would make a copy wait.
+            qyvol_manifest::open_regular(&owned)
+                .and_then(|mut from| std::io::copy(&mut from, &mut std::fs::File::create(&tmp)?))
+                .map_err(|e| NodeError::io("cannot copy", &owned, e))?;
         }
         artifacts.adopt(tmp)
     })

@@ -65,10 +65,7 @@ pub struct Precompiled {
 /// same time and fuel settings), as `qyv pack --precompile` ships it.
 pub fn precompile(spec: &RunSpec) -> Result<Precompiled, RuntimeError> {
     let engine = EngineOptions::for_spec(spec).engine()?;
-    let bytes = fs::read(&spec.wasm).map_err(|source| RuntimeError::Read {
-        path: spec.wasm.clone(),
-        source,
-    })?;
+    let bytes = crate::cache::read_wasm(&spec.wasm)?;
     let kind = WasmKind::detect(&bytes).ok_or_else(|| RuntimeError::NotWasm {
         path: spec.wasm.clone(),
         what: describe_non_wasm(&bytes),
