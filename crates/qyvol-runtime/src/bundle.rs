@@ -72,9 +72,11 @@ pub fn precompile(spec: &RunSpec) -> Result<Precompiled, RuntimeError> {
     })?;
     let code = Code::compile(&engine, kind, &bytes)
         .and_then(|c| c.serialize())
-        .map_err(|e| RuntimeError::InvalidWasm {
-            path: spec.wasm.clone(),
-            message: chain(&e),
+        .map_err(|e| {
+            crate::threads::refusal(&spec.wasm, &bytes, || RuntimeError::InvalidWasm {
+                path: spec.wasm.clone(),
+                message: chain(&e),
+            })
         })?;
     Ok(Precompiled {
         target: host_target(),

@@ -462,9 +462,11 @@ fn compile(
     path: &Path,
     bytes: &[u8],
 ) -> Result<Code, RuntimeError> {
-    Code::compile(engine, kind, bytes).map_err(|e| RuntimeError::InvalidWasm {
-        path: path.to_path_buf(),
-        message: chain(&e),
+    Code::compile(engine, kind, bytes).map_err(|e| {
+        crate::threads::refusal(path, bytes, || RuntimeError::InvalidWasm {
+            path: path.to_path_buf(),
+            message: chain(&e),
+        })
     })
 }
 

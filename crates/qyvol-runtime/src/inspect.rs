@@ -96,7 +96,8 @@ pub fn check_file(path: &Path) -> Result<Inspection, RuntimeError> {
         // The engine's own validator, with exactly the features it runs.
         WasmKind::CoreModule => {
             let engine = EngineOptions::default().engine()?;
-            wasmtime::Module::validate(&engine, &bytes).map_err(|e| invalid(chain(&e)))?;
+            wasmtime::Module::validate(&engine, &bytes)
+                .map_err(|e| crate::threads::refusal(path, &bytes, || invalid(chain(&e))))?;
         }
         // Wasmtime validates components only while compiling them, which
         // takes seconds for a large one: wasmparser checks the same rules.

@@ -31,6 +31,7 @@ mod output;
 mod run;
 pub mod serve;
 mod spec;
+mod threads;
 mod wasi;
 
 pub use bundle::{BundleRun, Precompiled, precompile};

@@ -524,7 +524,11 @@ fn not_a_command(exports: &[String]) -> String {
 }
 
 pub(crate) fn explain_link_error(message: &str) -> String {
-    if message.contains("wasi:http/") {
+    if message.contains("thread-spawn") {
+        format!(
+            "{message}; it uses threads (wasi-threads), and threads are not supported: build it for a target without threads"
+        )
+    } else if message.contains("wasi:http/") {
         format!("{message}; HTTP interfaces are provided by `qyv serve`, not `qyv run`")
     } else if message.contains("unknown import")
         || message.contains("matching implementation was not found")
