@@ -24,6 +24,7 @@ mod error;
 mod inspect;
 mod kind;
 mod limits;
+mod lookup;
 mod metrics;
 mod net;
 mod outcome;
