@@ -50,6 +50,7 @@ pub struct RunReport {
 /// Runs a program to its end.
 pub fn run(mut spec: RunSpec) -> Result<RunReport, RuntimeError> {
     let started = Instant::now();
+    crate::guard::check(&spec)?;
     let engine = EngineOptions::for_spec(&spec).engine()?;
     if let Some(control) = &spec.control {
         control.attach(&engine);

@@ -142,6 +142,7 @@ impl LoadedApp {
             app: name.clone(),
             source,
         };
+        crate::guard::check(&spec).map_err(failed)?;
         let options = EngineOptions {
             epoch_interruption: spec.timeout.is_some(),
             consume_fuel: spec.fuel.is_some(),
