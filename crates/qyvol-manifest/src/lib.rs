@@ -19,6 +19,7 @@
 
 pub mod bundle;
 mod config;
+mod confine;
 mod decode;
 mod error;
 pub mod fields;

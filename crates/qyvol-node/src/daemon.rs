@@ -34,6 +34,7 @@ use crate::artifacts::Artifacts;
 use crate::auth::Token;
 use crate::error::NodeError;
 use crate::hold::Hold;
+use crate::limits::NodeLimits;
 use crate::logs::LogBook;
 use crate::node::Node;
 use crate::store::Store;
@@ -100,6 +101,11 @@ pub struct DaemonConfig {
     pub trust: TrustPolicy,
     /// Where HTTP apps are served; `None`: the node serves none.
     pub http: Option<SocketAddr>,
+    /// Defaults and maxima for the apps' limits.
+    pub limits: NodeLimits,
+    /// Folders outside an apps-dir manifest's own that its entrypoint and
+    /// mounts may name (see [`crate::bootdir`]).
+    pub allowed_paths: Vec<PathBuf>,
 }
 
 /// What a started node tells its user.
@@ -124,6 +130,7 @@ pub struct Daemon {
     node: Arc<Node>,
     started: Started,
     apps_dir: Option<PathBuf>,
+    allowed_paths: Vec<PathBuf>,
     http: Option<Server>,
     _lock: File,
 }
@@ -179,6 +186,7 @@ impl Daemon {
         let apps = store.apps()?.len();
         let http = config.http.map(listen_http).transpose()?;
         let http_addr = http.as_ref().map(Server::local_addr);
+        config.limits.check().map_err(NodeError::BadRequest)?;
         let supervisor = Supervisor::new(
             store,
             artifacts,
@@ -186,6 +194,7 @@ impl Daemon {
             cache,
             config.trust.clone(),
             http.as_ref().map(Server::handle),
+            config.limits.clone(),
         );
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -228,6 +237,7 @@ impl Daemon {
             node,
             started,
             apps_dir: config.apps_dir,
+            allowed_paths: config.allowed_paths,
             http,
             _lock: lock,
         })
@@ -246,6 +256,7 @@ impl Daemon {
             acceptor,
             node,
             apps_dir,
+            allowed_paths,
             http,
             ..
         } = self;
@@ -263,8 +274,8 @@ impl Daemon {
             let mut terminate = signal(SignalKind::terminate())
                 .map_err(|e| NodeError::Internal(format!("cannot watch for signals: {e}")))?;
             node.supervisor.boot().await?;
-            let watcher =
-                apps_dir.map(|dir| tokio::spawn(crate::bootdir::watch(node.clone(), dir)));
+            let watcher = apps_dir
+                .map(|dir| tokio::spawn(crate::bootdir::watch(node.clone(), dir, allowed_paths)));
             let router = crate::api::router(node.clone());
             loop {
                 let (tcp, _) = tokio::select! {
