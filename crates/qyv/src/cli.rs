@@ -207,7 +207,7 @@ pub struct GrantFlags {
 /// `limits.memory: 64MiB` does.
 #[derive(Debug, Args, Default)]
 pub struct LimitFlags {
-    /// Cap the app's linear memory, e.g. 64MiB
+    /// Cap the app's linear memories and tables together, e.g. 64MiB
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
     pub memory: Option<u64>,
 
