@@ -446,6 +446,26 @@ fn config_keys_and_wasm_that_are_pipes_are_refused() {
         .output()
         .unwrap();
     expect_failure(&out, 125, "named pipe");
+    // A node's own certificate.
+    let out = s
+        .qyv()
+        .args(["daemon", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(s.path("node"))
+        .arg("--tls-cert")
+        .arg(&fifo)
+        .arg("--tls-key")
+        .arg(&fifo)
+        .timeout(HANG)
+        .output()
+        .unwrap();
+    expect_failure(
+        &out,
+        125,
+        &format!(
+            "TLS: {}: cannot read: not a regular file: it is a named pipe (FIFO)",
+            fifo.display()
+        ),
+    );
 }
 
 // --- 6. threads -------------------------------------------------------------------
