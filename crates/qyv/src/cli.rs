@@ -261,9 +261,37 @@ pub struct ServeArgs {
 pub struct ValidateArgs {
     /// A .qyv manifest, a folder holding exactly one, or a .wasm file
     pub target: PathBuf,
+    /// What to check the app for: the command that would refuse it refuses
+    /// it here too [default: serve for type: http, run for the rest]
+    #[arg(long = "for", value_enum, value_name = "PURPOSE")]
+    pub purpose: Option<PurposeFlag>,
     /// Print the result as one JSON object
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `qyv validate --for` checks an app for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PurposeFlag {
+    /// `qyv run` from its folder
+    Run,
+    /// `qyv serve`
+    Serve,
+    /// `qyv pack`
+    Pack,
+    /// `qyv deploy` to a node
+    Deploy,
+}
+
+impl From<PurposeFlag> for qyvol_manifest::Purpose {
+    fn from(flag: PurposeFlag) -> Self {
+        match flag {
+            PurposeFlag::Run => qyvol_manifest::Purpose::Run,
+            PurposeFlag::Serve => qyvol_manifest::Purpose::Serve,
+            PurposeFlag::Pack => qyvol_manifest::Purpose::Pack,
+            PurposeFlag::Deploy => qyvol_manifest::Purpose::Deploy,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

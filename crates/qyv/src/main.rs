@@ -2,6 +2,7 @@
 //! parse the command line (`cli`), run the command (`commands`), turn the
 //! result into an exit status.
 
+mod admission;
 mod bundled;
 mod cli;
 mod commands;

@@ -148,9 +148,50 @@ fn cluster_fields_run_with_a_note() {
         &probe_p1(),
         "replicas: 3\nscheduler: { strategy: spread }\nargs: [exit, \"0\"]\n",
     );
-    qyv().arg("run").arg(&m).assert().success().stderr(
-        "note: replicas, scheduler take effect in cluster deploys; `qyv run` runs one instance\n",
+    // Placed at the first of them, as every finding is.
+    qyv().arg("run").arg(&m).assert().success().stderr(format!(
+        "note: {}:3:11: replicas, scheduler take effect in cluster deploys; `qyv run` runs one instance\n",
+        m.display()
+    ));
+}
+
+/// One answer to "can this start?": a feature not built yet is refused by
+/// every command that would start, pack or check the app, with the same
+/// message at the same line, and never only noted.
+#[test]
+fn every_command_refuses_a_feature_not_built_yet_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = app(
+        dir.path(),
+        &probe_p1(),
+        "permissions:\n  ai: true\nargs: [exit, \"0\"]\n",
     );
+    let expected = format!(
+        "error: {}:4:7: permissions.ai: AI inference (ai: true) is not supported yet; set it to false\n",
+        m.display()
+    );
+    for (args, code) in [
+        (&["run"][..], 125),
+        (&["validate"], 1),
+        (&["validate", "--for", "pack"], 1),
+        (&["validate", "--for", "deploy"], 1),
+        (&["pack", "-o", "out.qyvbin"], 125),
+    ] {
+        let out = qyv()
+            .current_dir(dir.path())
+            .args(args)
+            .arg(&m)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), expected, "{args:?}");
+        assert_eq!(stdout(&out), "", "{args:?}");
+    }
+    assert!(!dir.path().join("out.qyvbin").exists());
+    // Served, it is refused the same way (after saying it is not HTTP).
+    let out = qyv().arg("serve").arg(&m).output().unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
 }
 
 #[test]

@@ -3,11 +3,12 @@
 //! (file, line, column, field path, what is allowed, "did you mean"). It also
 //! holds the rules other crates must apply the same way: sizes and durations
 //! ([`parse_size`], [`parse_duration`]), network allow-lists ([`NetRule`]),
-//! implicit mounts ([`Manifest::effective_mounts`]), and the JSON Schema for
-//! editors ([`json_schema`]). The [`bundle`] module is the `.qyvbin` format
-//! (manifest, wasm, files and precompiled code in one signed file) and
-//! [`UserConfig`] the user's own settings (the bundle trust policy). It knows
-//! nothing of Wasmtime and depends on no other Qyvol crate.
+//! implicit mounts ([`Manifest::effective_mounts`]), whether an app can start
+//! for a purpose ([`Manifest::problems`]: run, serve, pack, deploy), and the
+//! JSON Schema for editors ([`json_schema`]). The [`bundle`] module is the
+//! `.qyvbin` format (manifest, wasm, files and precompiled code in one signed
+//! file) and [`UserConfig`] the user's own settings (the bundle trust
+//! policy). It knows nothing of Wasmtime and depends on no other Qyvol crate.
 
 // ManifestError is ~170 bytes because its parts are public fields callers
 // read directly; it is built once, on the cold path of a failed parse, so
@@ -17,6 +18,7 @@
     reason = "the error is a flat struct of public fields, built once per failed parse"
 )]
 
+mod admission;
 pub mod bundle;
 mod config;
 mod confine;
@@ -33,6 +35,7 @@ mod suggest;
 mod units;
 mod yaml;
 
+pub use admission::{Finding, Purpose, Reason, Severity};
 pub use config::{CONFIG_FIELDS, CONFIG_FILE, TRUST_FIELDS, UserConfig};
 pub use error::{ErrorKind, ManifestError};
 pub use files::WASM_MAGIC;

@@ -456,69 +456,6 @@ impl Manifest {
             .at(nearest_location(&self.locations, field))
             .with_field(field)
     }
-
-    /// Fields that parse but whose features `qyv` does not have yet, each
-    /// as an error at its place, for the CLI to report. `type: http` is not
-    /// among them: `qyv serve` serves it (and `qyv run` says so).
-    pub fn unsupported(&self) -> Vec<ManifestError> {
-        let mut errors = Vec::new();
-        let mut add = |field: &str, message: String| {
-            let mut err = self.error_at(field, message);
-            err.kind = ErrorKind::Unsupported;
-            errors.push(err);
-        };
-        let p = &self.permissions;
-        for (flag, field, what) in [
-            (
-                p.exec,
-                "permissions.exec",
-                "starting host processes (exec: true)",
-            ),
-            (p.ai, "permissions.ai", "AI inference (ai: true)"),
-            (p.gfx, "permissions.gfx", "graphics (gfx: true)"),
-        ] {
-            if flag {
-                add(
-                    field,
-                    format!("{what} is not supported yet by `qyv run`; set it to false"),
-                );
-            }
-        }
-        if matches!(self.app_type, AppType::Gui) {
-            add(
-                "type",
-                format!(
-                    "{} apps are not supported yet; use type: command or service (qyv run, a node) or type: http (qyv serve)",
-                    self.app_type
-                ),
-            );
-        }
-        for (i, mount) in self.mounts.iter().enumerate() {
-            if mount.kind != MountKind::Dir {
-                add(
-                    &format!("fs[{i}].type"),
-                    format!(
-                        "{} mounts are not supported yet by `qyv run`; use type: dir",
-                        mount.kind
-                    ),
-                );
-            }
-        }
-        errors
-    }
-
-    /// Cluster fields present in this manifest (`replicas`, `scheduler`):
-    /// valid, but only a cluster deploy acts on them.
-    pub fn cluster_only_fields(&self) -> Vec<&'static str> {
-        let mut fields = Vec::new();
-        if self.replicas.is_some() {
-            fields.push("replicas");
-        }
-        if self.scheduler.is_some() {
-            fields.push("scheduler");
-        }
-        fields
-    }
 }
 
 /// Where `field` was written, or failing that its nearest enclosing field.
@@ -647,31 +584,6 @@ mod tests {
             m.error_at("replicas", "x").to_string(),
             "hello.qyv: replicas: x"
         );
-    }
-
-    #[test]
-    fn unsupported_features_are_listed_at_their_lines() {
-        let m = manifest(
-            "type: gui\npermissions:\n  fs: write\n  exec: true\n  ai: true\n  gfx: true\nfs:\n  - {source: a, target: /a, type: memfs}\n  - {source: b, target: /b}\n  - {source: c, target: /c, type: netfs}\nreplicas: 2\n",
-        );
-        let messages: Vec<String> = m.unsupported().iter().map(ToString::to_string).collect();
-        assert_eq!(
-            messages,
-            [
-                "hello.qyv:6:9: permissions.exec: starting host processes (exec: true) is not supported yet by `qyv run`; set it to false",
-                "hello.qyv:7:7: permissions.ai: AI inference (ai: true) is not supported yet by `qyv run`; set it to false",
-                "hello.qyv:8:8: permissions.gfx: graphics (gfx: true) is not supported yet by `qyv run`; set it to false",
-                "hello.qyv:3:7: type: gui apps are not supported yet; use type: command or service (qyv run, a node) or type: http (qyv serve)",
-                "hello.qyv:10:35: fs[0].type: memfs mounts are not supported yet by `qyv run`; use type: dir",
-                "hello.qyv:12:35: fs[2].type: netfs mounts are not supported yet by `qyv run`; use type: dir",
-            ]
-        );
-        assert!(
-            m.unsupported()
-                .iter()
-                .all(|e| e.kind == ErrorKind::Unsupported)
-        );
-        assert_eq!(m.cluster_only_fields(), ["replicas"]);
     }
 
     #[test]

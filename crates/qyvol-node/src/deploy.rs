@@ -17,8 +17,8 @@ use std::fs::File;
 use std::path::Path;
 
 use futures_util::StreamExt;
-use qyvol_manifest::bundle::{Bundle, Standing, TrustPolicy, unpackable};
-use qyvol_manifest::{AppType, format_size};
+use qyvol_manifest::bundle::{Bundle, Standing, TrustPolicy};
+use qyvol_manifest::{AppType, Purpose, format_size};
 
 use crate::api::types::Deployed;
 use crate::artifacts::Upload;
@@ -62,17 +62,17 @@ fn check(path: &Path, trust: &TrustPolicy, limits: &NodeLimits) -> Result<Checke
         )));
     }
     let manifest = bundle.manifest().map_err(|e| bad(&e))?;
-    let problems: Vec<String> = manifest
-        .unsupported()
-        .into_iter()
-        .chain(unpackable(&manifest))
-        .map(|e| e.to_string())
-        .chain(limits.refusals(&manifest))
+    let mut findings = manifest.problems(Purpose::Deploy);
+    findings.extend(limits.refusals(&manifest));
+    let refused: Vec<String> = findings
+        .iter()
+        .filter(|f| f.is_error())
+        .map(ToString::to_string)
         .collect();
-    if !problems.is_empty() {
+    if !refused.is_empty() {
         return Err(NodeError::BadBundle(format!(
             "this node cannot run the app: {}",
-            problems.join("; ")
+            refused.join("; ")
         )));
     }
     Ok(Checked {

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use qyvol_manifest::{AppType, Manifest, format_duration, format_size};
+use qyvol_manifest::{
+    AppType, ErrorKind, Finding, Manifest, ManifestError, Reason, format_duration, format_size,
+};
 use qyvol_runtime::RunSpec;
 use qyvol_runtime::serve::ServeApp;
 
@@ -49,27 +51,40 @@ impl NodeLimits {
         Ok(())
     }
 
-    /// Every reason this node refuses to run `m`.
-    pub fn refusals(&self, m: &Manifest) -> Vec<String> {
+    /// Every reason this node refuses to run `m`: what it asks for above
+    /// the node's maxima, each at its field.
+    pub fn refusals(&self, m: &Manifest) -> Vec<Finding> {
         let mut refused = Vec::new();
+        let mut add = |field: &str, message: String| {
+            // Placed at the field, which the message names first.
+            let detail =
+                ManifestError::new(m.file(), ErrorKind::Value, message).at(m.location(field));
+            refused.push(Finding::error(Reason::OverLimit, detail));
+        };
         if let Some(memory) = m.limits.memory
             && memory > self.max_memory
         {
-            refused.push(format!(
-                "limits.memory is {}, and this node allows an app at most {}",
-                format_size(memory),
-                format_size(self.max_memory)
-            ));
+            add(
+                "limits.memory",
+                format!(
+                    "limits.memory is {}, and this node allows an app at most {}",
+                    format_size(memory),
+                    format_size(self.max_memory)
+                ),
+            );
         }
         if m.app_type == AppType::Http {
             let concurrency = m.http_settings().concurrency;
             // Only a number the manifest wrote: its default is capped.
             let written = m.location("http.concurrency").is_some();
             if written && concurrency > self.max_instances {
-                refused.push(format!(
-                    "http.concurrency is {concurrency}, and this node runs at most {} instances of an app at once",
-                    self.max_instances
-                ));
+                add(
+                    "http.concurrency",
+                    format!(
+                        "http.concurrency is {concurrency}, and this node runs at most {} instances of an app at once",
+                        self.max_instances
+                    ),
+                );
             }
         }
         refused
@@ -127,6 +142,10 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    fn refusals(limits: &NodeLimits, m: &Manifest) -> Vec<String> {
+        limits.refusals(m).iter().map(ToString::to_string).collect()
+    }
+
     fn manifest(rest: &str) -> Manifest {
         Manifest::parse(
             &format!("name: app\nentrypoint: app.wasm\n{rest}"),
@@ -144,14 +163,18 @@ mod tests {
                 .refusals(&manifest("limits: {memory: 4GiB}\n"))
                 .is_empty()
         );
+        let big = manifest("limits: {memory: 8GiB}\n");
         assert_eq!(
-            limits.refusals(&manifest("limits: {memory: 8GiB}\n")),
-            ["limits.memory is 8 GiB, and this node allows an app at most 4 GiB"]
+            refusals(&limits, &big),
+            ["app.qyv:3:18: limits.memory is 8 GiB, and this node allows an app at most 4 GiB"]
         );
+        assert!(limits.refusals(&big)[0].is_error());
         let many = manifest("type: http\nhttp: {concurrency: 500}\n");
         assert_eq!(
-            limits.refusals(&many),
-            ["http.concurrency is 500, and this node runs at most 256 instances of an app at once"]
+            refusals(&limits, &many),
+            [
+                "app.qyv:4:21: http.concurrency is 500, and this node runs at most 256 instances of an app at once"
+            ]
         );
     }
 

@@ -1,6 +1,8 @@
 //! Tells a core module from a component by the preamble, before any parsing.
 
 use std::fmt;
+use std::io::Read;
+use std::path::Path;
 
 /// What a `.wasm` file holds, read from its 8-byte preamble.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,6 +24,16 @@ impl WasmKind {
         } else {
             None
         }
+    }
+
+    /// The kind of the file at `path`, from its first bytes; `None` when it
+    /// cannot be read or is not WebAssembly.
+    pub fn of_file(path: &Path) -> Option<WasmKind> {
+        let mut head = [0u8; 8];
+        qyvol_manifest::open_regular(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .ok()?;
+        WasmKind::detect(&head)
     }
 
     /// Short stable name, used in cache file names and JSON output.

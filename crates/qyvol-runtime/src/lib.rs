@@ -5,8 +5,9 @@
 //! that grants exactly the manifest's permissions (preopens, environment,
 //! sockets), enforces the memory, time and fuel limits, runs the program and
 //! reports how it ended, with timings. It also inspects wasm files (imports,
-//! exports, the permissions they need), serves HTTP apps
-//! ([`serve::Server`]: a fresh instance per request, queues, time limits,
+//! exports, the permissions they need; [`check_entrypoint`]: what they say
+//! about starting an app, beside the manifest's own findings), serves HTTP
+//! apps ([`serve::Server`]: a fresh instance per request, queues, time limits,
 //! apps that a long-running host can add, replace and remove as it serves,
 //! outgoing requests under `permissions.net`, apps calling each other
 //! in-process), and runs apps from `.qyvbin` bundles, using their
@@ -21,6 +22,7 @@ mod component;
 mod control;
 mod engine;
 mod error;
+mod findings;
 mod guard;
 mod inspect;
 mod kind;
@@ -42,6 +44,7 @@ pub use component::{AdaptError, Adapted, Adapter, adapt, adapt_file};
 pub use control::RunControl;
 pub use engine::{EngineOptions, compatibility_key, host_target};
 pub use error::RuntimeError;
+pub use findings::{EntrypointCheck, check_entrypoint, kind_findings};
 pub use guard::{Exposure, Guarded, Reach, check as check_mounts};
 pub use inspect::{
     InspectError, Inspection, Item, Need, Unmet, WasiVersion, check_file, inspect_bytes,

@@ -232,30 +232,7 @@ impl Plan {
 }
 
 fn is_component(path: &Path) -> bool {
-    let mut head = [0u8; 8];
-    qyvol_manifest::open_regular(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok()
-        && WasmKind::detect(&head) == Some(WasmKind::Component)
-}
-
-/// `component: true` promises a component: a core module in its place
-/// (not built yet, or built without `qyv build`) is an error for `qyv run`
-/// and `qyv validate`, not something to run as it is.
-pub fn check_component_flag(m: &Manifest) -> Result<()> {
-    let entry = m.entrypoint_path();
-    if m.component && entry.is_file() && !is_component(&entry) {
-        return Err(m
-            .error_at(
-                "component",
-                format!(
-                    "component: true, but {} is a core module; run `qyv build` to adapt it (or `qyv component new`)",
-                    m.entrypoint.display()
-                ),
-            )
-            .into());
-    }
-    Ok(())
+    WasmKind::of_file(path) == Some(WasmKind::Component)
 }
 
 /// Files under `dir` matching any of `patterns`. Folders that hold build

@@ -5,12 +5,13 @@
 use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
-use qyvol_manifest::bundle::{Packer, SecretKey};
+use qyvol_manifest::Purpose;
+use qyvol_manifest::bundle::{self, Packer, SecretKey};
 use qyvol_node::api::types::State;
 use qyvol_runtime::ExitCodes;
 use serde::Serialize;
 
-use super::pack::{bundle_name, load_packable};
+use crate::admission::load_bundleable;
 use crate::cli::DeployArgs;
 use crate::remote::{self, connect, print_json};
 use crate::target::{self, Target};
@@ -36,12 +37,12 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
             path
         }
         Target::Manifest(path) => {
-            let Some(m) = load_packable(&path)? else {
+            let Some(m) = load_bundleable(&path, Purpose::Deploy)? else {
                 return Ok(ExitCodes::QYV_ERROR);
             };
             let key = args.sign.as_deref().map(SecretKey::load).transpose()?;
             packed_dir = tempfile::tempdir()?;
-            let out = packed_dir.path().join(bundle_name(&m));
+            let out = packed_dir.path().join(bundle::file_name(&m));
             Packer::for_app(&m, &out)?.write_file(&out, key.as_ref())?;
             out
         }

@@ -3,13 +3,14 @@
 //! what `qyv run` can run from a bundle: a valid manifest and wasm, no
 //! feature not built yet, nothing a bundle cannot carry.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use qyvol_manifest::bundle::{Packer, SecretKey, unpackable};
-use qyvol_manifest::{Manifest, format_size};
-use qyvol_runtime::{ExitCodes, RunSpec, check_file, precompile};
+use qyvol_manifest::bundle::{self, Packer, SecretKey};
+use qyvol_manifest::{Purpose, format_size};
+use qyvol_runtime::{ExitCodes, RunSpec, precompile};
 
+use crate::admission::load_bundleable;
 use crate::cli::PackArgs;
 use crate::target::{self, Target};
 
@@ -21,7 +22,7 @@ pub fn pack(args: PackArgs) -> Result<i32> {
             args.target.display()
         ),
     };
-    let Some(m) = load_packable(&path)? else {
+    let Some(m) = load_bundleable(&path, Purpose::Pack)? else {
         return Ok(ExitCodes::QYV_ERROR);
     };
     // Read before anything is written: a bad key should not cost a compile.
@@ -29,7 +30,7 @@ pub fn pack(args: PackArgs) -> Result<i32> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(bundle_name(&m)));
+        .unwrap_or_else(|| PathBuf::from(bundle::file_name(&m)));
 
     let mut packer = Packer::for_app(&m, &out)?;
     let mut precompiled = None;
@@ -59,31 +60,4 @@ pub fn pack(args: PackArgs) -> Result<i32> {
         None => println!("  signed       no"),
     }
     Ok(0)
-}
-
-/// The manifest at `path` when its app can be packed; otherwise `None`,
-/// after printing what stops it. `qyv deploy` packs with it too.
-pub(crate) fn load_packable(path: &Path) -> Result<Option<Manifest>> {
-    let m = Manifest::load(path)?;
-    let errors = problems(&m);
-    for e in &errors {
-        eprintln!("error: {e}");
-    }
-    Ok(errors.is_empty().then_some(m))
-}
-
-/// The file name a packed app gets when none is given: `NAME.qyvbin`.
-pub(crate) fn bundle_name(m: &Manifest) -> String {
-    format!("{}.{}", m.name, qyvol_manifest::bundle::FILE_EXTENSION)
-}
-
-/// What stops an app from being packed: features not built yet, what a
-/// bundle cannot carry, a wasm file that is not one.
-fn problems(m: &Manifest) -> Vec<String> {
-    let mut errors: Vec<String> = m.unsupported().iter().map(ToString::to_string).collect();
-    errors.extend(unpackable(m).iter().map(ToString::to_string));
-    if let Err(e) = check_file(&m.entrypoint_path()) {
-        errors.push(m.error_at("entrypoint", e.to_string()).to_string());
-    }
-    errors
 }

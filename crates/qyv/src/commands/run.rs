@@ -6,10 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use qyvol_manifest::bundle::{Bundle, Standing, unpackable};
-use qyvol_manifest::{AppType, FsAccess, Manifest, ManifestError};
-use qyvol_runtime::{ExitCodes, Outcome, Preopen, RunSpec, RuntimeError};
+use qyvol_manifest::bundle::{Bundle, Standing};
+use qyvol_manifest::{Manifest, Purpose};
+use qyvol_runtime::{ExitCodes, Outcome, Preopen, RunSpec, kind_findings};
 
+use crate::admission::{admit, locate};
 use crate::bundled::{Policy, manifest_of};
 use crate::cli::{GrantFlags, LimitFlags, MetricsFormat, RunArgs};
 use crate::flags::merge_allow_net;
@@ -26,11 +27,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let (mut spec, manifest) = match target {
         Target::Manifest(path) => {
             let m = Manifest::load(&path)?;
-            let serve = format!("serve it with `qyv serve {}`", path.display());
-            if !runnable(&m, &serve, Vec::new()) {
+            let mut findings = m.problems(Purpose::Run);
+            findings.extend(kind_findings(&m));
+            if !admit(&m, Purpose::Run, findings) {
                 return Ok(ExitCodes::QYV_ERROR);
             }
-            super::build::check_component_flag(&m)?;
             (RunSpec::from_manifest(&m), Some(m))
         }
         Target::Bundle(path) => match open_bundle(&path, &args)? {
@@ -86,49 +87,6 @@ pub fn run(args: RunArgs) -> Result<i32> {
     Ok(report.outcome.exit_code())
 }
 
-/// Whether `qyv run` can start this manifest's app: not an HTTP app,
-/// nothing unsupported; `more` are further problems the caller found.
-/// Prints why not; `serve` says how to serve an HTTP app instead.
-fn runnable(m: &Manifest, serve: &str, more: Vec<ManifestError>) -> bool {
-    if m.app_type == AppType::Http {
-        eprintln!(
-            "error: {}",
-            m.error_at("type", format!("this is an HTTP app: {serve}"))
-        );
-        return false;
-    }
-    startable(m, "`qyv run` runs one instance", more)
-}
-
-/// Reports what keeps a manifest from starting (features not supported
-/// yet, and `more`: further problems the caller found) and what the user
-/// should know (cluster fields, `fs: full`); whether it can start.
-/// `single` says what this command makes of cluster fields.
-pub(super) fn startable(m: &Manifest, single: &str, more: Vec<ManifestError>) -> bool {
-    let mut refused = m.unsupported();
-    refused.extend(more);
-    if !refused.is_empty() {
-        for e in &refused {
-            eprintln!("error: {e}");
-        }
-        return false;
-    }
-    let cluster = m.cluster_only_fields();
-    if !cluster.is_empty() {
-        eprintln!(
-            "note: {} take effect in cluster deploys; {single}",
-            cluster.join(", ")
-        );
-    }
-    if m.permissions.fs == FsAccess::Full {
-        eprintln!(
-            "warning: {}: permissions.fs is full: the app can read and write the whole host file system; use it for development only",
-            m.file().display()
-        );
-    }
-    true
-}
-
 /// Opens a bundle and judges it by the trust policy: refused (with the exit
 /// status), or a spec to run, whose contents the runtime verifies.
 fn open_bundle(
@@ -162,8 +120,7 @@ fn open_bundle(
         );
     }
     let m = manifest_of(&bundle)?;
-    let serve = "serve the .qyv manifest it was packed from with `qyv serve` (bundles cannot be served yet)";
-    if !runnable(&m, serve, unpackable(&m)) {
+    if !admit(&m, Purpose::RunBundled, m.problems(Purpose::RunBundled)) {
         return Ok(Err(ExitCodes::QYV_ERROR));
     }
     Ok(Ok((
@@ -213,27 +170,4 @@ fn apply_limits(spec: &mut RunSpec, limits: &LimitFlags) {
     if let Some(f) = limits.fuel {
         spec.fuel = Some(f);
     }
-}
-
-/// Errors about the wasm file point at the manifest line that names it.
-pub(super) fn locate(manifest: Option<&Manifest>, e: RuntimeError) -> anyhow::Error {
-    if matches!(e, RuntimeError::WritesItself(_)) {
-        return crate::mounts::refused(manifest, e);
-    }
-    let Some(m) = manifest else {
-        return e.into();
-    };
-    let field = match &e {
-        RuntimeError::Read { .. }
-        | RuntimeError::NotWasm { .. }
-        | RuntimeError::InvalidWasm { .. }
-        | RuntimeError::NotRunnable { .. }
-        | RuntimeError::Link { .. } => "entrypoint",
-        RuntimeError::Preopen { .. } => "fs",
-        RuntimeError::NetRule { .. } => "permissions.net",
-        RuntimeError::Engine(_) | RuntimeError::Bundle(_) | RuntimeError::WritesItself(_) => {
-            return e.into();
-        }
-    };
-    m.error_at(field, e.to_string()).into()
 }

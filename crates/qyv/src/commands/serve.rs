@@ -2,12 +2,12 @@
 //! components), listen, serve until SIGINT or SIGTERM, and drain.
 
 use anyhow::{Result, bail};
-use qyvol_manifest::{AppType, Manifest};
-use qyvol_runtime::ExitCodes;
+use qyvol_manifest::{Manifest, Purpose};
 use qyvol_runtime::serve::{ServeApp, ServeError, Server, ServerOptions};
+use qyvol_runtime::{ExitCodes, kind_findings};
 
+use crate::admission::{admit, locate};
 use crate::cli::ServeArgs;
-use crate::commands::run::{locate, startable};
 use crate::target::{self, Target};
 
 pub fn serve(args: ServeArgs) -> Result<i32> {
@@ -17,17 +17,9 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
         let mut app = match target::resolve(path)? {
             Target::Manifest(path) => {
                 let m = Manifest::load(&path)?;
-                if m.app_type != AppType::Http {
-                    bail!(m.error_at(
-                        "type",
-                        format!(
-                            "qyv serve serves type: http apps, and this one is type: {}; run it with `qyv run {}`, or set type: http if it is a wasi:http handler",
-                            m.app_type,
-                            path.display()
-                        )
-                    ));
-                }
-                if !startable(&m, "`qyv serve` serves one copy", Vec::new()) {
+                let mut findings = m.problems(Purpose::Serve);
+                findings.extend(kind_findings(&m));
+                if !admit(&m, Purpose::Serve, findings) {
                     return Ok(ExitCodes::QYV_ERROR);
                 }
                 let app = ServeApp::from_manifest(&m);

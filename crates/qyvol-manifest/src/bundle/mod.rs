@@ -30,7 +30,8 @@ pub use keys::{
 };
 pub use manifest::BundledManifestError;
 pub use names::check_entry_name;
-pub use packable::unpackable;
+pub use packable::file_name;
+pub(crate) use packable::unpackable;
 pub use reader::{Bundle, Piece, Source, Stored};
 pub use trust::{Standing, TrustPolicy, TrustedKey};
 pub use writer::{Content, Packed, Packer};

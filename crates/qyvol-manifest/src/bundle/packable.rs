@@ -1,39 +1,50 @@
 //! What a bundle can carry of a manifest's grants. Its files are the same
 //! for every run, so they are mounted read-only, and it cannot carry the
-//! host's own file system; `qyv pack` refuses such manifests and `qyv run`
-//! refuses bundles that hold one, each with the field to change.
+//! host's own file system: packing such a manifest, running a bundle that
+//! holds one and deploying it are refused
+//! ([`Manifest::problems`](crate::Manifest::problems)), each with the field
+//! to change.
 
-use crate::error::{ErrorKind, ManifestError};
+use crate::admission::{Finding, Reason};
+use crate::error::ErrorKind;
 use crate::model::{FsAccess, Manifest, MountMode};
 
 /// Every reason `m` cannot be put in a bundle, at its field.
-pub fn unpackable(m: &Manifest) -> Vec<ManifestError> {
+pub(crate) fn unpackable(m: &Manifest) -> Vec<Finding> {
     let mut problems = Vec::new();
-    let mut add = |field: &str, message: &str| {
+    let mut add = |reason, field: &str, message: &str| {
         let mut err = m.error_at(field, message);
         err.kind = ErrorKind::Conflict;
-        problems.push(err);
+        problems.push(Finding::error(reason, err));
     };
     match m.permissions.fs {
         FsAccess::Full => add(
+            Reason::HostFiles,
             "permissions.fs",
             "full gives the app the host's whole file system, which a bundle cannot carry; use fs: read with mounts of the folders it needs",
         ),
         FsAccess::Write if m.mounts.is_empty() => add(
+            Reason::BundleWrites,
             "permissions.fs",
-            "write mounts the manifest's folder read-write, but a bundle's files are read-only; use fs: read, and give the app a writable folder when it runs (qyv run --dir HOST::GUEST)",
+            "write mounts the manifest's folder read-write, but a bundle's files are read-only; use fs: read",
         ),
         _ => {}
     }
     for (i, mount) in m.mounts.iter().enumerate() {
         if mount.mode == MountMode::Write {
             add(
+                Reason::BundleWrites,
                 &format!("fs[{i}].mode"),
-                "a bundle's files are read-only; use mode: read, and give the app a writable folder when it runs (qyv run --dir HOST::GUEST)",
+                "a bundle's files are read-only; use mode: read",
             );
         }
     }
     problems
+}
+
+/// The file name a packed app gets when none is given: `NAME.qyvbin`.
+pub fn file_name(m: &Manifest) -> String {
+    format!("{}.{}", m.name, super::FILE_EXTENSION)
 }
 
 #[cfg(test)]

@@ -620,7 +620,12 @@ impl Supervisor {
             })?;
             // A node restarted with lower maxima does not run what it
             // would now refuse to take.
-            let refused = shared.limits.refusals(&manifest);
+            let refused: Vec<String> = shared
+                .limits
+                .refusals(&manifest)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             if !refused.is_empty() {
                 return Err(NodeError::BadBundle(format!(
                     "revision {number} of {name} asks for more than this node allows: {}",
