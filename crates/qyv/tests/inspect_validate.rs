@@ -227,7 +227,7 @@ fn validate_checks_for_the_command_that_would_start_the_app() {
     assert_eq!(v["warnings"].as_array().unwrap().len(), 1, "{v}");
     assert!(
         v["warnings"][0].as_str().unwrap().contains(
-            "permissions.fs: full: the app can read and write the whole host file system"
+            "permissions.fs is full: the app can read and write the whole host file system"
         ),
         "{v}"
     );

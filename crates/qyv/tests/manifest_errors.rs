@@ -184,7 +184,13 @@ fn every_command_refuses_a_feature_not_built_yet_alike() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
-        assert_eq!(stderr(&out), expected, "{args:?}");
+        // Validate adds its notes on the wasm after the error.
+        let err = stderr(&out);
+        assert!(err.starts_with(&expected), "{args:?}: {err}");
+        assert!(
+            err.lines().skip(1).all(|l| l.starts_with("note: ")),
+            "{args:?}: {err}"
+        );
         assert_eq!(stdout(&out), "", "{args:?}");
     }
     assert!(!dir.path().join("out.qyvbin").exists());

@@ -705,6 +705,54 @@ fn a_damaged_bundle_is_400_and_nothing_is_stored() {
     assert!(node.apps().is_empty());
 }
 
+/// A bundle `qyv pack` would refuse (packed by other means) is refused by
+/// the node with the same finding, in the node's voice: no `qyv` command
+/// is named to a remote user.
+#[test]
+fn a_bundle_the_node_cannot_run_is_400_with_the_finding() {
+    let s = Scratch::new();
+    let node = s.daemon(&[], None);
+    let manifest = s.app("a", "app", "args: [args]\npermissions:\n  ai: true\n");
+    let out = s.qyv().arg("pack").arg(&manifest).output().unwrap();
+    expect_failure(
+        &out,
+        125,
+        "permissions.ai: AI inference (ai: true) is not supported yet",
+    );
+    let m = qyvol_manifest::Manifest::load(&manifest).unwrap();
+    let bundle = s.path("a.qyvbin");
+    qyvol_manifest::bundle::Packer::for_app(&m, &bundle)
+        .unwrap()
+        .write_file(&bundle, None)
+        .unwrap();
+    match node
+        .client(Some(&node.token), Some(&node.fingerprint))
+        .deploy(&bundle, |_, _| {})
+    {
+        Err(ClientError::Api {
+            status,
+            code,
+            message,
+        }) => {
+            assert_eq!((status, code.as_str()), (400, "bad_bundle"), "{message}");
+            assert!(
+                message.starts_with("this node cannot run the app: the upload!"),
+                "{message}"
+            );
+            assert!(
+                message.ends_with(
+                    ":5:7: permissions.ai: AI inference (ai: true) is not supported yet; set it to false"
+                ),
+                "{message}"
+            );
+            assert!(!message.contains("`qyv"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
+    assert!(node.apps().is_empty());
+}
+
 #[test]
 fn a_node_that_requires_signatures_refuses_unsigned_bundles() {
     let s = Scratch::new();

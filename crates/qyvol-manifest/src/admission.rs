@@ -173,14 +173,14 @@ impl Manifest {
         if purpose.bundled() {
             found.extend(crate::bundle::unpackable(self));
         } else if self.permissions.fs == FsAccess::Full {
-            found.push(Finding::new(
-                Severity::Warning,
-                Reason::HostFiles,
-                self.error_at(
-                    "permissions.fs",
-                    "full: the app can read and write the whole host file system; use it for development only",
-                ),
-            ));
+            // Worded as it always was, with its place added.
+            let detail = ManifestError::new(
+                &self.file,
+                ErrorKind::Runtime,
+                "permissions.fs is full: the app can read and write the whole host file system; use it for development only",
+            )
+            .at(self.location("permissions.fs"));
+            found.push(Finding::new(Severity::Warning, Reason::HostFiles, detail));
         }
         let cluster = self.cluster_only_fields();
         if purpose.starts_here()
@@ -282,14 +282,7 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::tests::parse;
-
-    fn manifest(extra: &str) -> Manifest {
-        parse(&format!(
-            "name: hello\nentrypoint: ./bin/hello.wasm\n{extra}"
-        ))
-        .unwrap_or_else(|e| panic!("{e}"))
-    }
+    use crate::model::tests::manifest;
 
     fn lines(m: &Manifest, purpose: Purpose) -> Vec<String> {
         m.problems(purpose)
@@ -374,7 +367,7 @@ mod tests {
         assert_eq!(
             lines(&m, Purpose::Run),
             [
-                "warning: hello.qyv:3:19: permissions.fs: full: the app can read and write the whole host file system; use it for development only"
+                "warning: hello.qyv:3:19: permissions.fs is full: the app can read and write the whole host file system; use it for development only"
             ]
         );
         for purpose in [Purpose::RunBundled, Purpose::Pack, Purpose::Deploy] {

@@ -489,11 +489,12 @@ pub(crate) fn resolve(base: &Path, path: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::decode::tests::parse;
 
-    fn manifest(extra: &str) -> Manifest {
+    /// A manifest of `hello` with `extra` after its name and entrypoint.
+    pub(crate) fn manifest(extra: &str) -> Manifest {
         parse(&format!(
             "name: hello\nentrypoint: ./bin/hello.wasm\n{extra}"
         ))

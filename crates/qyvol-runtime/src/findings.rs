@@ -3,7 +3,7 @@
 //! [`qyvol_manifest::Manifest::problems`]; both return
 //! [`Finding`]s at the manifest's lines, and callers merge the two lists.
 
-use qyvol_manifest::{AppType, Finding, Manifest, Purpose, Reason, Severity};
+use qyvol_manifest::{Finding, Manifest, Purpose, Reason, Severity};
 
 use crate::inspect::{Inspection, check_file};
 use crate::kind::WasmKind;
@@ -36,11 +36,11 @@ pub struct EntrypointCheck {
 
 /// Everything found about the entrypoint without running it, for
 /// `purpose`: its kind ([`kind_findings`]); the whole file validated as the
-/// engine would (not WebAssembly, invalid, threaded); for an HTTP app, that
-/// it is an HTTP handler; and where it starts here, the imports its grants
-/// do not serve, as notes ([`Inspection::unmet`]). This validates every
-/// function body: `validate`, `pack` and `deploy` pay for it, a run does
-/// not (the engine finds the same when it compiles).
+/// engine would (not WebAssembly, invalid, threaded); when it is served,
+/// that it is an HTTP handler; and where it starts here, the imports its
+/// grants do not serve, as notes ([`Inspection::unmet`]). This validates
+/// every function body: `validate`, `pack` and `deploy` pay for it, a run
+/// does not (the engine finds the same when it compiles).
 pub fn check_entrypoint(m: &Manifest, purpose: Purpose) -> EntrypointCheck {
     let mut findings = kind_findings(m);
     let inspection = match check_file(&m.entrypoint_path()) {
@@ -52,9 +52,11 @@ pub fn check_entrypoint(m: &Manifest, purpose: Purpose) -> EntrypointCheck {
             None
         }
         Ok(i) => {
-            let served = purpose == Purpose::Serve
-                || (m.app_type == AppType::Http && !purpose.starts_here());
-            if served && let Some(why) = i.not_a_handler() {
+            // Only where it is served now: a node that is deployed one
+            // records the revision and reports the failure as the app's.
+            if purpose == Purpose::Serve
+                && let Some(why) = i.not_a_handler()
+            {
                 findings.push(Finding::error(
                     Reason::Wasm,
                     m.error_at(
@@ -163,32 +165,21 @@ mod tests {
     }
 
     #[test]
-    fn an_http_app_must_be_a_handler_wherever_it_is_served() {
+    fn an_http_app_that_is_served_must_be_a_handler() {
         let d = tempfile::tempdir().unwrap();
         let core = wat::parse_str("(module (func (export \"_start\")))").unwrap();
         let m = app(d.path(), &core, "type: http\n");
-        for purpose in [Purpose::Serve, Purpose::Pack, Purpose::Deploy] {
-            let check = check_entrypoint(&m, purpose);
-            assert_eq!(
-                reasons(&check.findings),
-                [(Severity::Error, Reason::Wasm)],
-                "{purpose}"
-            );
-            assert!(
-                check.findings[0].to_string().contains(
-                    "app.wasm is not an HTTP handler: it is a WASI preview 1 core module"
-                ),
-                "{}",
-                check.findings[0]
-            );
-        }
-        // A command is not asked to be one.
-        let command = app(d.path(), &core, "");
+        let check = check_entrypoint(&m, Purpose::Serve);
+        assert_eq!(reasons(&check.findings), [(Severity::Error, Reason::Wasm)]);
         assert!(
-            check_entrypoint(&command, Purpose::Pack)
-                .findings
-                .is_empty()
+            check.findings[0]
+                .to_string()
+                .contains("app.wasm is not an HTTP handler: it is a WASI preview 1 core module"),
+            "{}",
+            check.findings[0]
         );
+        // A node takes it, and says why it fails when it starts it.
+        assert!(check_entrypoint(&m, Purpose::Deploy).findings.is_empty());
     }
 
     #[test]

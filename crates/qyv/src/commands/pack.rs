@@ -1,7 +1,8 @@
 //! `qyv pack`: an app's manifest, wasm and mounted files in one `.qyvbin`,
 //! optionally with machine code for this machine and a signature. Packs
-//! what `qyv run` can run from a bundle: a valid manifest and wasm, no
-//! feature not built yet, nothing a bundle cannot carry.
+//! what `qyv run` can run from a bundle: what `crate::admission` admits for
+//! pack (a valid manifest and wasm, no feature not built yet, nothing a
+//! bundle cannot carry).
 
 use std::path::PathBuf;
 

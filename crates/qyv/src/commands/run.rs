@@ -1,6 +1,7 @@
-//! `qyv run`: resolve the target, merge the manifest's grants with the
-//! flags', run, and report how the app ended. A bundle is opened and
-//! judged by the trust policy first; the runtime verifies its contents.
+//! `qyv run`: resolve the target, admit the app (`crate::admission`),
+//! merge the manifest's grants with the flags', run, and report how the app
+//! ended. A bundle is opened and judged by the trust policy first; the
+//! runtime verifies its contents.
 
 use std::path::Path;
 use std::sync::Arc;
