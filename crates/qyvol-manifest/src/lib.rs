@@ -6,8 +6,10 @@
 //! implicit mounts ([`Manifest::effective_mounts`]), and the JSON Schema for
 //! editors ([`json_schema`]). The [`bundle`] module is the `.qyvbin` format
 //! (manifest, wasm, files and precompiled code in one signed file) and
-//! [`UserConfig`] the user's own settings (the bundle trust policy). It knows
-//! nothing of Wasmtime and depends on no other Qyvol crate.
+//! [`UserConfig`] the user's own settings (the bundle trust policy); [`env`]
+//! reads the environment and finds the user's folders the same way for every
+//! crate, and [`sync::lock`] takes a lock past a panic. It knows nothing of
+//! Wasmtime and depends on no other Qyvol crate.
 
 // ManifestError is ~170 bytes because its parts are public fields callers
 // read directly; it is built once, on the cold path of a failed parse, so
@@ -20,6 +22,7 @@
 pub mod bundle;
 mod config;
 mod decode;
+pub mod env;
 mod error;
 pub mod fields;
 mod files;
@@ -28,6 +31,7 @@ mod naming;
 mod net;
 mod schema;
 mod suggest;
+pub mod sync;
 mod units;
 mod yaml;
 

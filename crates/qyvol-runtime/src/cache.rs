@@ -27,6 +27,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use qyvol_manifest::env;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -71,14 +72,10 @@ impl CodeCache {
     /// `$QYVOL_CACHE_DIR`, else `$XDG_CACHE_HOME/qyvol`, else
     /// `$HOME/.cache/qyvol`.
     pub fn default_root() -> Option<PathBuf> {
-        let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-        if let Some(d) = non_empty("QYVOL_CACHE_DIR") {
-            return Some(PathBuf::from(d));
+        match env::var("QYVOL_CACHE_DIR") {
+            Some(dir) => Some(PathBuf::from(dir)),
+            None => env::cache_home().map(|d| d.join("qyvol")),
         }
-        if let Some(d) = non_empty("XDG_CACHE_HOME") {
-            return Some(PathBuf::from(d).join("qyvol"));
-        }
-        non_empty("HOME").map(|h| PathBuf::from(h).join(".cache").join("qyvol"))
     }
 
     pub fn root(&self) -> &Path {

@@ -19,6 +19,7 @@ use super::format::{Entry, EntryKind, Native};
 use super::keys::PublicKey;
 use super::open::Reader;
 use super::source::{Piece, Source, Stored};
+use crate::sync::lock;
 
 /// Below this many bytes, a bundle is hashed faster than threads start.
 const PARALLEL_MIN: u64 = 8 << 20;
@@ -350,10 +351,7 @@ fn in_parallel<T: Sync>(
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(unit) = units.get(i) else { break };
             if let Err(failure) = work(&mut buf, i, unit) {
-                failures
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(failure);
+                lock(&failures).push(failure);
             }
         }
     };
@@ -363,7 +361,7 @@ fn in_parallel<T: Sync>(
         }
         worker();
     });
-    let mut failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut failures = std::mem::take(&mut *lock(&failures));
     failures.sort_by_key(|(number, _)| *number);
     match failures.into_iter().next() {
         Some((_, e)) => Err(e),

@@ -20,10 +20,11 @@ mod task;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use qyvol_manifest::bundle::{Bundle, Standing, TrustPolicy};
+use qyvol_manifest::sync::lock;
 use qyvol_manifest::{AppType, Manifest};
 use qyvol_runtime::serve::ServeHandle;
 use qyvol_runtime::{CodeCache, RunControl};
@@ -145,10 +146,6 @@ impl AppLock {
 #[derive(Clone)]
 pub struct Supervisor {
     shared: Arc<Shared>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// What to tell when a bundle's precompiled code is not used because no
