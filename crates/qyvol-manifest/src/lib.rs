@@ -19,7 +19,19 @@
     reason = "the error is a flat struct of public fields, built once per failed parse"
 )]
 
+// Qyvol runs on Unix only: bundles are read with positioned reads, keys and
+// the node's files are written with Unix modes, a node stops on signals. On
+// other systems this is the one error the build reports: the modules that
+// use Unix calls (the bundle and, through the trust policy, the user config)
+// are left out there, so that nothing fails before it.
+#[cfg(not(unix))]
+compile_error!(
+    "Qyvol builds and runs on Unix systems only (it is developed and tested on Linux); see README.md"
+);
+
+#[cfg(unix)]
 pub mod bundle;
+#[cfg(unix)]
 mod config;
 mod decode;
 pub mod env;
@@ -35,6 +47,7 @@ pub mod sync;
 mod units;
 mod yaml;
 
+#[cfg(unix)]
 pub use config::{CONFIG_FIELDS, CONFIG_FILE, TRUST_FIELDS, UserConfig};
 pub use error::{ErrorKind, ManifestError};
 pub use files::WASM_MAGIC;
