@@ -13,6 +13,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use qyvol_manifest::AppType;
+
 use crate::store::AppRow;
 use crate::supervisor::Live;
 
@@ -28,7 +30,7 @@ fn app(name: &str) -> Labels {
 /// Renders the metrics of `apps` (the store's rows with what runs now).
 /// `requests`: requests routed to each HTTP app served now.
 pub fn render(
-    apps: &[(AppRow, Option<String>, Live)],
+    apps: &[(AppRow, AppType, Live)],
     requests: &HashMap<String, u64>,
     uptime_seconds: f64,
 ) -> String {
@@ -58,7 +60,7 @@ pub fn render(
         }
         let mut labels = app(&row.name);
         labels.push(("revision".into(), row.revision.to_string()));
-        labels.push(("type".into(), app_type.clone().unwrap_or_default()));
+        labels.push(("type".into(), app_type.as_str().into()));
         labels.push(("state".into(), live.state.as_str().into()));
         info.get_or_create(&labels).set(1);
         let labels = app(&row.name);
@@ -150,8 +152,8 @@ mod tests {
         let requests = HashMap::from([("api".to_string(), 5)]);
         let text = render(
             &[
-                (row, Some("service".into()), live),
-                (web, Some("http".into()), Live::default()),
+                (row, AppType::Service, live),
+                (web, AppType::Http, Live::default()),
             ],
             &requests,
             12.0,

@@ -10,12 +10,42 @@ use crate::time::now_ms;
 /// Events kept per app.
 const KEEP_EVENTS: i64 = 1000;
 
+stored_words! {
+    /// What happened to an app: the kind of one of its events.
+    pub enum EventKind {
+        /// A revision was deployed (or the same bundle again).
+        Deployed = "deployed",
+        /// A new revision brings back an earlier one's bundle.
+        RolledBack = "rolled-back",
+        /// A client asked for the app to start.
+        Start = "start",
+        /// A client asked for the app to stop.
+        Stop = "stop",
+        /// A client asked for a new instance.
+        Restart = "restart",
+        /// An instance started, or an HTTP app's revision is served.
+        Started = "started",
+        /// An instance ended with exit status 0.
+        Exited = "exited",
+        /// An instance ended badly, or could not start.
+        Failed = "failed",
+        /// A service ended and starts again after a back-off.
+        Restarting = "restarting",
+        /// An instance was stopped.
+        Stopped = "stopped",
+        /// The node stopped while an instance ran.
+        Interrupted = "interrupted",
+        /// The app was removed.
+        Removed = "removed",
+    }
+}
+
 impl Store {
     pub fn add_event(
         &self,
         app: &str,
         revision: Option<u32>,
-        kind: &str,
+        kind: EventKind,
         message: &str,
     ) -> Result<(), NodeError> {
         self.write(|tx| Ok(event(tx, app, revision, kind, message)?))
@@ -55,7 +85,7 @@ pub(super) fn event(
     tx: &Connection,
     app: &str,
     revision: Option<u32>,
-    kind: &str,
+    kind: EventKind,
     message: &str,
 ) -> rusqlite::Result<()> {
     tx.execute(

@@ -4,6 +4,66 @@
 //! sync, and every change is one transaction, so a node killed at any
 //! moment reopens to the state before or after a change, never between.
 
+/// An enum stored as one word in a TEXT column: its spelling, the parse
+/// back, and the conversions rusqlite uses, so that rows hold the enum
+/// rather than its text. A word the code does not know fails the read.
+macro_rules! stored_words {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in the order declared.
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+
+            /// The word stored, and shown.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// The value spelt `text`.
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl rusqlite::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<$name> {
+                let text = value.as_str()?;
+                $name::parse(text).ok_or_else(|| {
+                    rusqlite::types::FromSqlError::Other(
+                        format!("{text:?} is not a known {}", stringify!($name)).into(),
+                    )
+                })
+            }
+        }
+    };
+}
+
 mod events;
 mod rows;
 mod runs;
@@ -20,9 +80,11 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::error::NodeError;
 use crate::time::now_ms;
 
+pub use events::EventKind;
 use events::event;
-use rows::{APP_COLUMNS, REVISION_COLUMNS, app, app_row, revision, revision_row};
+use rows::{APP_COLUMNS, REVISION_COLUMNS, app, app_row, revision, revision_at, revision_row};
 pub use rows::{AppRow, Desired, NewRevision, Recorded, RevisionRow};
+pub use runs::{RunEnd, StartedRun};
 
 /// Revisions kept per app; older ones (and their bundles, once no revision
 /// uses them) are removed when a new one is added.
@@ -143,21 +205,7 @@ impl Store {
                  FROM apps a JOIN revisions r ON r.app = a.name AND r.number = a.revision
                  ORDER BY a.name",
             )?;
-            let rows = stmt.query_map([], |r| {
-                let app = app_row(r)?;
-                let rev = RevisionRow {
-                    app: r.get(6)?,
-                    number: r.get(7)?,
-                    digest: r.get(8)?,
-                    size: r.get::<_, i64>(9)? as u64,
-                    app_type: r.get(10)?,
-                    version: r.get(11)?,
-                    signer: r.get(12)?,
-                    rollback_of: r.get(13)?,
-                    created_at: r.get(14)?,
-                };
-                Ok((app, rev))
-            })?;
+            let rows = stmt.query_map([], |r| Ok((app_row(r)?, revision_at(r, 6)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
@@ -192,7 +240,7 @@ impl Store {
                     tx,
                     &new.app,
                     Some(current.number),
-                    "deployed",
+                    EventKind::Deployed,
                     &format!(
                         "the same bundle as revision {} was deployed again",
                         current.number
@@ -210,7 +258,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO revisions (app, number, digest, size, app_type, version, signer, rollback_of, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8)",
-                params![new.app, number, new.digest, new.size as i64, new.app_type, new.version, new.signer, now],
+                params![new.app, number, new.digest, new.size as i64, new.app_type.as_str(), new.version, new.signer, now],
             )?;
             tx.execute(
                 "INSERT INTO apps (name, revision, desired, source, created_at, updated_at)
@@ -226,7 +274,7 @@ impl Store {
                 tx,
                 &new.app,
                 Some(number),
-                "deployed",
+                EventKind::Deployed,
                 &format!(
                     "revision {number} deployed from {} (sha256 {}, {} bytes{signed})",
                     new.source,
@@ -262,7 +310,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO revisions (app, number, digest, size, app_type, version, signer, rollback_of, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![name, number, target.digest, target.size as i64, target.app_type, target.version, target.signer, target.number, now],
+                params![name, number, target.digest, target.size as i64, target.app_type.as_str(), target.version, target.signer, target.number, now],
             )?;
             tx.execute(
                 "UPDATE apps SET revision = ?2, desired = 'running', updated_at = ?3 WHERE name = ?1",
@@ -272,7 +320,7 @@ impl Store {
                 tx,
                 name,
                 Some(number),
-                "rolled-back",
+                EventKind::RolledBack,
                 &format!(
                     "revision {number} rolls back to revision {} (was {})",
                     target.number, was
@@ -288,7 +336,7 @@ impl Store {
         &self,
         name: &str,
         desired: Desired,
-        kind: &str,
+        kind: EventKind,
         message: &str,
     ) -> Result<AppRow, NodeError> {
         self.write(|tx| {
@@ -296,7 +344,7 @@ impl Store {
             let now = now_ms();
             tx.execute(
                 "UPDATE apps SET desired = ?2, updated_at = ?3 WHERE name = ?1",
-                params![name, desired.as_str(), now],
+                params![name, desired, now],
             )?;
             event(tx, name, Some(app.revision), kind, message)?;
             app.desired = desired;
@@ -323,7 +371,7 @@ impl Store {
                 tx,
                 name,
                 Some(app.revision),
-                "removed",
+                EventKind::Removed,
                 &format!("{name} was removed"),
             )?;
             Ok(digests)

@@ -1,30 +1,19 @@
 //! The store's rows as Rust values, and the queries that read them.
 
+use qyvol_manifest::AppType;
+use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-/// Whether an app should run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Desired {
-    Running,
-    Stopped,
-}
+use super::events::EventKind;
 
-impl Desired {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Desired::Running => "running",
-            Desired::Stopped => "stopped",
-        }
-    }
-
-    fn parse(s: &str) -> Desired {
-        if s == "stopped" {
-            Desired::Stopped
-        } else {
-            Desired::Running
-        }
+stored_words! {
+    /// Whether an app should run.
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Desired {
+        Running = "running",
+        Stopped = "stopped",
     }
 }
 
@@ -46,7 +35,7 @@ pub struct RevisionRow {
     /// SHA-256 of the bundle file, hex.
     pub digest: String,
     pub size: u64,
-    pub app_type: String,
+    pub app_type: AppType,
     pub version: Option<String>,
     /// Who signed the bundle, if anyone.
     pub signer: Option<String>,
@@ -74,7 +63,7 @@ pub struct EventRow {
     pub time: i64,
     pub app: String,
     pub revision: Option<u32>,
-    pub kind: String,
+    pub kind: EventKind,
     pub message: String,
 }
 
@@ -84,7 +73,7 @@ pub struct NewRevision {
     pub app: String,
     pub digest: String,
     pub size: u64,
-    pub app_type: String,
+    pub app_type: AppType,
     pub version: Option<String>,
     pub signer: Option<String>,
     pub source: String,
@@ -108,7 +97,7 @@ pub(super) fn app_row(r: &Row) -> rusqlite::Result<AppRow> {
     Ok(AppRow {
         name: r.get(0)?,
         revision: r.get(1)?,
-        desired: Desired::parse(&r.get::<_, String>(2)?),
+        desired: r.get(2)?,
         source: r.get(3)?,
         created_at: r.get(4)?,
         updated_at: r.get(5)?,
@@ -116,16 +105,34 @@ pub(super) fn app_row(r: &Row) -> rusqlite::Result<AppRow> {
 }
 
 pub(super) fn revision_row(r: &Row) -> rusqlite::Result<RevisionRow> {
+    revision_at(r, 0)
+}
+
+/// A revision whose [`REVISION_COLUMNS`] start at column `at` of the row.
+pub(super) fn revision_at(r: &Row, at: usize) -> rusqlite::Result<RevisionRow> {
     Ok(RevisionRow {
-        app: r.get(0)?,
-        number: r.get(1)?,
-        digest: r.get(2)?,
-        size: r.get::<_, i64>(3)? as u64,
-        app_type: r.get(4)?,
-        version: r.get(5)?,
-        signer: r.get(6)?,
-        rollback_of: r.get(7)?,
-        created_at: r.get(8)?,
+        app: r.get(at)?,
+        number: r.get(at + 1)?,
+        digest: r.get(at + 2)?,
+        size: r.get::<_, i64>(at + 3)? as u64,
+        app_type: app_type(r, at + 4)?,
+        version: r.get(at + 5)?,
+        signer: r.get(at + 6)?,
+        rollback_of: r.get(at + 7)?,
+        created_at: r.get(at + 8)?,
+    })
+}
+
+/// An app's type, stored as the manifest spells it (`AppType` is the
+/// manifest crate's, so it cannot be a `FromSql` itself).
+fn app_type(r: &Row, column: usize) -> rusqlite::Result<AppType> {
+    let text: String = r.get(column)?;
+    AppType::from_name(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            Type::Text,
+            format!("{text:?} is not an app type").into(),
+        )
     })
 }
 

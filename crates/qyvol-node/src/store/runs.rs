@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::Store;
-use super::events::event;
+use super::events::{EventKind, event};
 use super::rows::{RUN_COLUMNS, RunRow, run_row};
 use crate::error::NodeError;
 use crate::time::now_ms;
@@ -11,9 +11,33 @@ use crate::time::now_ms;
 /// Finished runs kept per app.
 const KEEP_RUNS: i64 = 100;
 
+/// A run the store has recorded as started, for [`Store::run_ended`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartedRun {
+    pub id: i64,
+    pub app: String,
+    pub revision: u32,
+}
+
+/// How an instance ended: what its run records, and its event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunEnd {
+    pub exit_code: Option<i32>,
+    /// In words, as `qyv ps` shows it.
+    pub reason: String,
+    pub peak_memory: Option<u64>,
+    /// [`EventKind::Exited`], [`EventKind::Failed`] or [`EventKind::Stopped`].
+    pub kind: EventKind,
+}
+
 impl Store {
     /// An instance started: a run without an end yet.
-    pub fn run_started(&self, app: &str, revision: u32, message: &str) -> Result<i64, NodeError> {
+    pub fn run_started(
+        &self,
+        app: &str,
+        revision: u32,
+        message: &str,
+    ) -> Result<StartedRun, NodeError> {
         self.write(|tx| {
             let now = now_ms();
             tx.execute(
@@ -26,29 +50,29 @@ impl Store {
                     SELECT id FROM runs WHERE app = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
                 params![app, KEEP_RUNS],
             )?;
-            event(tx, app, Some(revision), "started", message)?;
-            Ok(id)
+            event(tx, app, Some(revision), EventKind::Started, message)?;
+            Ok(StartedRun {
+                id,
+                app: app.to_string(),
+                revision,
+            })
         })
     }
 
     /// An instance ended.
-    #[allow(clippy::too_many_arguments)]
-    pub fn run_ended(
-        &self,
-        run: i64,
-        app: &str,
-        revision: u32,
-        exit_code: Option<i32>,
-        reason: &str,
-        peak_memory: Option<u64>,
-        kind: &str,
-    ) -> Result<(), NodeError> {
+    pub fn run_ended(&self, run: &StartedRun, end: &RunEnd) -> Result<(), NodeError> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE runs SET ended_at = ?2, exit_code = ?3, reason = ?4, peak_memory = ?5 WHERE id = ?1",
-                params![run, now_ms(), exit_code, reason, peak_memory.map(|p| p as i64)],
+                params![
+                    run.id,
+                    now_ms(),
+                    end.exit_code,
+                    end.reason,
+                    end.peak_memory.map(|p| p as i64)
+                ],
             )?;
-            event(tx, app, Some(revision), kind, reason)?;
+            event(tx, &run.app, Some(run.revision), end.kind, &end.reason)?;
             Ok(())
         })
     }
@@ -81,7 +105,13 @@ impl Store {
                     "UPDATE runs SET ended_at = ?2, reason = ?3 WHERE id = ?1",
                     params![run.id, now, reason],
                 )?;
-                event(tx, &run.app, Some(run.revision), "interrupted", reason)?;
+                event(
+                    tx,
+                    &run.app,
+                    Some(run.revision),
+                    EventKind::Interrupted,
+                    reason,
+                )?;
             }
             Ok(runs)
         })

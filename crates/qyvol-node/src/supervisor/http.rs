@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use super::{Live, Prepared, Shared, Supervisor, db, untrusted_code_note};
 use crate::api::types::State;
 use crate::error::NodeError;
+use crate::store::EventKind;
 
 /// Why an HTTP app is not served by a node started without `--http`.
 pub(crate) fn no_http_port(app: &str) -> String {
@@ -67,7 +68,7 @@ impl Supervisor {
         }
         let rows = db(&self.shared.store, |s| s.all_current()).await?;
         for (row, rev) in rows {
-            if row.name == app || rev.app_type != AppType::Http.as_str() {
+            if row.name == app || rev.app_type != AppType::Http {
                 continue;
             }
             // A bundle that cannot be read now holds no route it could
@@ -171,7 +172,7 @@ impl Supervisor {
                 );
                 eprintln!("qyv daemon: {name}: {message}");
                 db(&self.shared.store, move |s| {
-                    s.add_event(&name, Some(revision), "started", &message)
+                    s.add_event(&name, Some(revision), EventKind::Started, &message)
                 })
                 .await
             }
@@ -187,7 +188,7 @@ impl Supervisor {
                 eprintln!("qyv daemon: {name} revision {revision}: {reason}");
                 let event = reason.clone();
                 db(&self.shared.store, move |s| {
-                    s.add_event(&name, Some(revision), "failed", &event)
+                    s.add_event(&name, Some(revision), EventKind::Failed, &event)
                 })
                 .await?;
                 Err(NodeError::Internal(reason))

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use qyvol_manifest::bundle::{Bundle, Standing, TrustPolicy};
 use qyvol_manifest::sync::lock;
-use qyvol_manifest::{AppType, Manifest};
+use qyvol_manifest::{AppType, Manifest, Restart};
 use qyvol_runtime::serve::ServeHandle;
 use qyvol_runtime::{CodeCache, RunControl};
 use tokio::sync::{Notify, OwnedMutexGuard, watch};
@@ -35,7 +35,7 @@ use crate::api::types::State;
 use crate::artifacts::Artifacts;
 use crate::error::NodeError;
 use crate::logs::LogBook;
-use crate::store::{Desired, RevisionRow, Store};
+use crate::store::{AppRow, Desired, EventKind, RevisionRow, Store};
 
 /// What the node knows of an app beyond the store: its instance now.
 #[derive(Clone, Debug, Default)]
@@ -56,7 +56,7 @@ pub struct Live {
     /// Time instances ran, in total, since the node started.
     pub run_seconds: f64,
     /// A service's restart policy.
-    pub restart: Option<String>,
+    pub restart: Option<Restart>,
     /// An HTTP app's route.
     pub route: Option<String>,
 }
@@ -316,47 +316,15 @@ impl Supervisor {
             {
                 return Ok(());
             }
-            Trigger::Boot => {
-                if row.desired == Desired::Stopped {
-                    self.settle_from_store(&app, &rev, State::Stopped).await?;
-                    return Ok(());
-                }
-                // A command that ran to its end (or was interrupted by the
-                // node's own end) is not run again by a restart of the node.
-                if rev.app_type == AppType::Command.as_str() {
-                    let name = app.clone();
-                    let number = rev.number;
-                    let last = db(&self.shared.store, move |s| s.last_run(&name, number)).await?;
-                    if let Some(run) = last {
-                        let state = if run.exit_code == Some(0) {
-                            State::Completed
-                        } else {
-                            State::Failed
-                        };
-                        self.settle_from_store(&app, &rev, state).await?;
-                        return Ok(());
-                    }
-                }
-            }
+            Trigger::Boot if self.settled_at_boot(&app, &row, &rev).await? => return Ok(()),
             _ => {}
         }
         self.stop_task(&app).await;
         let prepared = match self.prepare(&app, &rev).await {
             Ok(p) => p,
             Err(e) => {
-                let reason = e.to_string();
-                live.send_modify(|l| {
-                    l.revision = rev.number;
-                    l.state = State::Failed;
-                    l.reason = Some(reason.clone());
-                    l.exit_code = None;
-                });
-                let name = app.clone();
-                let number = rev.number;
-                db(&self.shared.store, move |s| {
-                    s.add_event(&name, Some(number), "failed", &reason)
-                })
-                .await?;
+                self.failed_to_prepare(&app, &rev, &live, e.to_string())
+                    .await?;
                 return Err(e);
             }
         };
@@ -365,12 +333,74 @@ impl Supervisor {
         }
         // Its revision before may have been an HTTP app.
         self.unserve(&app);
+        self.start_task(prepared, live);
+        Ok(())
+    }
+
+    /// At the node's start: whether the app stays as the store left it
+    /// (stopped, or a command that ran to its end), its state now set.
+    async fn settled_at_boot(
+        &self,
+        app: &str,
+        row: &AppRow,
+        rev: &RevisionRow,
+    ) -> Result<bool, NodeError> {
+        if row.desired == Desired::Stopped {
+            self.settle_from_store(app, rev, State::Stopped).await?;
+            return Ok(true);
+        }
+        // A command that ran to its end (or was interrupted by the node's
+        // own end) is not run again by a restart of the node.
+        if rev.app_type != AppType::Command {
+            return Ok(false);
+        }
+        let name = app.to_string();
+        let number = rev.number;
+        let last = db(&self.shared.store, move |s| s.last_run(&name, number)).await?;
+        let Some(run) = last else {
+            return Ok(false);
+        };
+        let state = if run.exit_code == Some(0) {
+            State::Completed
+        } else {
+            State::Failed
+        };
+        self.settle_from_store(app, rev, state).await?;
+        Ok(true)
+    }
+
+    /// The revision's bundle could not be opened: the app has failed, and
+    /// its events say why.
+    async fn failed_to_prepare(
+        &self,
+        app: &str,
+        rev: &RevisionRow,
+        live: &watch::Sender<Live>,
+        reason: String,
+    ) -> Result<(), NodeError> {
+        live.send_modify(|l| {
+            l.revision = rev.number;
+            l.state = State::Failed;
+            l.reason = Some(reason.clone());
+            l.exit_code = None;
+        });
+        let name = app.to_string();
+        let number = rev.number;
+        db(&self.shared.store, move |s| {
+            s.add_event(&name, Some(number), EventKind::Failed, &reason)
+        })
+        .await
+    }
+
+    /// Starts the task that runs a command or a service.
+    fn start_task(&self, prepared: Prepared, live: watch::Sender<Live>) {
+        let app = prepared.name.clone();
         let restart = (prepared.manifest.app_type == AppType::Service)
-            .then(|| prepared.manifest.restart_policy().as_str().to_string());
+            .then(|| prepared.manifest.restart_policy());
         live.send_modify(|l| {
             l.restart = restart;
             l.route = None;
-            l.revision = rev.number;
+            l.revision = prepared.revision;
             l.state = State::Pending;
             l.reason = None;
             l.exit_code = None;
@@ -387,7 +417,6 @@ impl Supervisor {
         if let Some(slot) = lock(&self.shared.apps).get_mut(&app) {
             slot.task = Some(Task { stop, join });
         }
-        Ok(())
     }
 
     /// The state of an app that is not started, from its last run.
