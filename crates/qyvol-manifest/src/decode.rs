@@ -1,6 +1,15 @@
 //! From the spanned YAML tree to a checked [`Manifest`], one field at a time,
 //! so every error names the field's path and the place it was written.
 //!
+//! Each section of a manifest (the top level, `permissions`, a mount,
+//! `limits`, `http`, `scheduler`, `build`) is a table of [`Field`]s, one
+//! entry per field holding its name, how its value is read and its JSON
+//! Schema. The decoder reads the tables (which names a section accepts, "did
+//! you mean" for the others, which must be given) and so does the schema
+//! ([`crate::json_schema`]): a new field is one entry in its section's table
+//! and one field of the model, and a test checks that the two name the same
+//! fields.
+//!
 //! A null value (`key:` with nothing, `~`, `null`) means "not given" for every
 //! optional field, the way `fuel: null` reads in the design's example.
 
@@ -8,8 +17,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{ErrorKind, ManifestError};
-use crate::fields::{self, MANIFEST_VERSION};
-use crate::model::{AppType, Limits, Manifest, Permissions, Restart, Runtime};
+use crate::fields::MANIFEST_VERSION;
+use crate::model::{AppType, Limits, Manifest, Permissions, Runtime};
 use crate::suggest::did_you_mean;
 use crate::yaml::{self, Entry, Node, Pos, Value, YamlErrorKind};
 
@@ -19,6 +28,7 @@ mod build;
 mod running;
 
 use access::check_mounts;
+pub(crate) use app::MANIFEST;
 use running::{check_http, check_restart};
 
 type Result<T> = std::result::Result<T, ManifestError>;
@@ -70,6 +80,39 @@ pub(crate) fn parse_yaml(text: &str, file: &Path) -> Result<Option<Node>> {
             }
             Err(error)
         }
+    }
+}
+
+/// One field of a section: its name, how its value is read into the
+/// section's Rust value, and its JSON Schema.
+pub(crate) struct Field<T> {
+    pub(crate) name: &'static str,
+    /// For a field that must be given: what the "missing" error suggests.
+    pub(crate) required: Option<&'static str>,
+    /// Reads a value other than null into the section's value; `path`
+    /// names the field in messages (`fs[0].target`).
+    pub(crate) decode: fn(&mut Decoder<'_>, node: &Node, path: &str, value: &mut T) -> Result<()>,
+    /// The value's JSON Schema, with its description.
+    pub(crate) schema: fn() -> serde_json::Value,
+}
+
+/// A mapping with fixed fields.
+pub(crate) struct Section<T: 'static> {
+    /// What the section is for, as the schema says it.
+    pub(crate) description: &'static str,
+    /// What a value that is not a mapping is told it should have been.
+    pub(crate) expected: &'static str,
+    /// In the order messages ("allowed here: ...") list them.
+    pub(crate) fields: &'static [Field<T>],
+}
+
+impl<T> Section<T> {
+    fn field(&self, name: &str) -> Option<&Field<T>> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        self.fields.iter().map(|f| f.name).collect()
     }
 }
 
@@ -132,11 +175,33 @@ impl Decoder<'_> {
         allowed: &[&str],
         expected: &str,
     ) -> Result<&'n [Entry]> {
+        self.entries(
+            node,
+            path,
+            expected,
+            |key| allowed.contains(&key),
+            || allowed.to_vec(),
+        )
+    }
+
+    /// [`Decoder::mapping`], with the test of a name and the list of names
+    /// (made only for an error) apart. Every name is checked, and every
+    /// place recorded, before a value is read: an unknown field is the
+    /// error, wherever it is.
+    fn entries<'n, 'a>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        expected: &str,
+        known: impl Fn(&str) -> bool,
+        names: impl FnOnce() -> Vec<&'a str>,
+    ) -> Result<&'n [Entry]> {
         let Value::Map(entries) = &node.value else {
             return Err(self.wrong_type(node, path, expected));
         };
         for entry in entries {
-            if !allowed.contains(&entry.key.as_str()) {
+            if !known(&entry.key) {
+                let allowed = names();
                 return Err(self
                     .error(
                         ErrorKind::UnknownField,
@@ -144,13 +209,61 @@ impl Decoder<'_> {
                         path,
                         format!("unknown field {:?}", entry.key),
                     )
-                    .with_suggestion(did_you_mean(&entry.key, allowed))
+                    .with_suggestion(did_you_mean(&entry.key, &allowed))
                     .with_hint(format!("allowed here: {}", allowed.join(", "))));
             }
             self.locations
                 .insert(join(path, &entry.key), entry.value.pos.pair());
         }
         Ok(entries)
+    }
+
+    /// Reads the mapping `node` into `value` by the section's table, then
+    /// reports the first required field that was not given.
+    pub(crate) fn section<T>(
+        &mut self,
+        node: &Node,
+        path: &str,
+        section: &Section<T>,
+        mut value: T,
+    ) -> Result<T> {
+        let entries = self.entries(
+            node,
+            path,
+            section.expected,
+            |key| section.field(key).is_some(),
+            || section.names(),
+        )?;
+        for entry in entries {
+            // `entries` has refused every name the table does not have.
+            let Some(field) = section.field(&entry.key) else {
+                continue;
+            };
+            if entry.value.is_null() {
+                // A required field of the top level written without a value
+                // is missing where it is written; anywhere else, null is the
+                // same as leaving the field out.
+                match field.required {
+                    Some(hint) if path.is_empty() => {
+                        return Err(self.missing(Some(entry.value.pos), field.name, hint));
+                    }
+                    _ => continue,
+                }
+            }
+            (field.decode)(self, &entry.value, &join(path, field.name), &mut value)?;
+        }
+        let given = |name: &str| entries.iter().any(|e| e.key == name && !e.value.is_null());
+        for field in section.fields {
+            if let Some(hint) = field.required
+                && !given(field.name)
+            {
+                // A section is where it starts; the top level is nowhere in
+                // particular.
+                let pos = (!path.is_empty()).then_some(node.pos);
+                return Err(self.missing(pos, &join(path, field.name), hint));
+            }
+        }
+        Ok(value)
     }
 
     /// A scalar's text, whatever YAML type it would have: `args: [1, true]`
@@ -238,13 +351,7 @@ impl Decoder<'_> {
     }
 
     fn manifest(&mut self, root: &Node) -> Result<Manifest> {
-        let entries = self.mapping(
-            root,
-            "",
-            fields::TOP_LEVEL,
-            "a mapping of fields at the top level (name: ..., entrypoint: ...)",
-        )?;
-        let mut manifest = Manifest {
+        let blank = Manifest {
             name: String::new(),
             version: None,
             manifest_version: MANIFEST_VERSION,
@@ -267,81 +374,7 @@ impl Decoder<'_> {
             base_dir: PathBuf::new(),
             locations: BTreeMap::new(),
         };
-        let mut has_name = false;
-        let mut has_entrypoint = false;
-        for entry in entries {
-            let key = entry.key.as_str();
-            let node = &entry.value;
-            // The two required fields report their own "missing"; for the
-            // others, null is the same as leaving the field out.
-            if node.is_null() && key != "name" && key != "entrypoint" {
-                continue;
-            }
-            match key {
-                "name" => {
-                    manifest.name = self.name(node)?;
-                    has_name = true;
-                }
-                "version" => manifest.version = Some(self.version(node)?),
-                "manifest_version" => manifest.manifest_version = self.manifest_version(node)?,
-                "entrypoint" => {
-                    manifest.entrypoint = self.entrypoint(node)?;
-                    has_entrypoint = true;
-                }
-                "runtime" => {
-                    manifest.runtime =
-                        self.keyword(node, key, Runtime::NAMES, Runtime::from_name)?
-                }
-                "type" => {
-                    manifest.app_type =
-                        self.keyword(node, key, AppType::NAMES, AppType::from_name)?
-                }
-                "language" => {
-                    manifest.language = Some(self.text(node, key, "a string")?.to_string())
-                }
-                "args" => manifest.args = self.args(node)?,
-                "env" => manifest.env = self.env(node)?,
-                "permissions" => manifest.permissions = self.permissions(node)?,
-                "fs" => manifest.mounts = self.mounts(node)?,
-                "limits" => manifest.limits = self.limits(node)?,
-                "restart" => {
-                    manifest.restart =
-                        Some(self.keyword(node, key, Restart::NAMES, Restart::from_name)?)
-                }
-                "http" => manifest.http = Some(self.http(node)?),
-                "replicas" => manifest.replicas = Some(self.replicas(node)?),
-                "scheduler" => manifest.scheduler = Some(self.scheduler(node)?),
-                "build" => manifest.build = Some(self.build(node)?),
-                "component" => manifest.component = self.boolean(node, key)?,
-                // `mapping` has refused every name outside TOP_LEVEL; reaching
-                // this arm means a name was added there but not here.
-                other => return Err(self.internal(entry, other)),
-            }
-        }
-        if !has_name {
-            return Err(self.missing(
-                None,
-                "name",
-                "add a name for the app, e.g. \"name: hello\" (lowercase letters, digits and '-')",
-            ));
-        }
-        if !has_entrypoint {
-            return Err(self.missing(
-                None,
-                "entrypoint",
-                "add the path of the .wasm file, e.g. \"entrypoint: app.wasm\"",
-            ));
-        }
-        Ok(manifest)
-    }
-
-    fn internal(&self, entry: &Entry, field: &str) -> ManifestError {
-        self.error(
-            ErrorKind::UnknownField,
-            Some(entry.key_pos),
-            field,
-            "this field is listed in the schema but not decoded; this is a bug in qyv",
-        )
+        self.section(root, "", &MANIFEST, blank)
     }
 }
 

@@ -2,39 +2,150 @@
 
 use std::path::PathBuf;
 
-use super::{Decoder, Result, join};
+use serde_json::json;
+
+use super::{Decoder, Field, Result, Section};
 use crate::error::ErrorKind;
-use crate::fields;
 use crate::model::{FsAccess, Manifest, Mount, MountKind, MountMode, Permissions};
 use crate::net::{NetPolicy, NetRule};
+use crate::schema::with_aliases;
 use crate::yaml::{Node, Value};
 
-impl Decoder<'_> {
-    pub(super) fn permissions(&mut self, node: &Node) -> Result<Permissions> {
-        let entries = self.mapping(node, "permissions", fields::PERMISSIONS, "a mapping")?;
-        let mut permissions = Permissions::default();
-        for entry in entries {
-            let key = entry.key.as_str();
-            let node = &entry.value;
-            if node.is_null() {
-                continue;
-            }
-            let path = join("permissions", key);
-            match key {
-                "fs" => {
-                    permissions.fs = self.keyword(node, &path, FsAccess::NAMES, FsAccess::parse)?
-                }
-                "net" => permissions.net = self.net(node, &path)?,
-                "exec" => permissions.exec = self.boolean(node, &path)?,
-                "ai" => permissions.ai = self.boolean(node, &path)?,
-                "gfx" => permissions.gfx = self.boolean(node, &path)?,
-                other => return Err(self.internal(entry, &join("permissions", other))),
-            }
-        }
-        Ok(permissions)
-    }
+/// `permissions:`.
+pub(super) const PERMISSIONS: Section<Permissions> = Section {
+    description: "What the app may touch. Everything is denied unless granted here.",
+    expected: "a mapping",
+    fields: &[
+        Field {
+            name: "fs",
+            required: None,
+            decode: |d, node, path, p| {
+                p.fs = d.keyword(node, path, FsAccess::NAMES, FsAccess::parse)?;
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Host file system access. Without `fs` mounts, read and write mount the manifest's folder at / with that access; full gives the whole host file system (development only). Mounts may not be wider.",
+                    "enum": with_aliases(FsAccess::NAMES, FsAccess::ALIASES),
+                    "default": "none",
+                })
+            },
+        },
+        Field {
+            name: "net",
+            required: None,
+            decode: |d, node, path, p| {
+                p.net = d.net(node, path)?;
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Network access: false (none), true (any host), or a list of allowed destinations.",
+                    "default": false,
+                    "oneOf": [
+                        {"type": "boolean"},
+                        {
+                            "type": "array",
+                            "items": {
+                                "type": "string",
+                                "description": "host:port, host:* (any port), [IPv6]:port, an IP address alone (any port) or a CIDR range such as 10.0.0.0/8 or fd00::/8 (any port). A host may start with *. to match every name below a domain. Ports are 1 to 65535.",
+                                "minLength": 1,
+                            },
+                        },
+                    ],
+                })
+            },
+        },
+        Field {
+            name: "exec",
+            required: None,
+            decode: |d, node, path, p| {
+                p.exec = d.boolean(node, path)?;
+                Ok(())
+            },
+            schema: || json!({"type": "boolean", "default": false, "description": "Starting host processes (not supported yet by qyv run)."}),
+        },
+        Field {
+            name: "ai",
+            required: None,
+            decode: |d, node, path, p| {
+                p.ai = d.boolean(node, path)?;
+                Ok(())
+            },
+            schema: || json!({"type": "boolean", "default": false, "description": "AI inference (not supported yet by qyv run)."}),
+        },
+        Field {
+            name: "gfx",
+            required: None,
+            decode: |d, node, path, p| {
+                p.gfx = d.boolean(node, path)?;
+                Ok(())
+            },
+            schema: || json!({"type": "boolean", "default": false, "description": "Graphics (not supported yet by qyv run)."}),
+        },
+    ],
+};
 
-    pub(super) fn net(&mut self, node: &Node, path: &str) -> Result<NetPolicy> {
+/// One mount of `fs:`.
+pub(super) const MOUNT: Section<Mount> = Section {
+    description: "A folder (or other file system) made visible to the app.",
+    expected: "a mapping with source and target, e.g. {source: ./data, target: /data}",
+    fields: &[
+        Field {
+            name: "source",
+            required: Some(
+                "add the host folder to mount, relative to the manifest, e.g. \"source: ./data\"",
+            ),
+            decode: |d, node, path, m| {
+                m.source = d.mount_source(node, path)?;
+                Ok(())
+            },
+            schema: || json!({"type": "string", "minLength": 1, "description": "Host path, relative to the manifest's folder (or absolute)."}),
+        },
+        Field {
+            name: "target",
+            required: Some("add where the app sees it, e.g. \"target: /data\""),
+            decode: |d, node, path, m| {
+                m.target = d.mount_target(node, path)?;
+                Ok(())
+            },
+            schema: || json!({"type": "string", "pattern": "^/", "description": "Absolute path where the app sees it, e.g. /data; no .. component."}),
+        },
+        Field {
+            name: "mode",
+            required: None,
+            decode: |d, node, path, m| {
+                m.mode = d.keyword(node, path, MountMode::NAMES, MountMode::parse)?;
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Access through this mount; never wider than permissions.fs.",
+                    "enum": with_aliases(MountMode::NAMES, MountMode::ALIASES),
+                    "default": "read",
+                })
+            },
+        },
+        Field {
+            name: "type",
+            required: None,
+            decode: |d, node, path, m| {
+                m.kind = d.keyword(node, path, MountKind::NAMES, MountKind::from_name)?;
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "What backs the mount: a host directory, an in-memory file system or a network file system (memfs and netfs are not supported yet by qyv run).",
+                    "enum": MountKind::NAMES,
+                    "default": "dir",
+                })
+            },
+        },
+    ],
+};
+
+impl Decoder<'_> {
+    fn net(&mut self, node: &Node, path: &str) -> Result<NetPolicy> {
         let expected = "false, true or a list of rules like \"api.example.com:443\"";
         match &node.value {
             Value::Scalar(s) => match s.as_bool() {
@@ -72,74 +183,31 @@ impl Decoder<'_> {
         }
     }
 
-    pub(super) fn mounts(&mut self, node: &Node) -> Result<Vec<Mount>> {
+    /// `fs:`, each mount read by [`MOUNT`].
+    pub(super) fn mounts(&mut self, node: &Node, path: &str) -> Result<Vec<Mount>> {
         let Value::Seq(items) = &node.value else {
             return Err(self.wrong_type(
                 node,
-                "fs",
+                path,
                 "a list of mounts (source, target, mode, type)",
             ));
         };
         let mut mounts = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let path = format!("fs[{i}]");
+            let path = format!("{path}[{i}]");
             self.locations.insert(path.clone(), item.pos.pair());
-            mounts.push(self.mount(item, &path)?);
+            let blank = Mount {
+                source: PathBuf::new(),
+                target: String::new(),
+                mode: MountMode::default(),
+                kind: MountKind::default(),
+            };
+            mounts.push(self.section(item, &path, &MOUNT, blank)?);
         }
         Ok(mounts)
     }
 
-    pub(super) fn mount(&mut self, node: &Node, path: &str) -> Result<Mount> {
-        let entries = self.mapping(
-            node,
-            path,
-            fields::MOUNT,
-            "a mapping with source and target, e.g. {source: ./data, target: /data}",
-        )?;
-        let mut source = None;
-        let mut target = None;
-        let mut mode = MountMode::default();
-        let mut kind = MountKind::default();
-        for entry in entries {
-            let key = entry.key.as_str();
-            let node = &entry.value;
-            let field = join(path, key);
-            if node.is_null() {
-                continue;
-            }
-            match key {
-                "source" => source = Some(self.mount_source(node, &field)?),
-                "target" => target = Some(self.mount_target(node, &field)?),
-                "mode" => mode = self.keyword(node, &field, MountMode::NAMES, MountMode::parse)?,
-                "type" => {
-                    kind = self.keyword(node, &field, MountKind::NAMES, MountKind::from_name)?
-                }
-                other => return Err(self.internal(entry, &join(path, other))),
-            }
-        }
-        let Some(source) = source else {
-            return Err(self.missing(
-                Some(node.pos),
-                &join(path, "source"),
-                "add the host folder to mount, relative to the manifest, e.g. \"source: ./data\"",
-            ));
-        };
-        let Some(target) = target else {
-            return Err(self.missing(
-                Some(node.pos),
-                &join(path, "target"),
-                "add where the app sees it, e.g. \"target: /data\"",
-            ));
-        };
-        Ok(Mount {
-            source,
-            target,
-            mode,
-            kind,
-        })
-    }
-
-    pub(super) fn mount_source(&self, node: &Node, field: &str) -> Result<PathBuf> {
+    fn mount_source(&self, node: &Node, field: &str) -> Result<PathBuf> {
         let source = self.text(node, field, "a path")?;
         if source.contains('\0') {
             return Err(self.error(
@@ -162,7 +230,7 @@ impl Decoder<'_> {
 
     /// Checks a guest path and writes it one way only (`/data`, not
     /// `/data/` or `//data/.`), so duplicate targets are caught.
-    pub(super) fn mount_target(&self, node: &Node, field: &str) -> Result<String> {
+    fn mount_target(&self, node: &Node, field: &str) -> Result<String> {
         let target = self.text(node, field, "an absolute path in the app, e.g. /data")?;
         let invalid =
             |message: String| self.error(ErrorKind::Value, Some(node.pos), field, message);

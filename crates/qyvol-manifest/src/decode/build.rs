@@ -2,63 +2,73 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Decoder, Result, join};
+use serde_json::json;
+
+use super::{Decoder, Field, Result, Section};
 use crate::error::ErrorKind;
-use crate::fields;
 use crate::model::Build;
 use crate::yaml::{Node, Value};
 
+/// `build:` (as in Spin's `[component.build]`).
+pub(super) const BUILD: Section<Build> = Section {
+    description: "How `qyv build` makes the entrypoint, in the style of Spin's build section.",
+    expected: "a mapping like {command: \"make\", workdir: ., watch: [\"src/*.c\"]}",
+    fields: &[
+        Field {
+            name: "command",
+            required: Some("add the command that builds the entrypoint, e.g. \"command: make\""),
+            decode: |d, node, path, b| {
+                b.command = d.command(node, path)?;
+                Ok(())
+            },
+            schema: || json!({"type": "string", "minLength": 1, "description": "Shell command (run by sh -c) that writes the entrypoint."}),
+        },
+        Field {
+            name: "workdir",
+            required: None,
+            decode: |d, node, path, b| {
+                b.workdir = Some(d.relative_path(node, path)?);
+                Ok(())
+            },
+            schema: || json!({"type": "string", "minLength": 1, "description": "Folder the command runs in, relative to this file, without ..; default: this file's folder."}),
+        },
+        Field {
+            name: "watch",
+            required: None,
+            decode: |d, node, path, b| {
+                b.watch = d.patterns(node, path)?;
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Glob patterns (*, ?, **) of the source files, relative to workdir: the entrypoint is rebuilt only when one is newer, and `qyv build --watch` rebuilds when one changes.",
+                    "oneOf": [
+                        {"type": "string", "minLength": 1},
+                        {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    ],
+                })
+            },
+        },
+    ],
+};
+
 impl Decoder<'_> {
-    pub(super) fn build(&mut self, node: &Node) -> Result<Build> {
-        let entries = self.mapping(
-            node,
-            "build",
-            fields::BUILD,
-            "a mapping like {command: \"make\", workdir: ., watch: [\"src/*.c\"]}",
-        )?;
-        let mut command = None;
-        let mut workdir = None;
-        let mut watch = Vec::new();
-        for entry in entries {
-            let node = &entry.value;
-            if node.is_null() {
-                continue;
-            }
-            let path = join("build", &entry.key);
-            match entry.key.as_str() {
-                "command" => {
-                    let text = self.text(node, &path, "a shell command")?;
-                    if text.trim().is_empty() {
-                        return Err(self.error(
-                            ErrorKind::Value,
-                            Some(node.pos),
-                            &path,
-                            "empty command; write the command that builds the entrypoint",
-                        ));
-                    }
-                    command = Some(text.to_string());
-                }
-                "workdir" => workdir = Some(self.relative_path(node, &path)?),
-                "watch" => watch = self.patterns(node, &path)?,
-                other => return Err(self.internal(entry, &join("build", other))),
-            }
-        }
-        let Some(command) = command else {
-            return Err(self.missing(
+    /// `build.command`: a shell command, not blank.
+    fn command(&self, node: &Node, path: &str) -> Result<String> {
+        let text = self.text(node, path, "a shell command")?;
+        if text.trim().is_empty() {
+            return Err(self.error(
+                ErrorKind::Value,
                 Some(node.pos),
-                "build.command",
-                "add the command that builds the entrypoint, e.g. \"command: make\"",
+                path,
+                "empty command; write the command that builds the entrypoint",
             ));
-        };
-        Ok(Build {
-            command,
-            workdir,
-            watch,
-        })
+        }
+        Ok(text.to_string())
     }
 
     /// A path inside the manifest's folder: relative, without `..`.
-    pub(super) fn relative_path(&self, node: &Node, field: &str) -> Result<PathBuf> {
+    fn relative_path(&self, node: &Node, field: &str) -> Result<PathBuf> {
         let text = self.text(node, field, "a folder relative to the manifest")?;
         let invalid =
             |message: String| self.error(ErrorKind::Value, Some(node.pos), field, message);
@@ -84,7 +94,7 @@ impl Decoder<'_> {
     }
 
     /// A list of glob patterns (`*`, `?`, `**`), or one pattern alone.
-    pub(super) fn patterns(&mut self, node: &Node, field: &str) -> Result<Vec<String>> {
+    fn patterns(&mut self, node: &Node, field: &str) -> Result<Vec<String>> {
         let items: Vec<&Node> = match &node.value {
             Value::Seq(items) => items.iter().collect(),
             Value::Scalar(_) => vec![node],

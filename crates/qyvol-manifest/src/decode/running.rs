@@ -2,85 +2,171 @@
 //! placement (`replicas:`, `scheduler:`), with the rules that tie `restart:`
 //! and `http:` to the app's type.
 
-use super::{Decoder, Result, join};
-use crate::error::ErrorKind;
-use crate::fields::{self, MAX_HTTP_CONCURRENCY, MAX_HTTP_QUEUE, MAX_REPLICAS};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Decoder, Field, Result, Section};
+use crate::error::{ErrorKind, ManifestError};
+use crate::fields::{MAX_HTTP_CONCURRENCY, MAX_HTTP_QUEUE, MAX_REPLICAS};
 use crate::model::{AppType, Http, Limits, Manifest, Scheduler, Strategy};
-use crate::units;
+use crate::schema::{DURATION_PATTERN, SIZE_PATTERN};
+use crate::units::{self, WASM_PAGE_SIZE};
 use crate::yaml::Node;
 
+/// `limits:`.
+pub(super) const LIMITS: Section<Limits> = Section {
+    description: "Resource limits; unset limits use the runtime's defaults.",
+    expected: "a mapping",
+    fields: &[
+        Field {
+            name: "memory",
+            required: None,
+            decode: |d, node, path, l| {
+                l.memory = Some(d.memory(node, path)?);
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Most linear memory: a number of bytes, or a size such as 128MiB, 64MB, 1GiB, 512KiB (KB, MB, GB are powers of 1000; KiB, MiB, GiB powers of 1024). At least 64KiB, one WebAssembly page.",
+                    "anyOf": [
+                        {"type": "integer", "minimum": WASM_PAGE_SIZE},
+                        {"type": "string", "pattern": SIZE_PATTERN},
+                    ],
+                })
+            },
+        },
+        Field {
+            name: "timeout",
+            required: None,
+            decode: |d, node, path, l| {
+                l.timeout = Some(d.timeout(node, path)?);
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Longest run time, with a unit: 500ms, 30s, 1.5s, 5m, 1h.",
+                    "type": "string",
+                    "pattern": DURATION_PATTERN,
+                })
+            },
+        },
+        Field {
+            name: "fuel",
+            required: None,
+            decode: |d, node, path, l| {
+                l.fuel = Some(d.fuel(node, path)?);
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Instruction budget (Wasmtime fuel); null for none.",
+                    "type": ["integer", "null"],
+                    "minimum": 1,
+                    "default": null,
+                })
+            },
+        },
+    ],
+};
+
+/// `http:`, for apps of `type: http`.
+pub(super) const HTTP: Section<Http> = Section {
+    description: "How an HTTP app (type: http) is served by qyv serve.",
+    expected: "a mapping like {route: /api, reuse: 1}",
+    fields: &[
+        Field {
+            name: "route",
+            required: None,
+            decode: |d, node, path, h| {
+                h.route = d.route(node, path)?;
+                Ok(())
+            },
+            schema: || json!({"type": "string", "pattern": "^/", "default": "/", "description": "URL path prefix this app answers, e.g. /api; among apps served together the longest matching prefix wins."}),
+        },
+        Field {
+            name: "reuse",
+            required: None,
+            decode: |d, node, path, h| {
+                h.reuse = d.bounded(node, path, 1, u32::MAX, "requests per instance")?;
+                Ok(())
+            },
+            schema: || json!({"type": "integer", "minimum": 1, "default": 1, "description": "Requests one instance serves before it is dropped. 1 gives every request a fresh instance (full isolation); more is faster for stateless apps but lets one request see what an earlier one left in memory."}),
+        },
+        Field {
+            name: "concurrency",
+            required: None,
+            decode: |d, node, path, h| {
+                h.concurrency =
+                    d.bounded(node, path, 1, MAX_HTTP_CONCURRENCY, "instances at once")?;
+                Ok(())
+            },
+            schema: || json!({"type": "integer", "minimum": 1, "maximum": MAX_HTTP_CONCURRENCY, "default": Http::DEFAULT_CONCURRENCY, "description": "Instances of this app running at once; further requests wait in the queue."}),
+        },
+        Field {
+            name: "queue",
+            required: None,
+            decode: |d, node, path, h| {
+                h.queue = d.bounded(node, path, 0, MAX_HTTP_QUEUE, "waiting requests")?;
+                Ok(())
+            },
+            schema: || json!({"type": "integer", "minimum": 0, "maximum": MAX_HTTP_QUEUE, "default": Http::DEFAULT_QUEUE, "description": "Requests that may wait for an instance; when the queue is full, requests are answered 503."}),
+        },
+    ],
+};
+
+/// `scheduler:`, for cluster deploys.
+pub(super) const SCHEDULER: Section<Scheduler> = Section {
+    description: "Placement of replicas in a cluster (used by cluster deploys only).",
+    expected: "a mapping like {strategy: spread}",
+    fields: &[Field {
+        name: "strategy",
+        required: None,
+        decode: |d, node, path, s| {
+            s.strategy = d.keyword(node, path, Strategy::NAMES, Strategy::from_name)?;
+            Ok(())
+        },
+        schema: || {
+            json!({
+                "description": "spread: one replica per node as far as possible; pack: fill one node first.",
+                "enum": Strategy::NAMES,
+                "default": "spread",
+            })
+        },
+    }],
+};
+
 impl Decoder<'_> {
-    pub(super) fn limits(&mut self, node: &Node) -> Result<Limits> {
-        let entries = self.mapping(node, "limits", fields::LIMITS, "a mapping")?;
-        let mut limits = Limits::default();
-        for entry in entries {
-            let key = entry.key.as_str();
-            let node = &entry.value;
-            if node.is_null() {
-                continue;
-            }
-            let path = join("limits", key);
-            let value_error =
-                |message: String| self.error(ErrorKind::Value, Some(node.pos), &path, message);
-            match key {
-                "memory" => {
-                    let text = self.text(node, &path, "a size like 128MiB")?;
-                    limits.memory = Some(units::parse_memory_limit(text).map_err(value_error)?);
-                }
-                "timeout" => {
-                    let text = self.text(node, &path, "a duration like 30s")?;
-                    limits.timeout = Some(units::parse_timeout(text).map_err(value_error)?);
-                }
-                "fuel" => {
-                    let fuel = self.integer(node, &path)?;
-                    let fuel = u64::try_from(fuel).ok().filter(|f| *f > 0).ok_or_else(|| {
-                        value_error(format!(
-                            "must be a positive whole number, or null for no budget; got {fuel}"
-                        ))
-                    })?;
-                    limits.fuel = Some(fuel);
-                }
-                other => return Err(self.internal(entry, &join("limits", other))),
-            }
-        }
-        Ok(limits)
+    /// `limits.memory`: a size, at least one page.
+    fn memory(&self, node: &Node, path: &str) -> Result<u64> {
+        let text = self.text(node, path, "a size like 128MiB")?;
+        units::parse_memory_limit(text).map_err(|message| self.invalid(node, path, message))
     }
 
-    pub(super) fn http(&mut self, node: &Node) -> Result<Http> {
-        let entries = self.mapping(
-            node,
-            "http",
-            fields::HTTP,
-            "a mapping like {route: /api, reuse: 1}",
-        )?;
-        let mut http = Http::default();
-        for entry in entries {
-            let key = entry.key.as_str();
-            let node = &entry.value;
-            if node.is_null() {
-                continue;
-            }
-            let path = join("http", key);
-            match key {
-                "route" => http.route = self.route(node, &path)?,
-                "reuse" => {
-                    http.reuse = self.bounded(node, &path, 1, u32::MAX, "requests per instance")?
-                }
-                "concurrency" => {
-                    http.concurrency =
-                        self.bounded(node, &path, 1, MAX_HTTP_CONCURRENCY, "instances at once")?
-                }
-                "queue" => {
-                    http.queue = self.bounded(node, &path, 0, MAX_HTTP_QUEUE, "waiting requests")?
-                }
-                other => return Err(self.internal(entry, &join("http", other))),
-            }
-        }
-        Ok(http)
+    /// `limits.timeout`: a duration with its unit.
+    fn timeout(&self, node: &Node, path: &str) -> Result<Duration> {
+        let text = self.text(node, path, "a duration like 30s")?;
+        units::parse_timeout(text).map_err(|message| self.invalid(node, path, message))
+    }
+
+    /// `limits.fuel`: a positive whole number.
+    fn fuel(&self, node: &Node, path: &str) -> Result<u64> {
+        let fuel = self.integer(node, path)?;
+        u64::try_from(fuel).ok().filter(|f| *f > 0).ok_or_else(|| {
+            self.invalid(
+                node,
+                path,
+                format!("must be a positive whole number, or null for no budget; got {fuel}"),
+            )
+        })
+    }
+
+    fn invalid(&self, node: &Node, path: &str, message: String) -> ManifestError {
+        self.error(ErrorKind::Value, Some(node.pos), path, message)
     }
 
     /// A URL path prefix, written one way only: `/` or `/a/b`.
-    pub(super) fn route(&self, node: &Node, path: &str) -> Result<String> {
+    fn route(&self, node: &Node, path: &str) -> Result<String> {
         let route = self.text(node, path, "a path prefix like /api")?;
         let invalid = |message: String| self.error(ErrorKind::Value, Some(node.pos), path, message);
         if !route.starts_with('/') {
@@ -116,34 +202,6 @@ impl Decoder<'_> {
                     format!("must be between 1 and {MAX_REPLICAS}; got {replicas}"),
                 )
             })
-    }
-
-    pub(super) fn scheduler(&mut self, node: &Node) -> Result<Scheduler> {
-        let entries = self.mapping(
-            node,
-            "scheduler",
-            fields::SCHEDULER,
-            "a mapping like {strategy: spread}",
-        )?;
-        let mut scheduler = Scheduler::default();
-        for entry in entries {
-            let node = &entry.value;
-            if node.is_null() {
-                continue;
-            }
-            match entry.key.as_str() {
-                "strategy" => {
-                    scheduler.strategy = self.keyword(
-                        node,
-                        "scheduler.strategy",
-                        Strategy::NAMES,
-                        Strategy::from_name,
-                    )?;
-                }
-                other => return Err(self.internal(entry, &join("scheduler", other))),
-            }
-        }
-        Ok(scheduler)
     }
 }
 
