@@ -35,15 +35,41 @@ impl<S: Source> Reader<'_, S> {
             .map_err(|e| read_failure(self.file, e))
     }
 
+    /// Reads and checks the header, the table of contents and the trailer,
+    /// in that order; every later step relies on what the earlier ones
+    /// checked.
     pub(super) fn decode(&self) -> Result<Parts, BundleError> {
-        use BundleErrorKind::*;
         let size = self
             .source
             .size()
             .map_err(|e| BundleError::io(self.file, "read", e))?;
+        let header = self.header(size)?;
+        // Bounded by MAX_TOC_LEN and by the file's size, both checked by
+        // `header`.
+        let mut toc = vec![0u8; header.toc_len as usize];
+        self.read_at(&mut toc, HEADER_LEN)?;
+        let (mut entries, mut natives) =
+            parse_table(&toc).map_err(|(kind, m)| self.error(kind, m))?;
+        let trailer_at = self.place_blobs(&header, &mut entries, &mut natives, size)?;
+        let (digest, signer) = self.trailer(&header, &toc, trailer_at)?;
+        // After the digest: a changed name reads as a changed bundle, not as
+        // a badly made one.
+        check_table(&entries, &natives).map_err(|m| self.error(BundleErrorKind::Malformed, m))?;
+        Ok(Parts {
+            size,
+            entries,
+            natives,
+            digest,
+            signer,
+        })
+    }
 
-        let mut header = [0u8; HEADER_LEN as usize];
-        let head = &mut header[..to_usize(size.min(HEADER_LEN))];
+    /// The header of a file of `size` bytes, checked: magic, version,
+    /// flags, and a table of contents within bounds and within the file.
+    fn header(&self, size: u64) -> Result<Header, BundleError> {
+        use BundleErrorKind::*;
+        let mut bytes = [0u8; HEADER_LEN as usize];
+        let head = &mut bytes[..to_usize(size.min(HEADER_LEN))];
         self.read_at(head, 0)?;
         let magic_len = head.len().min(MAGIC.len());
         if head[..magic_len] != MAGIC[..magic_len] || head.is_empty() {
@@ -57,7 +83,7 @@ impl<S: Source> Reader<'_, S> {
                 ),
             ));
         }
-        let version = u16::from_le_bytes([header[8], header[9]]);
+        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
         if version != FORMAT_VERSION {
             let advice = if version > FORMAT_VERSION {
                 "upgrade qyv"
@@ -73,7 +99,7 @@ impl<S: Source> Reader<'_, S> {
                 ),
             ));
         }
-        let flags = u16::from_le_bytes([header[10], header[11]]);
+        let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
         if flags & !FLAG_SIGNED != 0 {
             return Err(self.error(
                 Malformed,
@@ -81,7 +107,7 @@ impl<S: Source> Reader<'_, S> {
             ));
         }
         let signed = flags & FLAG_SIGNED != 0;
-        let toc_len = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+        let toc_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
         if toc_len > MAX_TOC_LEN {
             return Err(self.error(
                 Limit,
@@ -100,34 +126,43 @@ impl<S: Source> Reader<'_, S> {
                 ),
             ));
         }
+        Ok(Header {
+            bytes,
+            signed,
+            toc_len,
+            trailer_len,
+        })
+    }
 
-        // Bounded by MAX_TOC_LEN and by the file's size, both checked above.
-        let mut toc = vec![0u8; toc_len as usize];
-        self.read_at(&mut toc, HEADER_LEN)?;
-        let (mut entries, mut natives) =
-            parse_table(&toc).map_err(|(kind, m)| self.error(kind, m))?;
-
-        // Offsets follow from the sizes: each blob starts where the last ended.
-        let mut offset = HEADER_LEN + u64::from(toc_len);
+    /// Gives every blob its offset (each starts where the last ended) and
+    /// checks that they and the trailer fill the file exactly; returns
+    /// where the trailer starts.
+    fn place_blobs(
+        &self,
+        header: &Header,
+        entries: &mut [Entry],
+        natives: &mut [Native],
+        size: u64,
+    ) -> Result<u64, BundleError> {
+        use BundleErrorKind::*;
+        let too_large = || {
+            self.error(
+                Limit,
+                "the table of contents describes more than 2^64 bytes",
+            )
+        };
+        let mut offset = HEADER_LEN + u64::from(header.toc_len);
         let blobs = entries
             .iter_mut()
             .map(|e| &mut e.blob)
             .chain(natives.iter_mut().map(|n| &mut n.blob));
         for blob in blobs {
             blob.offset = offset;
-            offset = offset.checked_add(blob.size).ok_or_else(|| {
-                self.error(
-                    Limit,
-                    "the table of contents describes more than 2^64 bytes",
-                )
-            })?;
+            offset = offset.checked_add(blob.size).ok_or_else(too_large)?;
         }
-        let expected = offset.checked_add(trailer_len).ok_or_else(|| {
-            self.error(
-                Limit,
-                "the table of contents describes more than 2^64 bytes",
-            )
-        })?;
+        let expected = offset
+            .checked_add(header.trailer_len)
+            .ok_or_else(too_large)?;
         if size < expected {
             return Err(self.error(
                 Truncated,
@@ -143,41 +178,50 @@ impl<S: Source> Reader<'_, S> {
                 ),
             ));
         }
+        Ok(offset)
+    }
 
+    /// The digest of the header and table of contents, checked against the
+    /// trailer at `at`, and the key whose signature over it the trailer
+    /// carries, verified.
+    fn trailer(
+        &self,
+        header: &Header,
+        toc: &[u8],
+        at: u64,
+    ) -> Result<([u8; 32], Option<PublicKey>), BundleError> {
         let mut trailer = [0u8; (DIGEST_LEN + SIGNATURE_LEN) as usize];
-        let trailer = &mut trailer[..to_usize(trailer_len)];
-        self.read_at(trailer, offset)?;
-        let digest = digest(&[header.as_slice(), &toc].concat());
+        let trailer = &mut trailer[..to_usize(header.trailer_len)];
+        self.read_at(trailer, at)?;
+        let digest = digest(&[header.bytes.as_slice(), toc].concat());
         if trailer[..32] != digest {
             return Err(self.error(
-                Tampered,
+                BundleErrorKind::Tampered,
                 "the header or table of contents does not match the bundle's digest: the bundle was changed or damaged after it was packed",
             ));
         }
-        let signer = if signed {
-            let key = PublicKey::from_bytes(trailer[32..64].try_into().unwrap_or([0; 32]));
-            let signature: [u8; 64] = trailer[64..128].try_into().unwrap_or([0; 64]);
-            if !key.verifies(&digest, &signature) {
-                return Err(self.error(
-                    Tampered,
-                    "the signature does not match: the bundle was changed after it was signed, or its signature is damaged",
-                ));
-            }
-            Some(key)
-        } else {
-            None
-        };
-        // After the digest: a changed name reads as a changed bundle, not as
-        // a badly made one.
-        check_table(&entries, &natives).map_err(|m| self.error(Malformed, m))?;
-        Ok(Parts {
-            size,
-            entries,
-            natives,
-            digest,
-            signer,
-        })
+        if !header.signed {
+            return Ok((digest, None));
+        }
+        let key = PublicKey::from_bytes(trailer[32..64].try_into().unwrap_or([0; 32]));
+        let signature: [u8; 64] = trailer[64..128].try_into().unwrap_or([0; 64]);
+        if !key.verifies(&digest, &signature) {
+            return Err(self.error(
+                BundleErrorKind::Tampered,
+                "the signature does not match: the bundle was changed after it was signed, or its signature is damaged",
+            ));
+        }
+        Ok((digest, Some(key)))
     }
+}
+
+/// What the header says, once checked.
+struct Header {
+    bytes: [u8; HEADER_LEN as usize],
+    signed: bool,
+    toc_len: u32,
+    /// The digest, and the key and signature when signed.
+    trailer_len: u64,
 }
 
 /// "it starts with ...", in the words a user can act on.

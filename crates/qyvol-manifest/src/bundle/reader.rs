@@ -1,9 +1,8 @@
-//! Reading a bundle without trusting it. Opening reads only the header, the
-//! table of contents and the trailer: every count and length is checked
-//! against the format's limits and against the bytes the file really has
-//! before anything is allocated, the digest is recomputed and the signature,
-//! if any, verified. Contents are hashed when read, copied or checked; a
-//! caller that copies must discard what it wrote when the copy fails.
+//! An opened bundle, and reading its contents without trusting them.
+//! Opening (`open.rs`) reads only the header, the table of contents and the
+//! trailer; contents are hashed here when read, copied or checked, piece by
+//! piece, and a caller that copies must discard what it wrote when the copy
+//! fails.
 
 use std::fs::File;
 use std::io::{self, Write};
