@@ -14,6 +14,15 @@ fn new(app: &str, digest: &str) -> NewRevision {
     }
 }
 
+/// The kinds of an app's events, oldest first.
+fn kinds(s: &Store, app: &str) -> Vec<EventKind> {
+    s.events(Some(app), 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
 fn store() -> (tempfile::TempDir, Store) {
     let d = tempfile::tempdir().unwrap();
     let s = Store::open(&d.path().join("node.db")).unwrap();
@@ -100,12 +109,7 @@ fn remove_keeps_events_and_returns_digests() {
     assert_eq!(digests, ["1".repeat(64), "2".repeat(64)]);
     assert!(s.app("a").unwrap().is_none());
     assert!(s.referenced_digests().unwrap().is_empty());
-    let kinds: Vec<EventKind> = s
-        .events(Some("a"), 0, 10)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = kinds(&s, "a");
     assert_eq!(
         kinds,
         [EventKind::Deployed, EventKind::Deployed, EventKind::Removed]
@@ -143,12 +147,7 @@ fn runs_that_never_ended_are_interrupted_on_reopen() {
     assert!(last.ended_at.is_some());
     assert!(last.reason.unwrap().starts_with("interrupted"));
     assert!(s.end_interrupted_runs().unwrap().is_empty());
-    let kinds: Vec<EventKind> = s
-        .events(Some("a"), 0, 10)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = kinds(&s, "a");
     assert_eq!(
         kinds,
         [
@@ -200,12 +199,6 @@ fn events_page_by_id_and_filter_by_app() {
     assert_eq!(after.len(), 2);
     let last = s.events(None, 0, 1).unwrap();
     assert_eq!(last[0].id, all[2].id);
-    let a: Vec<&str> = s
-        .events(Some("a"), 0, 100)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind.as_str())
-        .collect();
-    assert_eq!(a, ["deployed", "stop"]);
+    assert_eq!(kinds(&s, "a"), [EventKind::Deployed, EventKind::Stop]);
     assert_eq!(s.app("a").unwrap().unwrap().desired, Desired::Stopped);
 }
