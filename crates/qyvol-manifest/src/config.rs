@@ -44,18 +44,14 @@ impl UserConfig {
     /// `$XDG_CONFIG_HOME/qyvol`, else `$HOME/.config/qyvol`: where the config
     /// file and, by default, `qyv keygen`'s keys live.
     pub fn default_dir() -> Option<PathBuf> {
-        let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-        if let Some(d) = non_empty("XDG_CONFIG_HOME") {
-            return Some(PathBuf::from(d).join("qyvol"));
-        }
-        non_empty("HOME").map(|h| PathBuf::from(h).join(".config").join("qyvol"))
+        crate::env::config_home().map(|d| d.join("qyvol"))
     }
 
     /// Reads the user's config: the file `$QYVOL_CONFIG` names (which must
     /// exist), else [`CONFIG_FILE`] in [`UserConfig::default_dir`] if it
     /// exists. No file means the defaults.
     pub fn load_default() -> Result<UserConfig, ManifestError> {
-        if let Some(path) = std::env::var_os("QYVOL_CONFIG").filter(|v| !v.is_empty()) {
+        if let Some(path) = crate::env::var("QYVOL_CONFIG") {
             return Self::load(Path::new(&path)).map_err(|mut e| {
                 if e.kind == ErrorKind::Read {
                     e.message = format!("{} (named by QYVOL_CONFIG)", e.message);

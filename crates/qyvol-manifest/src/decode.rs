@@ -1,6 +1,15 @@
 //! From the spanned YAML tree to a checked [`Manifest`], one field at a time,
 //! so every error names the field's path and the place it was written.
 //!
+//! Each section of a manifest (the top level, `permissions`, a mount,
+//! `limits`, `http`, `scheduler`, `build`) is a table of [`Field`]s, one
+//! entry per field holding its name, how its value is read and its JSON
+//! Schema. The decoder reads the tables (which names a section accepts, "did
+//! you mean" for the others, which must be given) and so does the schema
+//! ([`crate::json_schema`]): a new field is one entry in its section's table
+//! and one field of the model, and a test checks that the two name the same
+//! fields.
+//!
 //! A null value (`key:` with nothing, `~`, `null`) means "not given" for every
 //! optional field, the way `fuel: null` reads in the design's example.
 
@@ -8,16 +17,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{ErrorKind, ManifestError};
-use crate::fields::{self, MANIFEST_VERSION, MAX_HTTP_CONCURRENCY, MAX_HTTP_QUEUE, MAX_REPLICAS};
-use crate::model::{
-    AppType, Build, FsAccess, Http, Limits, Manifest, Mount, MountKind, MountMode, Permissions,
-    Restart, Runtime, Scheduler, Strategy,
-};
-use crate::naming;
-use crate::net::{NetPolicy, NetRule};
+use crate::fields::MANIFEST_VERSION;
+use crate::model::{AppType, Limits, Manifest, Permissions, Runtime};
 use crate::suggest::did_you_mean;
-use crate::units;
 use crate::yaml::{self, Entry, Node, Pos, Value, YamlErrorKind};
+
+mod access;
+mod app;
+mod build;
+mod running;
+
+use access::check_mounts;
+pub(crate) use app::MANIFEST;
+use running::{check_http, check_restart};
 
 type Result<T> = std::result::Result<T, ManifestError>;
 
@@ -68,6 +80,39 @@ pub(crate) fn parse_yaml(text: &str, file: &Path) -> Result<Option<Node>> {
             }
             Err(error)
         }
+    }
+}
+
+/// One field of a section: its name, how its value is read into the
+/// section's Rust value, and its JSON Schema.
+pub(crate) struct Field<T> {
+    pub(crate) name: &'static str,
+    /// For a field that must be given: what the "missing" error suggests.
+    pub(crate) required: Option<&'static str>,
+    /// Reads a value other than null into the section's value; `path`
+    /// names the field in messages (`fs[0].target`).
+    pub(crate) decode: fn(&mut Decoder<'_>, node: &Node, path: &str, value: &mut T) -> Result<()>,
+    /// The value's JSON Schema, with its description.
+    pub(crate) schema: fn() -> serde_json::Value,
+}
+
+/// A mapping with fixed fields.
+pub(crate) struct Section<T: 'static> {
+    /// What the section is for, as the schema says it.
+    pub(crate) description: &'static str,
+    /// What a value that is not a mapping is told it should have been.
+    pub(crate) expected: &'static str,
+    /// In the order messages ("allowed here: ...") list them.
+    pub(crate) fields: &'static [Field<T>],
+}
+
+impl<T> Section<T> {
+    fn field(&self, name: &str) -> Option<&Field<T>> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        self.fields.iter().map(|f| f.name).collect()
     }
 }
 
@@ -130,11 +175,33 @@ impl Decoder<'_> {
         allowed: &[&str],
         expected: &str,
     ) -> Result<&'n [Entry]> {
+        self.entries(
+            node,
+            path,
+            expected,
+            |key| allowed.contains(&key),
+            || allowed.to_vec(),
+        )
+    }
+
+    /// [`Decoder::mapping`], with the test of a name and the list of names
+    /// (made only for an error) apart. Every name is checked, and every
+    /// place recorded, before a value is read: an unknown field is the
+    /// error, wherever it is.
+    fn entries<'n, 'a>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        expected: &str,
+        known: impl Fn(&str) -> bool,
+        names: impl FnOnce() -> Vec<&'a str>,
+    ) -> Result<&'n [Entry]> {
         let Value::Map(entries) = &node.value else {
             return Err(self.wrong_type(node, path, expected));
         };
         for entry in entries {
-            if !allowed.contains(&entry.key.as_str()) {
+            if !known(&entry.key) {
+                let allowed = names();
                 return Err(self
                     .error(
                         ErrorKind::UnknownField,
@@ -142,13 +209,61 @@ impl Decoder<'_> {
                         path,
                         format!("unknown field {:?}", entry.key),
                     )
-                    .with_suggestion(did_you_mean(&entry.key, allowed))
+                    .with_suggestion(did_you_mean(&entry.key, &allowed))
                     .with_hint(format!("allowed here: {}", allowed.join(", "))));
             }
             self.locations
                 .insert(join(path, &entry.key), entry.value.pos.pair());
         }
         Ok(entries)
+    }
+
+    /// Reads the mapping `node` into `value` by the section's table, then
+    /// reports the first required field that was not given.
+    pub(crate) fn section<T>(
+        &mut self,
+        node: &Node,
+        path: &str,
+        section: &Section<T>,
+        mut value: T,
+    ) -> Result<T> {
+        let entries = self.entries(
+            node,
+            path,
+            section.expected,
+            |key| section.field(key).is_some(),
+            || section.names(),
+        )?;
+        for entry in entries {
+            // `entries` has refused every name the table does not have.
+            let Some(field) = section.field(&entry.key) else {
+                continue;
+            };
+            if entry.value.is_null() {
+                // A required field of the top level written without a value
+                // is missing where it is written; anywhere else, null is the
+                // same as leaving the field out.
+                match field.required {
+                    Some(hint) if path.is_empty() => {
+                        return Err(self.missing(Some(entry.value.pos), field.name, hint));
+                    }
+                    _ => continue,
+                }
+            }
+            (field.decode)(self, &entry.value, &join(path, field.name), &mut value)?;
+        }
+        let given = |name: &str| entries.iter().any(|e| e.key == name && !e.value.is_null());
+        for field in section.fields {
+            if let Some(hint) = field.required
+                && !given(field.name)
+            {
+                // A section is where it starts; the top level is nowhere in
+                // particular.
+                let pos = (!path.is_empty()).then_some(node.pos);
+                return Err(self.missing(pos, &join(path, field.name), hint));
+            }
+        }
+        Ok(value)
     }
 
     /// A scalar's text, whatever YAML type it would have: `args: [1, true]`
@@ -219,14 +334,24 @@ impl Decoder<'_> {
         })
     }
 
+    /// A whole number within `min..=max`.
+    fn bounded(&self, node: &Node, path: &str, min: u32, max: u32, what: &str) -> Result<u32> {
+        let value = self.integer(node, path)?;
+        u32::try_from(value)
+            .ok()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(|| {
+                self.error(
+                    ErrorKind::Value,
+                    Some(node.pos),
+                    path,
+                    format!("{what}: must be between {min} and {max}; got {value}"),
+                )
+            })
+    }
+
     fn manifest(&mut self, root: &Node) -> Result<Manifest> {
-        let entries = self.mapping(
-            root,
-            "",
-            fields::TOP_LEVEL,
-            "a mapping of fields at the top level (name: ..., entrypoint: ...)",
-        )?;
-        let mut manifest = Manifest {
+        let blank = Manifest {
             name: String::new(),
             version: None,
             manifest_version: MANIFEST_VERSION,
@@ -249,721 +374,8 @@ impl Decoder<'_> {
             base_dir: PathBuf::new(),
             locations: BTreeMap::new(),
         };
-        let mut has_name = false;
-        let mut has_entrypoint = false;
-        for entry in entries {
-            let key = entry.key.as_str();
-            let node = &entry.value;
-            // The two required fields report their own "missing"; for the
-            // others, null is the same as leaving the field out.
-            if node.is_null() && key != "name" && key != "entrypoint" {
-                continue;
-            }
-            match key {
-                "name" => {
-                    manifest.name = self.name(node)?;
-                    has_name = true;
-                }
-                "version" => manifest.version = Some(self.version(node)?),
-                "manifest_version" => manifest.manifest_version = self.manifest_version(node)?,
-                "entrypoint" => {
-                    manifest.entrypoint = self.entrypoint(node)?;
-                    has_entrypoint = true;
-                }
-                "runtime" => {
-                    manifest.runtime =
-                        self.keyword(node, key, Runtime::NAMES, Runtime::from_name)?
-                }
-                "type" => {
-                    manifest.app_type =
-                        self.keyword(node, key, AppType::NAMES, AppType::from_name)?
-                }
-                "language" => {
-                    manifest.language = Some(self.text(node, key, "a string")?.to_string())
-                }
-                "args" => manifest.args = self.args(node)?,
-                "env" => manifest.env = self.env(node)?,
-                "permissions" => manifest.permissions = self.permissions(node)?,
-                "fs" => manifest.mounts = self.mounts(node)?,
-                "limits" => manifest.limits = self.limits(node)?,
-                "restart" => {
-                    manifest.restart =
-                        Some(self.keyword(node, key, Restart::NAMES, Restart::from_name)?)
-                }
-                "http" => manifest.http = Some(self.http(node)?),
-                "replicas" => manifest.replicas = Some(self.replicas(node)?),
-                "scheduler" => manifest.scheduler = Some(self.scheduler(node)?),
-                "build" => manifest.build = Some(self.build(node)?),
-                "component" => manifest.component = self.boolean(node, key)?,
-                // `mapping` has refused every name outside TOP_LEVEL; reaching
-                // this arm means a name was added there but not here.
-                other => return Err(self.internal(entry, other)),
-            }
-        }
-        if !has_name {
-            return Err(self.missing(
-                None,
-                "name",
-                "add a name for the app, e.g. \"name: hello\" (lowercase letters, digits and '-')",
-            ));
-        }
-        if !has_entrypoint {
-            return Err(self.missing(
-                None,
-                "entrypoint",
-                "add the path of the .wasm file, e.g. \"entrypoint: app.wasm\"",
-            ));
-        }
-        Ok(manifest)
+        self.section(root, "", &MANIFEST, blank)
     }
-
-    fn internal(&self, entry: &Entry, field: &str) -> ManifestError {
-        self.error(
-            ErrorKind::UnknownField,
-            Some(entry.key_pos),
-            field,
-            "this field is listed in the schema but not decoded; this is a bug in qyv",
-        )
-    }
-
-    fn name(&self, node: &Node) -> Result<String> {
-        if node.is_null() {
-            return Err(self.missing(
-                Some(node.pos),
-                "name",
-                "add a name for the app, e.g. \"name: hello\" (lowercase letters, digits and '-')",
-            ));
-        }
-        let name = self.text(node, "name", "a string")?;
-        naming::check_name(name).map_err(|message| {
-            self.error(ErrorKind::Value, Some(node.pos), "name", message)
-                .with_suggestion(naming::fix_name(name))
-        })?;
-        Ok(name.to_string())
-    }
-
-    fn version(&self, node: &Node) -> Result<String> {
-        let version = self.text(node, "version", "a version string like 1.0.0")?;
-        if !naming::is_semver(version) {
-            let err = self.error(
-                ErrorKind::Value,
-                Some(node.pos),
-                "version",
-                format!(
-                    "{version:?} is not a semantic version; use MAJOR.MINOR.PATCH, e.g. 1.0.0, optionally with -pre and +build"
-                ),
-            );
-            let fixed = version.strip_prefix('v').filter(|v| naming::is_semver(v));
-            return Err(err.with_suggestion(fixed));
-        }
-        Ok(version.to_string())
-    }
-
-    fn manifest_version(&self, node: &Node) -> Result<u32> {
-        let version = self.integer(node, "manifest_version")?;
-        if version == i128::from(MANIFEST_VERSION) {
-            return Ok(MANIFEST_VERSION);
-        }
-        let message = if version > i128::from(MANIFEST_VERSION) {
-            format!(
-                "this qyv reads manifest version {MANIFEST_VERSION}; got {version}: upgrade qyv"
-            )
-        } else {
-            format!(
-                "this qyv reads manifest version {MANIFEST_VERSION}; got {version}: versions start at 1"
-            )
-        };
-        Err(self.error(
-            ErrorKind::Value,
-            Some(node.pos),
-            "manifest_version",
-            message,
-        ))
-    }
-
-    fn entrypoint(&self, node: &Node) -> Result<PathBuf> {
-        let hint = "add the path of the .wasm file, e.g. \"entrypoint: app.wasm\"";
-        if node.is_null() {
-            return Err(self.missing(Some(node.pos), "entrypoint", hint));
-        }
-        let path = self.text(node, "entrypoint", "the path of a .wasm file")?;
-        if path.trim().is_empty() {
-            return Err(self.missing(Some(node.pos), "entrypoint", hint));
-        }
-        if path.contains('\0') {
-            return Err(self.error(
-                ErrorKind::Value,
-                Some(node.pos),
-                "entrypoint",
-                "a path cannot contain a NUL character",
-            ));
-        }
-        Ok(PathBuf::from(path))
-    }
-
-    fn args(&mut self, node: &Node) -> Result<Vec<String>> {
-        let Value::Seq(items) = &node.value else {
-            return Err(self.wrong_type(node, "args", "a list of strings"));
-        };
-        let mut args = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("args[{i}]");
-            self.locations.insert(path.clone(), item.pos.pair());
-            args.push(self.text(item, &path, "a string")?.to_string());
-        }
-        Ok(args)
-    }
-
-    fn env(&mut self, node: &Node) -> Result<Vec<(String, String)>> {
-        let Value::Map(entries) = &node.value else {
-            return Err(self.wrong_type(node, "env", "a mapping of NAME: value"));
-        };
-        let mut env = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let path = join("env", &entry.key);
-            naming::check_env_name(&entry.key).map_err(|message| {
-                self.error(ErrorKind::Value, Some(entry.key_pos), "env", message)
-            })?;
-            self.locations.insert(path.clone(), entry.value.pos.pair());
-            if entry.value.is_null() {
-                return Err(self
-                    .error(
-                        ErrorKind::Missing,
-                        Some(entry.value.pos),
-                        &path,
-                        "has no value",
-                    )
-                    .with_hint(format!("write {}: \"\" for an empty string", entry.key)));
-            }
-            let value = self.text(&entry.value, &path, "a string")?;
-            env.push((entry.key.clone(), value.to_string()));
-        }
-        Ok(env)
-    }
-
-    fn permissions(&mut self, node: &Node) -> Result<Permissions> {
-        let entries = self.mapping(node, "permissions", fields::PERMISSIONS, "a mapping")?;
-        let mut permissions = Permissions::default();
-        for entry in entries {
-            let key = entry.key.as_str();
-            let node = &entry.value;
-            if node.is_null() {
-                continue;
-            }
-            let path = join("permissions", key);
-            match key {
-                "fs" => {
-                    permissions.fs = self.keyword(node, &path, FsAccess::NAMES, FsAccess::parse)?
-                }
-                "net" => permissions.net = self.net(node, &path)?,
-                "exec" => permissions.exec = self.boolean(node, &path)?,
-                "ai" => permissions.ai = self.boolean(node, &path)?,
-                "gfx" => permissions.gfx = self.boolean(node, &path)?,
-                other => return Err(self.internal(entry, &join("permissions", other))),
-            }
-        }
-        Ok(permissions)
-    }
-
-    fn net(&mut self, node: &Node, path: &str) -> Result<NetPolicy> {
-        let expected = "false, true or a list of rules like \"api.example.com:443\"";
-        match &node.value {
-            Value::Scalar(s) => match s.as_bool() {
-                Some(true) => Ok(NetPolicy::AllowAll),
-                Some(false) => Ok(NetPolicy::Deny),
-                None => Err(self.wrong_type(node, path, expected)),
-            },
-            Value::Map(_) => Err(self.wrong_type(node, path, expected)),
-            Value::Seq(items) => {
-                let mut rules = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    let item_path = format!("{path}[{i}]");
-                    self.locations.insert(item_path.clone(), item.pos.pair());
-                    let text = match &item.value {
-                        Value::Scalar(s) if !s.is_null() => &s.text,
-                        _ => {
-                            return Err(self
-                                .wrong_type(item, &item_path, "a rule like \"api.example.com:443\"")
-                                .with_hint(
-                                    "write each rule as one string, e.g. \"example.com:443\" (quote IPv6 ones: \"[::1]:8080\")",
-                                ));
-                        }
-                    };
-                    let rule = NetRule::parse(text).map_err(|message| {
-                        self.error(ErrorKind::Value, Some(item.pos), &item_path, message)
-                    })?;
-                    rules.push(rule);
-                }
-                Ok(if rules.is_empty() {
-                    NetPolicy::Deny
-                } else {
-                    NetPolicy::Allow(rules)
-                })
-            }
-        }
-    }
-
-    fn mounts(&mut self, node: &Node) -> Result<Vec<Mount>> {
-        let Value::Seq(items) = &node.value else {
-            return Err(self.wrong_type(
-                node,
-                "fs",
-                "a list of mounts (source, target, mode, type)",
-            ));
-        };
-        let mut mounts = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("fs[{i}]");
-            self.locations.insert(path.clone(), item.pos.pair());
-            mounts.push(self.mount(item, &path)?);
-        }
-        Ok(mounts)
-    }
-
-    fn mount(&mut self, node: &Node, path: &str) -> Result<Mount> {
-        let entries = self.mapping(
-            node,
-            path,
-            fields::MOUNT,
-            "a mapping with source and target, e.g. {source: ./data, target: /data}",
-        )?;
-        let mut source = None;
-        let mut target = None;
-        let mut mode = MountMode::default();
-        let mut kind = MountKind::default();
-        for entry in entries {
-            let key = entry.key.as_str();
-            let node = &entry.value;
-            let field = join(path, key);
-            if node.is_null() {
-                continue;
-            }
-            match key {
-                "source" => source = Some(self.mount_source(node, &field)?),
-                "target" => target = Some(self.mount_target(node, &field)?),
-                "mode" => mode = self.keyword(node, &field, MountMode::NAMES, MountMode::parse)?,
-                "type" => {
-                    kind = self.keyword(node, &field, MountKind::NAMES, MountKind::from_name)?
-                }
-                other => return Err(self.internal(entry, &join(path, other))),
-            }
-        }
-        let Some(source) = source else {
-            return Err(self.missing(
-                Some(node.pos),
-                &join(path, "source"),
-                "add the host folder to mount, relative to the manifest, e.g. \"source: ./data\"",
-            ));
-        };
-        let Some(target) = target else {
-            return Err(self.missing(
-                Some(node.pos),
-                &join(path, "target"),
-                "add where the app sees it, e.g. \"target: /data\"",
-            ));
-        };
-        Ok(Mount {
-            source,
-            target,
-            mode,
-            kind,
-        })
-    }
-
-    fn mount_source(&self, node: &Node, field: &str) -> Result<PathBuf> {
-        let source = self.text(node, field, "a path")?;
-        if source.contains('\0') {
-            return Err(self.error(
-                ErrorKind::Value,
-                Some(node.pos),
-                field,
-                "a path cannot contain a NUL character",
-            ));
-        }
-        if source.trim().is_empty() {
-            return Err(self.error(
-                ErrorKind::Value,
-                Some(node.pos),
-                field,
-                "empty path; use \".\" for the manifest's folder",
-            ));
-        }
-        Ok(PathBuf::from(source))
-    }
-
-    /// Checks a guest path and writes it one way only (`/data`, not
-    /// `/data/` or `//data/.`), so duplicate targets are caught.
-    fn mount_target(&self, node: &Node, field: &str) -> Result<String> {
-        let target = self.text(node, field, "an absolute path in the app, e.g. /data")?;
-        let invalid =
-            |message: String| self.error(ErrorKind::Value, Some(node.pos), field, message);
-        if target.contains('\0') {
-            return Err(invalid("a path cannot contain a NUL character".into()));
-        }
-        if !target.starts_with('/') {
-            let fixed = format!("/{}", target.trim_start_matches("./"));
-            return Err(invalid(format!(
-                "{target:?} is not absolute; a target starts with \"/\""
-            ))
-            .with_suggestion(Some(fixed)));
-        }
-        let parts: Vec<&str> = target
-            .split('/')
-            .filter(|p| !p.is_empty() && *p != ".")
-            .collect();
-        if parts.contains(&"..") {
-            return Err(invalid(format!(
-                "{target:?} contains \"..\"; write the target without it"
-            )));
-        }
-        Ok(format!("/{}", parts.join("/")))
-    }
-
-    fn limits(&mut self, node: &Node) -> Result<Limits> {
-        let entries = self.mapping(node, "limits", fields::LIMITS, "a mapping")?;
-        let mut limits = Limits::default();
-        for entry in entries {
-            let key = entry.key.as_str();
-            let node = &entry.value;
-            if node.is_null() {
-                continue;
-            }
-            let path = join("limits", key);
-            let value_error =
-                |message: String| self.error(ErrorKind::Value, Some(node.pos), &path, message);
-            match key {
-                "memory" => {
-                    let text = self.text(node, &path, "a size like 128MiB")?;
-                    limits.memory = Some(units::parse_memory_limit(text).map_err(value_error)?);
-                }
-                "timeout" => {
-                    let text = self.text(node, &path, "a duration like 30s")?;
-                    limits.timeout = Some(units::parse_timeout(text).map_err(value_error)?);
-                }
-                "fuel" => {
-                    let fuel = self.integer(node, &path)?;
-                    let fuel = u64::try_from(fuel).ok().filter(|f| *f > 0).ok_or_else(|| {
-                        value_error(format!(
-                            "must be a positive whole number, or null for no budget; got {fuel}"
-                        ))
-                    })?;
-                    limits.fuel = Some(fuel);
-                }
-                other => return Err(self.internal(entry, &join("limits", other))),
-            }
-        }
-        Ok(limits)
-    }
-
-    fn http(&mut self, node: &Node) -> Result<Http> {
-        let entries = self.mapping(
-            node,
-            "http",
-            fields::HTTP,
-            "a mapping like {route: /api, reuse: 1}",
-        )?;
-        let mut http = Http::default();
-        for entry in entries {
-            let key = entry.key.as_str();
-            let node = &entry.value;
-            if node.is_null() {
-                continue;
-            }
-            let path = join("http", key);
-            match key {
-                "route" => http.route = self.route(node, &path)?,
-                "reuse" => {
-                    http.reuse = self.bounded(node, &path, 1, u32::MAX, "requests per instance")?
-                }
-                "concurrency" => {
-                    http.concurrency =
-                        self.bounded(node, &path, 1, MAX_HTTP_CONCURRENCY, "instances at once")?
-                }
-                "queue" => {
-                    http.queue = self.bounded(node, &path, 0, MAX_HTTP_QUEUE, "waiting requests")?
-                }
-                other => return Err(self.internal(entry, &join("http", other))),
-            }
-        }
-        Ok(http)
-    }
-
-    /// A whole number within `min..=max`.
-    fn bounded(&self, node: &Node, path: &str, min: u32, max: u32, what: &str) -> Result<u32> {
-        let value = self.integer(node, path)?;
-        u32::try_from(value)
-            .ok()
-            .filter(|v| (min..=max).contains(v))
-            .ok_or_else(|| {
-                self.error(
-                    ErrorKind::Value,
-                    Some(node.pos),
-                    path,
-                    format!("{what}: must be between {min} and {max}; got {value}"),
-                )
-            })
-    }
-
-    /// A URL path prefix, written one way only: `/` or `/a/b`.
-    fn route(&self, node: &Node, path: &str) -> Result<String> {
-        let route = self.text(node, path, "a path prefix like /api")?;
-        let invalid = |message: String| self.error(ErrorKind::Value, Some(node.pos), path, message);
-        if !route.starts_with('/') {
-            return Err(invalid(format!(
-                "{route:?} is not a path; a route starts with \"/\""
-            ))
-            .with_suggestion(Some(format!("/{}", route.trim_start_matches("./")))));
-        }
-        if let Some(bad) = route.chars().find(|c| !is_path_char(*c)) {
-            return Err(invalid(format!(
-                "{route:?} contains {bad:?}; a route is a URL path prefix (letters, digits, - . _ ~ and /), without query or fragment"
-            )));
-        }
-        let parts: Vec<&str> = route.split('/').filter(|p| !p.is_empty()).collect();
-        if parts.iter().any(|p| *p == "." || *p == "..") {
-            return Err(invalid(format!(
-                "{route:?} contains \".\" or \"..\"; write the route without them"
-            )));
-        }
-        Ok(format!("/{}", parts.join("/")))
-    }
-
-    fn replicas(&self, node: &Node) -> Result<u32> {
-        let replicas = self.integer(node, "replicas")?;
-        u32::try_from(replicas)
-            .ok()
-            .filter(|r| (1..=MAX_REPLICAS).contains(r))
-            .ok_or_else(|| {
-                self.error(
-                    ErrorKind::Value,
-                    Some(node.pos),
-                    "replicas",
-                    format!("must be between 1 and {MAX_REPLICAS}; got {replicas}"),
-                )
-            })
-    }
-
-    fn scheduler(&mut self, node: &Node) -> Result<Scheduler> {
-        let entries = self.mapping(
-            node,
-            "scheduler",
-            fields::SCHEDULER,
-            "a mapping like {strategy: spread}",
-        )?;
-        let mut scheduler = Scheduler::default();
-        for entry in entries {
-            let node = &entry.value;
-            if node.is_null() {
-                continue;
-            }
-            match entry.key.as_str() {
-                "strategy" => {
-                    scheduler.strategy = self.keyword(
-                        node,
-                        "scheduler.strategy",
-                        Strategy::NAMES,
-                        Strategy::from_name,
-                    )?;
-                }
-                other => return Err(self.internal(entry, &join("scheduler", other))),
-            }
-        }
-        Ok(scheduler)
-    }
-}
-
-impl Decoder<'_> {
-    fn build(&mut self, node: &Node) -> Result<Build> {
-        let entries = self.mapping(
-            node,
-            "build",
-            fields::BUILD,
-            "a mapping like {command: \"make\", workdir: ., watch: [\"src/*.c\"]}",
-        )?;
-        let mut command = None;
-        let mut workdir = None;
-        let mut watch = Vec::new();
-        for entry in entries {
-            let node = &entry.value;
-            if node.is_null() {
-                continue;
-            }
-            let path = join("build", &entry.key);
-            match entry.key.as_str() {
-                "command" => {
-                    let text = self.text(node, &path, "a shell command")?;
-                    if text.trim().is_empty() {
-                        return Err(self.error(
-                            ErrorKind::Value,
-                            Some(node.pos),
-                            &path,
-                            "empty command; write the command that builds the entrypoint",
-                        ));
-                    }
-                    command = Some(text.to_string());
-                }
-                "workdir" => workdir = Some(self.relative_path(node, &path)?),
-                "watch" => watch = self.patterns(node, &path)?,
-                other => return Err(self.internal(entry, &join("build", other))),
-            }
-        }
-        let Some(command) = command else {
-            return Err(self.missing(
-                Some(node.pos),
-                "build.command",
-                "add the command that builds the entrypoint, e.g. \"command: make\"",
-            ));
-        };
-        Ok(Build {
-            command,
-            workdir,
-            watch,
-        })
-    }
-
-    /// A path inside the manifest's folder: relative, without `..`.
-    fn relative_path(&self, node: &Node, field: &str) -> Result<PathBuf> {
-        let text = self.text(node, field, "a folder relative to the manifest")?;
-        let invalid =
-            |message: String| self.error(ErrorKind::Value, Some(node.pos), field, message);
-        if text.contains('\0') {
-            return Err(invalid("a path cannot contain a NUL character".into()));
-        }
-        if text.trim().is_empty() {
-            return Err(invalid(
-                "empty path; use \".\" for the manifest's folder".into(),
-            ));
-        }
-        let path = Path::new(text);
-        if path.is_absolute()
-            || path
-                .components()
-                .any(|c| c == std::path::Component::ParentDir)
-        {
-            return Err(invalid(format!(
-                "{text:?} leaves the app's folder; write a folder relative to the manifest, without \"..\""
-            )));
-        }
-        Ok(path.to_path_buf())
-    }
-
-    /// A list of glob patterns (`*`, `?`, `**`), or one pattern alone.
-    fn patterns(&mut self, node: &Node, field: &str) -> Result<Vec<String>> {
-        let items: Vec<&Node> = match &node.value {
-            Value::Seq(items) => items.iter().collect(),
-            Value::Scalar(_) => vec![node],
-            Value::Map(_) => {
-                return Err(self.wrong_type(
-                    node,
-                    field,
-                    "a list of patterns like [\"src/**/*.rs\"]",
-                ));
-            }
-        };
-        let mut patterns = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            let path = format!("{field}[{i}]");
-            self.locations.insert(path.clone(), item.pos.pair());
-            let text = self.text(item, &path, "a pattern like \"src/**/*.rs\"")?;
-            let invalid =
-                |message: String| self.error(ErrorKind::Value, Some(item.pos), &path, message);
-            if text.trim().is_empty() {
-                return Err(invalid("empty pattern".into()));
-            }
-            if text.starts_with('/') || text.split('/').any(|part| part == "..") {
-                return Err(invalid(format!(
-                    "{text:?} leaves the build folder; patterns are relative to build.workdir, without \"..\""
-                )));
-            }
-            patterns.push(text.to_string());
-        }
-        Ok(patterns)
-    }
-}
-
-/// `restart` only means something to a service.
-fn check_restart(manifest: &Manifest) -> Result<()> {
-    if manifest.restart.is_some() && manifest.app_type != AppType::Service {
-        let mut err = manifest.error_at(
-            "restart",
-            format!(
-                "restart applies to type: service apps, and this app is type: {}",
-                manifest.app_type
-            ),
-        );
-        err.kind = ErrorKind::Conflict;
-        return Err(err.with_hint("add \"type: service\", or remove restart"));
-    }
-    Ok(())
-}
-
-/// Rules between fields: a mount may not grant more than `permissions.fs`,
-/// and two mounts may not share a target.
-fn check_mounts(manifest: &Manifest) -> Result<()> {
-    let fs = manifest.permissions.fs;
-    for (i, mount) in manifest.mounts.iter().enumerate() {
-        let required = mount.mode.required_access();
-        if fs < required {
-            let wider = match required {
-                FsAccess::Write => "write or full",
-                _ => "read, write or full",
-            };
-            let mut hint = format!("set permissions.fs: {required}");
-            if mount.mode == MountMode::Write && fs == FsAccess::Read {
-                hint.push_str(", or this mount's mode: read");
-            }
-            let mut err = manifest.error_at(
-                &format!("fs[{i}].mode"),
-                format!(
-                    "a {} mount needs permissions.fs: {wider}, but permissions.fs is {fs}",
-                    mount.mode
-                ),
-            );
-            err.kind = ErrorKind::Conflict;
-            return Err(err.with_hint(hint));
-        }
-        if let Some(first) = manifest.mounts[..i]
-            .iter()
-            .position(|m| m.target == mount.target)
-        {
-            let first_line = manifest
-                .location(&format!("fs[{first}]"))
-                .map(|(line, _)| format!(" (line {line})"))
-                .unwrap_or_default();
-            let mut err = manifest.error_at(
-                &format!("fs[{i}].target"),
-                format!(
-                    "{:?} is already the target of fs[{first}]{first_line}; each mount needs its own target",
-                    mount.target
-                ),
-            );
-            err.kind = ErrorKind::Duplicate;
-            return Err(err);
-        }
-    }
-    Ok(())
-}
-
-/// Characters a route may hold: RFC 3986 path characters, percent escapes
-/// excluded (a route is matched against the path as sent).
-fn is_path_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/".contains(c)
-}
-
-/// `http:` only means something to an HTTP app.
-fn check_http(manifest: &Manifest) -> Result<()> {
-    if manifest.http.is_some() && manifest.app_type != AppType::Http {
-        let mut err = manifest.error_at(
-            "http",
-            format!(
-                "the http section applies to type: http apps, and this app is type: {}",
-                manifest.app_type
-            ),
-        );
-        err.kind = ErrorKind::Conflict;
-        return Err(err.with_hint("add \"type: http\", or remove the http section"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

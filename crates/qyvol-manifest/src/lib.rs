@@ -8,7 +8,9 @@
 //! JSON Schema for editors ([`json_schema`]). The [`bundle`] module is the
 //! `.qyvbin` format (manifest, wasm, files and precompiled code in one signed
 //! file) and [`UserConfig`] the user's own settings (the bundle trust
-//! policy). It knows nothing of Wasmtime and depends on no other Qyvol crate.
+//! policy); [`env`] reads the environment and finds the user's folders the
+//! same way for every crate, and [`sync::lock`] takes a lock past a panic. It
+//! knows nothing of Wasmtime and depends on no other Qyvol crate.
 
 // ManifestError is ~170 bytes because its parts are public fields callers
 // read directly; it is built once, on the cold path of a failed parse, so
@@ -18,11 +20,24 @@
     reason = "the error is a flat struct of public fields, built once per failed parse"
 )]
 
+// Qyvol runs on Unix only: bundles are read with positioned reads, keys and
+// the node's files are written with Unix modes, a node stops on signals. On
+// other systems this is the one error the build reports: the modules that
+// use Unix calls (the bundle and, through the trust policy, the user config)
+// are left out there, so that nothing fails before it.
+#[cfg(not(unix))]
+compile_error!(
+    "Qyvol builds and runs on Unix systems only (it is developed and tested on Linux); see README.md"
+);
+
 mod admission;
+#[cfg(unix)]
 pub mod bundle;
+#[cfg(unix)]
 mod config;
 mod confine;
 mod decode;
+pub mod env;
 mod error;
 pub mod fields;
 mod files;
@@ -32,10 +47,12 @@ mod net;
 mod regular;
 mod schema;
 mod suggest;
+pub mod sync;
 mod units;
 mod yaml;
 
 pub use admission::{Finding, Purpose, Reason, Severity};
+#[cfg(unix)]
 pub use config::{CONFIG_FIELDS, CONFIG_FILE, TRUST_FIELDS, UserConfig};
 pub use error::{ErrorKind, ManifestError};
 pub use files::WASM_MAGIC;

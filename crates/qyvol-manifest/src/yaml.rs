@@ -332,53 +332,61 @@ impl Builder {
                 };
                 self.open(frame, pos)?;
             }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let node = match self.stack.pop() {
-                    Some(Frame::Seq { pos, anchor, items }) => (
-                        Node {
-                            pos,
-                            value: Value::Seq(items),
-                        },
-                        anchor,
-                    ),
-                    Some(Frame::Map {
-                        pos,
-                        anchor,
-                        entries,
-                        ..
-                    }) => (
-                        Node {
-                            pos,
-                            value: Value::Map(entries),
-                        },
-                        anchor,
-                    ),
-                    None => return Err(self.structure(pos, "unbalanced YAML structure")),
-                };
-                self.complete(node.0, node.1)?;
-            }
-            Event::Alias(id) => {
-                let Some((anchored, depth)) = self.anchors.get(&id) else {
-                    return Err(self.structure(
-                        pos,
-                        "this alias refers to the value that contains it; a manifest cannot be recursive",
-                    ));
-                };
-                if self.stack.len() + depth > MAX_DEPTH {
-                    return Err(self.structure(
-                        pos,
-                        format!("values nested more than {MAX_DEPTH} levels deep (after expanding aliases)"),
-                    ));
-                }
-                let mut node = anchored.clone();
-                let size = size(&node);
-                self.count(size, pos)?;
-                // Point at the alias: that is where the value is used.
-                node.pos = pos;
-                self.complete(node, 0)?;
-            }
+            Event::SequenceEnd | Event::MappingEnd => self.close(pos)?,
+            Event::Alias(id) => self.alias(id, pos)?,
         }
         Ok(true)
+    }
+
+    /// The end of a list or mapping: its value is complete.
+    fn close(&mut self, pos: Pos) -> Result<(), YamlError> {
+        let node = match self.stack.pop() {
+            Some(Frame::Seq { pos, anchor, items }) => (
+                Node {
+                    pos,
+                    value: Value::Seq(items),
+                },
+                anchor,
+            ),
+            Some(Frame::Map {
+                pos,
+                anchor,
+                entries,
+                ..
+            }) => (
+                Node {
+                    pos,
+                    value: Value::Map(entries),
+                },
+                anchor,
+            ),
+            None => return Err(self.structure(pos, "unbalanced YAML structure")),
+        };
+        self.complete(node.0, node.1)
+    }
+
+    /// An alias: a copy of the value its anchor names, counted again.
+    fn alias(&mut self, id: usize, pos: Pos) -> Result<(), YamlError> {
+        let Some((anchored, depth)) = self.anchors.get(&id) else {
+            return Err(self.structure(
+                pos,
+                "this alias refers to the value that contains it; a manifest cannot be recursive",
+            ));
+        };
+        if self.stack.len() + depth > MAX_DEPTH {
+            return Err(self.structure(
+                pos,
+                format!(
+                    "values nested more than {MAX_DEPTH} levels deep (after expanding aliases)"
+                ),
+            ));
+        }
+        let mut node = anchored.clone();
+        let size = size(&node);
+        self.count(size, pos)?;
+        // Point at the alias: that is where the value is used.
+        node.pos = pos;
+        self.complete(node, 0)
     }
 
     /// Attaches a finished value to its parent (or makes it the root).

@@ -339,11 +339,11 @@ impl Client {
     }
 
     /// `start`, `stop` or `restart`.
-    pub fn action(&self, name: &str, action: &str) -> Result<AppStatus, ClientError> {
+    pub fn action(&self, name: &str, action: Action) -> Result<AppStatus, ClientError> {
         self.json(self.request(
             &self.http,
             reqwest::Method::POST,
-            &format!("/v1/apps/{name}/{action}"),
+            &format!("/v1/apps/{name}/{}", action.as_str()),
         ))
     }
 

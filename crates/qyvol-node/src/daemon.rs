@@ -143,11 +143,7 @@ pub fn default_data_dir() -> Option<PathBuf> {
     if fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
         return Some(PathBuf::from("/var/lib/qyvol"));
     }
-    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    if let Some(d) = non_empty("XDG_DATA_HOME") {
-        return Some(PathBuf::from(d).join("qyvol").join("node"));
-    }
-    non_empty("HOME").map(|h| PathBuf::from(h).join(".local/share/qyvol/node"))
+    qyvol_manifest::env::data_home().map(|d| d.join("qyvol").join("node"))
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), NodeError> {

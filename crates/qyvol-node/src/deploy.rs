@@ -183,7 +183,7 @@ pub(crate) async fn install(
         app: checked.app.clone(),
         digest: digest.clone(),
         size,
-        app_type: checked.app_type.as_str().to_string(),
+        app_type: checked.app_type,
         version: checked.version.clone(),
         signer: checked.signer.clone(),
         source,

@@ -32,6 +32,7 @@ pub mod tls;
 pub use auth::{TOKEN_FILE, Token};
 pub use daemon::{DEFAULT_MAX_UPLOAD, Daemon, DaemonConfig, Started, default_data_dir};
 pub use error::NodeError;
+#[cfg(feature = "test-hold")]
 pub use hold::VARIABLE as TEST_HOLD_VARIABLE;
 pub use limits::NodeLimits;
 pub use logs::LogLine;

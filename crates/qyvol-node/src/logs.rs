@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
+use qyvol_manifest::sync::lock;
 use qyvol_runtime::{OutputSink, StdStream};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -46,10 +47,6 @@ pub struct AppLog {
     path: PathBuf,
     file: Mutex<Option<(File, u64)>>,
     followers: broadcast::Sender<LogLine>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl LogBook {

@@ -13,6 +13,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use qyvol_manifest::AppType;
+
 use crate::store::AppRow;
 use crate::supervisor::Live;
 
@@ -28,12 +30,11 @@ fn app(name: &str) -> Labels {
 /// Renders the metrics of `apps` (the store's rows with what runs now).
 /// `requests`: requests routed to each HTTP app served now.
 pub fn render(
-    apps: &[(AppRow, Option<String>, Live)],
+    apps: &[(AppRow, AppType, Live)],
     requests: &HashMap<String, u64>,
     uptime_seconds: f64,
 ) -> String {
     let mut registry = Registry::default();
-
     let node_apps = Gauge::<i64>::default();
     node_apps.set(apps.len() as i64);
     registry.register("qyvol_node_apps", "Apps deployed on this node", node_apps);
@@ -44,79 +45,96 @@ pub fn render(
         "Time since the node started",
         uptime,
     );
-
-    let info = Family::<Labels, Gauge>::default();
-    let instances = Family::<Labels, Gauge>::default();
-    let restarts = Family::<Labels, Counter>::default();
-    let exits = Family::<Labels, Counter>::default();
-    let run_seconds = Family::<Labels, Counter<f64, AtomicU64>>::default();
-    let memory = Family::<Labels, Gauge>::default();
-    let http_requests = Family::<Labels, Counter>::default();
+    let families = AppFamilies::default();
     for (row, app_type, live) in apps {
-        if let Some(n) = requests.get(&row.name) {
-            http_requests.get_or_create(&app(&row.name)).inc_by(*n);
+        families.add(row, *app_type, live, requests.get(&row.name).copied());
+    }
+    families.register(&mut registry);
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = encode(&mut out, &registry);
+    out
+}
+
+/// The per-app metrics, one series per app (per exit code for `exits`).
+#[derive(Default)]
+struct AppFamilies {
+    info: Family<Labels, Gauge>,
+    instances: Family<Labels, Gauge>,
+    restarts: Family<Labels, Counter>,
+    exits: Family<Labels, Counter>,
+    run_seconds: Family<Labels, Counter<f64, AtomicU64>>,
+    memory: Family<Labels, Gauge>,
+    http_requests: Family<Labels, Counter>,
+}
+
+impl AppFamilies {
+    fn add(&self, row: &AppRow, app_type: AppType, live: &Live, requests: Option<u64>) {
+        if let Some(n) = requests {
+            self.http_requests.get_or_create(&app(&row.name)).inc_by(n);
         }
         let mut labels = app(&row.name);
         labels.push(("revision".into(), row.revision.to_string()));
-        labels.push(("type".into(), app_type.clone().unwrap_or_default()));
+        labels.push(("type".into(), app_type.as_str().into()));
         labels.push(("state".into(), live.state.as_str().into()));
-        info.get_or_create(&labels).set(1);
+        self.info.get_or_create(&labels).set(1);
         let labels = app(&row.name);
-        instances
+        self.instances
             .get_or_create(&labels)
             .set(i64::from(live.instances()));
-        restarts
+        self.restarts
             .get_or_create(&labels)
             .inc_by(u64::from(live.restarts));
-        run_seconds.get_or_create(&labels).inc_by(live.run_seconds);
-        memory
+        self.run_seconds
+            .get_or_create(&labels)
+            .inc_by(live.run_seconds);
+        self.memory
             .get_or_create(&labels)
             .set(i64::try_from(live.memory()).unwrap_or(i64::MAX));
         for (code, count) in &live.exits {
             let mut labels = app(&row.name);
             labels.push(("code".into(), code.to_string()));
-            exits.get_or_create(&labels).inc_by(*count);
+            self.exits.get_or_create(&labels).inc_by(*count);
         }
     }
-    registry.register(
-        "qyvol_app_info",
-        "An app: its current revision, type and state (always 1)",
-        info,
-    );
-    registry.register(
-        "qyvol_app_instances",
-        "Instances of the app running now",
-        instances,
-    );
-    registry.register(
-        "qyvol_app_restarts",
-        "Times the node started the app again by itself, since the node started",
-        restarts,
-    );
-    registry.register(
-        "qyvol_app_exits",
-        "Instances that ended, by exit status, since the node started",
-        exits,
-    );
-    registry.register(
-        "qyvol_app_run_seconds",
-        "Time the app's instances ran, since the node started",
-        run_seconds,
-    );
-    registry.register(
-        "qyvol_app_memory_bytes",
-        "Linear memory of the app's running instance",
-        memory,
-    );
-    registry.register(
-        "qyvol_app_http_requests",
-        "Requests routed to an HTTP app's current revision since it was served",
-        http_requests,
-    );
-    let mut out = String::new();
-    // Writing to a String cannot fail.
-    let _ = encode(&mut out, &registry);
-    out
+
+    fn register(self, registry: &mut Registry) {
+        registry.register(
+            "qyvol_app_info",
+            "An app: its current revision, type and state (always 1)",
+            self.info,
+        );
+        registry.register(
+            "qyvol_app_instances",
+            "Instances of the app running now",
+            self.instances,
+        );
+        registry.register(
+            "qyvol_app_restarts",
+            "Times the node started the app again by itself, since the node started",
+            self.restarts,
+        );
+        registry.register(
+            "qyvol_app_exits",
+            "Instances that ended, by exit status, since the node started",
+            self.exits,
+        );
+        registry.register(
+            "qyvol_app_run_seconds",
+            "Time the app's instances ran, since the node started",
+            self.run_seconds,
+        );
+        registry.register(
+            "qyvol_app_memory_bytes",
+            "Linear memory of the app's running instance",
+            self.memory,
+        );
+        registry.register(
+            "qyvol_app_http_requests",
+            "Requests routed to an HTTP app's current revision since it was served",
+            self.http_requests,
+        );
+    }
 }
 
 #[cfg(test)]
@@ -150,8 +168,8 @@ mod tests {
         let requests = HashMap::from([("api".to_string(), 5)]);
         let text = render(
             &[
-                (row, Some("service".into()), live),
-                (web, Some("http".into()), Live::default()),
+                (row, AppType::Service, live),
+                (web, AppType::Http, Live::default()),
             ],
             &requests,
             12.0,

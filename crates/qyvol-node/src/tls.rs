@@ -14,6 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use qyvol_manifest::sync::lock;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
@@ -179,11 +180,11 @@ pub struct Seen(Arc<Mutex<Option<Fingerprint>>>);
 
 impl Seen {
     pub fn get(&self) -> Option<Fingerprint> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+        *lock(&self.0)
     }
 
     fn set(&self, f: Fingerprint) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+        *lock(&self.0) = Some(f);
     }
 }
 

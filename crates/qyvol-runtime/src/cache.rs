@@ -17,22 +17,34 @@
 //! Every file is written to a temporary name and renamed into place, so that
 //! concurrent runs never see half an entry and mapped files never change.
 
+mod compile;
+mod store;
+#[cfg(test)]
+mod tests;
+
 use std::fs;
-use std::io::{self, Write as _};
-use std::os::unix::fs::MetadataExt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use qyvol_manifest::bundle::{piece_digest, piece_hashes};
-use serde::{Deserialize, Serialize};
+use qyvol_manifest::env;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
-use crate::code::Code;
 use crate::engine::compatibility_key;
 use crate::error::{RuntimeError, chain};
 use crate::kind::WasmKind;
 use crate::metrics::CodeSource;
+
+pub(crate) use compile::{
+    KnownWasm, LoadedCode, compile_known, describe_non_wasm, load_uncached, read_wasm,
+};
+use compile::{compile, detect};
+use store::{
+    BundleRecord, IndexEntry, Stamp, Sum, absolute, dir_size, read_json, write_json_atomic,
+};
+pub(crate) use store::{map_cached, record_artifact, store_artifact, write_atomic};
 
 /// Bumped when the layout below changes, so old layouts are simply ignored.
 const LAYOUT: &str = "v1";
@@ -41,59 +53,6 @@ const LAYOUT: &str = "v1";
 #[derive(Clone, Debug)]
 pub struct CodeCache {
     root: PathBuf,
-}
-
-/// Metadata that changes whenever a file's content changes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: i64,
-    mtime_ns: i64,
-    ctime: i64,
-    ctime_ns: i64,
-}
-
-impl Stamp {
-    fn of(m: &fs::Metadata) -> Stamp {
-        Stamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: m.mtime(),
-            mtime_ns: m.mtime_nsec(),
-            ctime: m.ctime(),
-            ctime_ns: m.ctime_nsec(),
-        }
-    }
-}
-
-/// What the cache knows of one source file.
-#[derive(Debug, Serialize, Deserialize)]
-struct IndexEntry {
-    path: PathBuf,
-    stamp: Stamp,
-    sha256: String,
-    kind: String,
-}
-
-/// What the cache knows of one artifact.
-#[derive(Debug, Serialize, Deserialize)]
-struct Sum {
-    stamp: Stamp,
-    /// Its content's digest in pieces, as a bundle names its precompiled
-    /// code ([`piece_digest`]): code copied from a bundle is recorded with
-    /// the digest the bundle's signature covers, without hashing it again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    digest: Option<String>,
-    /// The SHA-256 of the whole file, which records written before the
-    /// digest in pieces hold: still honoured, so that updating qyv does not
-    /// turn a sound cache into warnings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sha256: Option<String>,
-    /// The wasm file it was compiled from, for `qyv cache ls`.
-    source: PathBuf,
 }
 
 /// One artifact, as `qyv cache ls` shows it.
@@ -107,44 +66,6 @@ pub struct CacheEntry {
     pub source: Option<PathBuf>,
 }
 
-/// Compiled code ready to instantiate, and how it was obtained.
-pub(crate) struct LoadedCode {
-    pub code: Code,
-    pub kind: WasmKind,
-    pub source: CodeSource,
-    pub read_time: Duration,
-    pub code_time: Duration,
-    /// Problems with the cache itself; the run goes on without it.
-    pub warnings: Vec<String>,
-    /// Things worth knowing about where the code came from (precompiled
-    /// code that did not match this engine, say).
-    pub notes: Vec<String>,
-}
-
-/// Wasm whose SHA-256 and kind are known, and maybe its bytes.
-pub(crate) struct KnownWasm<'a> {
-    /// The file it is, or is in: for messages and `qyv cache ls`.
-    pub origin: &'a Path,
-    pub sha256: String,
-    pub kind: WasmKind,
-    pub bytes: Option<Vec<u8>>,
-}
-
-/// What the cache knows of one bundle file: every byte was verified while
-/// the file had this stamp.
-#[derive(Debug, Serialize, Deserialize)]
-struct BundleRecord {
-    path: PathBuf,
-    stamp: Stamp,
-    digest: String,
-}
-
-enum ArtifactState {
-    Missing,
-    Trusted,
-    Damaged(String),
-}
-
 impl CodeCache {
     pub fn new(root: impl Into<PathBuf>) -> CodeCache {
         CodeCache { root: root.into() }
@@ -153,14 +74,10 @@ impl CodeCache {
     /// `$QYVOL_CACHE_DIR`, else `$XDG_CACHE_HOME/qyvol`, else
     /// `$HOME/.cache/qyvol`.
     pub fn default_root() -> Option<PathBuf> {
-        let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-        if let Some(d) = non_empty("QYVOL_CACHE_DIR") {
-            return Some(PathBuf::from(d));
+        match env::var("QYVOL_CACHE_DIR") {
+            Some(dir) => Some(PathBuf::from(dir)),
+            None => env::cache_home().map(|d| d.join("qyvol")),
         }
-        if let Some(d) = non_empty("XDG_CACHE_HOME") {
-            return Some(PathBuf::from(d).join("qyvol"));
-        }
-        non_empty("HOME").map(|h| PathBuf::from(h).join(".cache").join("qyvol"))
     }
 
     pub fn root(&self) -> &Path {
@@ -390,429 +307,5 @@ impl CodeCache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(e),
         }
-    }
-}
-
-/// Compiles without the cache: `--no-cache`, or no cache folder at all.
-pub(crate) fn load_uncached(engine: &Engine, path: &Path) -> Result<LoadedCode, RuntimeError> {
-    let started = Instant::now();
-    let bytes = read_wasm(path)?;
-    let kind = detect(path, &bytes)?;
-    let read_time = started.elapsed();
-    let mut loaded = compile_uncached(engine, kind, path, &bytes, Instant::now())?;
-    loaded.read_time = read_time;
-    Ok(loaded)
-}
-
-/// Compiles known wasm without the cache (from `wasm.bytes`, or what `read`
-/// returns): a bundle's, when there is no cache.
-pub(crate) fn compile_known(
-    engine: &Engine,
-    wasm: KnownWasm<'_>,
-    read: impl FnOnce() -> Result<Vec<u8>, RuntimeError>,
-) -> Result<LoadedCode, RuntimeError> {
-    let started = Instant::now();
-    let bytes = match wasm.bytes {
-        Some(b) => b,
-        None => read()?,
-    };
-    compile_uncached(engine, wasm.kind, wasm.origin, &bytes, started)
-}
-
-/// Code compiled from `bytes` and not stored; `code_time` counts from
-/// `started`, the caller's read time is left for it to fill in.
-fn compile_uncached(
-    engine: &Engine,
-    kind: WasmKind,
-    origin: &Path,
-    bytes: &[u8],
-    started: Instant,
-) -> Result<LoadedCode, RuntimeError> {
-    let code = compile(engine, kind, origin, bytes)?;
-    Ok(LoadedCode {
-        code,
-        kind,
-        source: CodeSource::CompiledUncached,
-        read_time: Duration::ZERO,
-        code_time: started.elapsed(),
-        warnings: Vec::new(),
-        notes: Vec::new(),
-    })
-}
-
-/// Reads a wasm file whole; anything but a regular file (a pipe, a device)
-/// is refused without waiting on it.
-pub(crate) fn read_wasm(path: &Path) -> Result<Vec<u8>, RuntimeError> {
-    qyvol_manifest::read_regular(path, u64::MAX).map_err(|source| RuntimeError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn detect(path: &Path, bytes: &[u8]) -> Result<WasmKind, RuntimeError> {
-    WasmKind::detect(bytes).ok_or_else(|| RuntimeError::NotWasm {
-        path: path.to_path_buf(),
-        what: describe_non_wasm(bytes),
-    })
-}
-
-fn compile(
-    engine: &Engine,
-    kind: WasmKind,
-    path: &Path,
-    bytes: &[u8],
-) -> Result<Code, RuntimeError> {
-    Code::compile(engine, kind, bytes).map_err(|e| {
-        crate::threads::refusal(path, bytes, || RuntimeError::InvalidWasm {
-            path: path.to_path_buf(),
-            message: chain(&e),
-        })
-    })
-}
-
-/// A short description of what a non-wasm file looks like.
-pub(crate) fn describe_non_wasm(bytes: &[u8]) -> String {
-    if bytes.is_empty() {
-        return "the file is empty".to_string();
-    }
-    if bytes.starts_with(b"\0asm") {
-        return "it has the wasm magic but an unknown version or layer".to_string();
-    }
-    let head = &bytes[..bytes.len().min(16)];
-    if head
-        .iter()
-        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
-    {
-        let text: String = String::from_utf8_lossy(head).chars().take(16).collect();
-        return format!("it starts with the text {text:?}");
-    }
-    format!(
-        "it starts with the bytes {}",
-        hex::encode(&bytes[..bytes.len().min(8)])
-    )
-}
-
-/// The artifact at `artifact`, memory-mapped, if the cache holds a valid
-/// one; `Err` says why an artifact that is there cannot be used.
-pub(crate) fn map_cached(
-    engine: &Engine,
-    kind: WasmKind,
-    artifact: &Path,
-) -> Result<Option<Code>, String> {
-    match check_artifact(artifact, &artifact.with_extension("sum")) {
-        ArtifactState::Missing => Ok(None),
-        ArtifactState::Damaged(why) => Err(format!(
-            "cached code {} is damaged ({why})",
-            artifact.display()
-        )),
-        // SAFETY: the artifact matches the digest recorded when it was
-        // stored for this engine configuration (its folder is named by the
-        // compatibility key), and cache files are only replaced by rename.
-        ArtifactState::Trusted => match unsafe { Code::deserialize_file(engine, kind, artifact) } {
-            Ok(code) => Ok(Some(code)),
-            Err(e) => Err(format!(
-                "cached code {} was refused ({})",
-                artifact.display(),
-                chain(&e)
-            )),
-        },
-    }
-}
-
-/// Stores an artifact and its checksum record.
-pub(crate) fn store_artifact(artifact: &Path, bytes: &[u8], source: &Path) -> io::Result<()> {
-    write_atomic(artifact, bytes)?;
-    record_artifact(artifact, &content_digest(bytes), source)
-}
-
-/// What an artifact's checksum record holds.
-fn content_digest(bytes: &[u8]) -> String {
-    hex::encode(piece_digest(&piece_hashes(bytes)))
-}
-
-/// Writes the checksum record of an artifact already in place, whose
-/// digest in pieces the caller knows.
-pub(crate) fn record_artifact(artifact: &Path, digest: &str, source: &Path) -> io::Result<()> {
-    let stamp = Stamp::of(&fs::metadata(artifact)?);
-    write_json_atomic(
-        &artifact.with_extension("sum"),
-        &Sum {
-            stamp,
-            digest: Some(digest.to_string()),
-            sha256: None,
-            source: absolute(source),
-        },
-    )
-}
-
-fn check_artifact(artifact: &Path, sum_path: &Path) -> ArtifactState {
-    // Not there, or not reachable (a file where a folder should be, no
-    // permission): either way there is nothing to load.
-    let Ok(meta) = fs::metadata(artifact) else {
-        return ArtifactState::Missing;
-    };
-    let Some(sum) = read_json::<Sum>(sum_path) else {
-        return ArtifactState::Damaged("its checksum record is missing or unreadable".into());
-    };
-    if sum.stamp == Stamp::of(&meta) {
-        return ArtifactState::Trusted;
-    }
-    // The file was touched since it was written: only its content can tell.
-    let bytes = match fs::read(artifact) {
-        Ok(bytes) => bytes,
-        Err(e) => return ArtifactState::Damaged(e.to_string()),
-    };
-    let intact = match (&sum.digest, &sum.sha256) {
-        (Some(digest), _) => content_digest(&bytes) == *digest,
-        (None, Some(sha256)) => hex::encode(Sha256::digest(&bytes)) == *sha256,
-        (None, None) => {
-            return ArtifactState::Damaged("its checksum record holds no checksum".into());
-        }
-    };
-    if !intact {
-        return ArtifactState::Damaged("its content does not match its checksum".into());
-    }
-    let refreshed = Sum {
-        stamp: Stamp::of(&meta),
-        ..sum
-    };
-    // Failing to refresh only means hashing again next time.
-    let _ = write_json_atomic(sum_path, &refreshed);
-    ArtifactState::Trusted
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
-    let bytes = fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
-    write_atomic(path, &bytes)
-}
-
-/// Writes to a temporary file in the same folder, then renames it over
-/// `path`: readers see the old file or the new one, never a part.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("no parent folder"))?;
-    fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-fn dir_size(dir: &Path) -> io::Result<u64> {
-    let mut total = 0;
-    let entries = match fs::read_dir(dir) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_size(&entry.path())?
-        } else {
-            meta.len()
-        };
-    }
-    Ok(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::EngineOptions;
-
-    fn setup() -> (tempfile::TempDir, CodeCache, PathBuf, Engine) {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = CodeCache::new(dir.path().join("cache"));
-        let wasm = dir.path().join("m.wasm");
-        fs::write(
-            &wasm,
-            wat::parse_str(r#"(module (func (export "f") (result i32) i32.const 7))"#).unwrap(),
-        )
-        .unwrap();
-        let engine = EngineOptions::default().engine().unwrap();
-        (dir, cache, wasm, engine)
-    }
-
-    fn only_artifact(cache: &CodeCache) -> PathBuf {
-        let entries = cache.entries().unwrap();
-        assert_eq!(entries.len(), 1, "{entries:?}");
-        entries[0].path.clone()
-    }
-
-    #[test]
-    fn second_load_is_a_hit_and_lists_the_source() {
-        let (_d, cache, wasm, engine) = setup();
-        let first = cache.load(&engine, &wasm).unwrap();
-        assert_eq!(first.source, CodeSource::Compiled);
-        assert!(first.warnings.is_empty(), "{:?}", first.warnings);
-        let second = cache.load(&engine, &wasm).unwrap();
-        assert_eq!(second.source, CodeSource::CacheHit);
-        let entries = cache.entries().unwrap();
-        assert_eq!(entries[0].source.as_deref(), Some(wasm.as_path()));
-        assert_eq!(entries[0].kind, "module");
-    }
-
-    #[test]
-    fn a_changed_source_is_recompiled() {
-        let (_d, cache, wasm, engine) = setup();
-        cache.load(&engine, &wasm).unwrap();
-        fs::write(
-            &wasm,
-            wat::parse_str(r#"(module (func (export "g")))"#).unwrap(),
-        )
-        .unwrap();
-        let again = cache.load(&engine, &wasm).unwrap();
-        assert_eq!(again.source, CodeSource::Compiled);
-        assert_eq!(cache.entries().unwrap().len(), 2);
-    }
-
-    #[test]
-    fn a_flipped_byte_in_an_artifact_is_detected_and_rebuilt() {
-        let (_d, cache, wasm, engine) = setup();
-        cache.load(&engine, &wasm).unwrap();
-        let artifact = only_artifact(&cache);
-        let mut bytes = fs::read(&artifact).unwrap();
-        let mid = bytes.len() / 2;
-        bytes[mid] ^= 0xff;
-        fs::write(&artifact, &bytes).unwrap();
-        let again = cache.load(&engine, &wasm).unwrap();
-        assert_eq!(again.source, CodeSource::Rebuilt);
-        assert!(
-            again.warnings[0].contains("damaged"),
-            "{:?}",
-            again.warnings
-        );
-        assert_eq!(
-            cache.load(&engine, &wasm).unwrap().source,
-            CodeSource::CacheHit
-        );
-    }
-
-    #[test]
-    fn a_truncated_artifact_or_missing_sum_is_rebuilt() {
-        let (_d, cache, wasm, engine) = setup();
-        cache.load(&engine, &wasm).unwrap();
-        let artifact = only_artifact(&cache);
-        let bytes = fs::read(&artifact).unwrap();
-        fs::write(&artifact, &bytes[..bytes.len() / 3]).unwrap();
-        assert_eq!(
-            cache.load(&engine, &wasm).unwrap().source,
-            CodeSource::Rebuilt
-        );
-        fs::remove_file(artifact.with_extension("sum")).unwrap();
-        assert_eq!(
-            cache.load(&engine, &wasm).unwrap().source,
-            CodeSource::Rebuilt
-        );
-        assert_eq!(
-            cache.load(&engine, &wasm).unwrap().source,
-            CodeSource::CacheHit
-        );
-    }
-
-    #[test]
-    fn a_record_with_the_whole_file_sha256_is_still_honoured() {
-        let (_d, cache, wasm, engine) = setup();
-        cache.load(&engine, &wasm).unwrap();
-        let artifact = only_artifact(&cache);
-        let sum_path = artifact.with_extension("sum");
-        let mut sum: serde_json::Value =
-            serde_json::from_slice(&fs::read(&sum_path).unwrap()).unwrap();
-        let bytes = fs::read(&artifact).unwrap();
-        let record = sum.as_object_mut().unwrap();
-        record.remove("digest");
-        record.insert("sha256".into(), hex::encode(Sha256::digest(&bytes)).into());
-        fs::write(&sum_path, serde_json::to_vec(&sum).unwrap()).unwrap();
-        let hit = cache.load(&engine, &wasm).unwrap();
-        assert_eq!(hit.source, CodeSource::CacheHit);
-        assert!(hit.warnings.is_empty(), "{:?}", hit.warnings);
-        // Touched: checked against the whole file's SHA-256.
-        fs::write(&artifact, &bytes).unwrap();
-        assert_eq!(
-            cache.load(&engine, &wasm).unwrap().source,
-            CodeSource::CacheHit
-        );
-        let mut flipped = bytes.clone();
-        flipped[bytes.len() / 2] ^= 0xff;
-        fs::write(&artifact, &flipped).unwrap();
-        assert_eq!(
-            cache.load(&engine, &wasm).unwrap().source,
-            CodeSource::Rebuilt
-        );
-    }
-
-    #[test]
-    fn a_touched_but_intact_artifact_is_trusted_after_one_hash() {
-        let (_d, cache, wasm, engine) = setup();
-        cache.load(&engine, &wasm).unwrap();
-        let artifact = only_artifact(&cache);
-        let bytes = fs::read(&artifact).unwrap();
-        fs::write(&artifact, &bytes).unwrap();
-        assert_eq!(
-            cache.load(&engine, &wasm).unwrap().source,
-            CodeSource::CacheHit
-        );
-    }
-
-    #[test]
-    fn other_engine_options_use_other_artifacts() {
-        let (_d, cache, wasm, engine) = setup();
-        cache.load(&engine, &wasm).unwrap();
-        let timed = EngineOptions {
-            epoch_interruption: true,
-            consume_fuel: false,
-        }
-        .engine()
-        .unwrap();
-        assert_eq!(
-            cache.load(&timed, &wasm).unwrap().source,
-            CodeSource::Compiled
-        );
-        assert_eq!(cache.entries().unwrap().len(), 2);
-    }
-
-    #[test]
-    fn an_unwritable_cache_warns_and_still_runs() {
-        let (d, _cache, wasm, engine) = setup();
-        let blocker = d.path().join("file");
-        fs::write(&blocker, b"x").unwrap();
-        let cache = CodeCache::new(blocker.join("cache"));
-        let loaded = cache.load(&engine, &wasm).unwrap();
-        assert_eq!(loaded.source, CodeSource::Compiled);
-        assert!(!loaded.warnings.is_empty());
-    }
-
-    #[test]
-    fn non_wasm_files_are_described() {
-        let (d, cache, _wasm, engine) = setup();
-        let text = d.path().join("t.wasm");
-        fs::write(&text, b"#!/bin/sh\necho hi\n").unwrap();
-        let err = cache.load(&engine, &text).err().unwrap().to_string();
-        assert!(err.contains("not a WebAssembly file"), "{err}");
-        assert!(err.contains("#!/bin/sh"), "{err}");
-    }
-
-    #[test]
-    fn clean_removes_everything() {
-        let (_d, cache, wasm, engine) = setup();
-        cache.load(&engine, &wasm).unwrap();
-        assert!(cache.clean().unwrap() > 0);
-        assert!(cache.entries().unwrap().is_empty());
-        assert_eq!(
-            cache.load(&engine, &wasm).unwrap().source,
-            CodeSource::Compiled
-        );
     }
 }

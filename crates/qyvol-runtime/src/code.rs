@@ -31,7 +31,7 @@ impl Code {
     /// # Safety
     /// The file must be an artifact that this engine configuration produced
     /// and must not change while the code is alive. The cache guarantees the
-    /// first by checking a digest recorded at write time (see `cache.rs`) and
+    /// first by checking a digest recorded at write time (see `cache/store.rs`) and
     /// the second by only ever replacing files by rename.
     pub(crate) unsafe fn deserialize_file(
         engine: &Engine,

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use qyvol_manifest::sync::lock;
 use wasmtime::Engine;
 
 type Hook = Box<dyn FnOnce() + Send>;
@@ -78,8 +79,4 @@ impl RunControl {
     pub(crate) fn memory_gauge(&self) -> Arc<AtomicU64> {
         self.inner.memory.clone()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -2,12 +2,13 @@
 //! and say where it is then.
 
 use anyhow::Result;
+use qyvol_node::api::types::Action;
 
 use crate::cli::{AppArgs, RollbackArgs};
 use crate::remote::{connect, print_json, state_line};
 
 /// `start`, `stop` or `restart`.
-pub fn act(args: AppArgs, action: &str) -> Result<i32> {
+pub fn act(args: AppArgs, action: Action) -> Result<i32> {
     let client = connect(&args.node, None)?;
     let status = client.action(&args.app, action)?;
     if args.json {

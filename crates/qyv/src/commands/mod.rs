@@ -22,6 +22,7 @@ mod validate;
 mod verify;
 
 use anyhow::Result;
+use qyvol_node::api::types::Action;
 use qyvol_runtime::ExitCodes;
 
 use crate::cli::Command;
@@ -45,9 +46,9 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Deploy(args) => deploy::deploy(args),
         Command::Ps(args) => ps::ps(args),
         Command::Logs(args) => logs::logs(args),
-        Command::Start(args) => apps::act(args, "start"),
-        Command::Stop(args) => apps::act(args, "stop"),
-        Command::Restart(args) => apps::act(args, "restart"),
+        Command::Start(args) => apps::act(args, Action::Start),
+        Command::Stop(args) => apps::act(args, Action::Stop),
+        Command::Restart(args) => apps::act(args, Action::Restart),
         Command::Rm(args) => apps::rm(args),
         Command::Rollback(args) => apps::rollback(args),
         Command::Events(args) => events::events(args),

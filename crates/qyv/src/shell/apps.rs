@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use qyvol_manifest::sync::lock;
 use qyvol_node::client::Client;
 
 use crate::cli::NodeFlags;
@@ -48,7 +49,7 @@ impl AppNames for NodeApps {
         let Some((name, _)) = contexts.current() else {
             return Vec::new();
         };
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = lock(&self.last);
         if let Some((at, context, names)) = last.as_ref()
             && context == name
             && at.elapsed() < KEEP

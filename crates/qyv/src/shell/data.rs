@@ -22,11 +22,7 @@ pub struct DataFiles {
 impl DataFiles {
     /// `None` when neither `XDG_DATA_HOME` nor `HOME` is set.
     pub fn locate() -> Option<DataFiles> {
-        let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-        let dir = match non_empty("XDG_DATA_HOME") {
-            Some(d) => PathBuf::from(d).join("qyvol"),
-            None => PathBuf::from(non_empty("HOME")?).join(".local/share/qyvol"),
-        };
+        let dir = qyvol_manifest::env::data_home()?.join("qyvol");
         Some(DataFiles { dir })
     }
 

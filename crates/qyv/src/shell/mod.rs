@@ -49,7 +49,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
         status: 0,
         previous_dir: None,
         node: None,
-        home: std::env::var("HOME").ok().filter(|h| !h.is_empty()),
+        home: qyvol_manifest::env::var("HOME").and_then(|h| h.into_string().ok()),
         files,
         suggester: Arc::new(Mutex::new(suggester)),
         errexit: args.errexit,

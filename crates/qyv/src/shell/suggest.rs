@@ -27,7 +27,7 @@ pub type Shared = Arc<Mutex<Suggester>>;
 
 pub fn lock(shared: &Shared) -> MutexGuard<'_, Suggester> {
     // A panic while holding the lock leaves a model still worth reading.
-    shared.lock().unwrap_or_else(|e| e.into_inner())
+    qyvol_manifest::sync::lock(shared)
 }
 
 impl Suggester {

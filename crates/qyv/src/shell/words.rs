@@ -152,6 +152,9 @@ struct Scan {
     open: Option<Word>,
 }
 
+// One loop over the characters, as a shell reads them: quotes, escapes,
+// separators and the word being built are one state, which functions of
+// their own would have to pass back and forth at every character.
 fn scan(line: &str, strict: bool) -> Result<Scan, SplitError> {
     let mut commands = Vec::new();
     let mut words: Vec<Word> = Vec::new();

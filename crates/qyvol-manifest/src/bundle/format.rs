@@ -212,8 +212,6 @@ pub(crate) fn signed_message(digest: &[u8; 32]) -> Vec<u8> {
 /// a file, folders without data; precompiled code in strictly increasing
 /// (target, engine) order with plain labels.
 pub(crate) fn check_table(entries: &[Entry], natives: &[Native]) -> Result<(), String> {
-    use super::names::{check_entry_name, parents};
-
     match entries {
         [first, second, ..]
             if first.kind == EntryKind::Manifest && second.kind == EntryKind::Wasm => {}
@@ -233,6 +231,20 @@ pub(crate) fn check_table(entries: &[Entry], natives: &[Native]) -> Result<(), S
             natives.len()
         ));
     }
+    check_entries(entries)?;
+    if entries[0].blob.size > MAX_MANIFEST_LEN {
+        return Err(format!(
+            "the manifest entry is {} bytes; at most {MAX_MANIFEST_LEN} are allowed",
+            entries[0].blob.size
+        ));
+    }
+    check_natives(natives)
+}
+
+/// Names, order and nesting of the entries.
+fn check_entries(entries: &[Entry]) -> Result<(), String> {
+    use super::names::{check_entry_name, parents};
+
     let mut files = std::collections::HashSet::new();
     let mut previous: Option<&str> = None;
     for (i, entry) in entries.iter().enumerate() {
@@ -284,12 +296,11 @@ pub(crate) fn check_table(entries: &[Entry], natives: &[Native]) -> Result<(), S
             _ => {}
         }
     }
-    if entries[0].blob.size > MAX_MANIFEST_LEN {
-        return Err(format!(
-            "the manifest entry is {} bytes; at most {MAX_MANIFEST_LEN} are allowed",
-            entries[0].blob.size
-        ));
-    }
+    Ok(())
+}
+
+/// Labels and order of the precompiled codes.
+fn check_natives(natives: &[Native]) -> Result<(), String> {
     let mut previous: Option<(&str, &str)> = None;
     for native in natives {
         for (what, label) in [("target", &native.target), ("engine", &native.engine)] {

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::error::BundleError;
-use super::reader::{Bundle, Source};
+use super::reader::Bundle;
+use super::source::Source;
 use crate::error::ManifestError;
 use crate::model::Manifest;
 

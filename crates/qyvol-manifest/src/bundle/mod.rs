@@ -1,11 +1,13 @@
 //! `.qyvbin` bundles: one file holding an app's manifest, its wasm, the
 //! files its mounts need, optional precompiled machine code per (target,
 //! engine), and an optional Ed25519 signature over a digest of all of it.
-//! `format` says where every byte goes, `reader` opens a bundle without
-//! trusting a length, a count or a name in it, `writer` packs one
-//! deterministically, `keys` and `trust` say who signed it and whether that
-//! is enough. Running one (choosing the precompiled code, extracting files)
-//! is the runtime's business. The prose description is `docs/qyvbin.md`.
+//! `format` says where every byte goes, `open` checks a bundle's structure
+//! without trusting a length, a count or a name in it, `reader` reads its
+//! contents (from a `source`), checking them against their hashes, `writer`
+//! packs one deterministically, `keys` and `trust` say who signed it and
+//! whether that is enough. Running one (choosing the precompiled code,
+//! extracting files) is the runtime's business. The prose description is
+//! `docs/qyvbin.md`.
 
 mod app;
 mod error;
@@ -13,8 +15,10 @@ mod format;
 mod keys;
 mod manifest;
 mod names;
+mod open;
 mod packable;
 mod reader;
+mod source;
 mod trust;
 mod writer;
 
@@ -32,7 +36,8 @@ pub use manifest::BundledManifestError;
 pub use names::check_entry_name;
 pub use packable::file_name;
 pub(crate) use packable::unpackable;
-pub use reader::{Bundle, Piece, Source, Stored};
+pub use reader::Bundle;
+pub use source::{Piece, Source, Stored};
 pub use trust::{Standing, TrustPolicy, TrustedKey};
 pub use writer::{Content, Packed, Packer};
 

@@ -153,44 +153,8 @@ impl Packer {
         out: &mut dyn Write,
         key: Option<&SecretKey>,
     ) -> Result<Packed, BundleError> {
-        let mut entries: Vec<(Entry, Option<&Content>)> = Vec::with_capacity(self.entries.len());
-        for (kind, name, content) in &self.entries {
-            let blob = match content {
-                Some(c) => self.hash(c, name)?,
-                None => Blob {
-                    offset: 0,
-                    size: 0,
-                    sha256: EMPTY_SHA256,
-                },
-            };
-            let entry = Entry {
-                kind: *kind,
-                name: name.clone(),
-                blob,
-            };
-            entries.push((entry, content.as_ref()));
-        }
-        // Manifest and wasm stay first; the rest by name, as the reader wants.
-        entries[2..].sort_by(|a, b| a.0.name.cmp(&b.0.name));
-        let mut natives: Vec<(Native, &Vec<u8>)> = self
-            .natives
-            .iter()
-            .map(|(target, engine, code)| {
-                let pieces = piece_hashes(code);
-                let native = Native {
-                    target: target.clone(),
-                    engine: engine.clone(),
-                    blob: Blob {
-                        offset: 0,
-                        size: code.len() as u64,
-                        sha256: piece_digest(&pieces),
-                    },
-                    pieces,
-                };
-                (native, code)
-            })
-            .collect();
-        natives.sort_by(|a, b| (&a.0.target, &a.0.engine).cmp(&(&b.0.target, &b.0.engine)));
+        let entries = self.hashed_entries()?;
+        let natives = self.hashed_natives();
         let table: Vec<Entry> = entries.iter().map(|(e, _)| e.clone()).collect();
         let native_table: Vec<Native> = natives.iter().map(|(n, _)| n.clone()).collect();
         check_table(&table, &native_table).map_err(|m| self.error(format!("cannot pack: {m}")))?;
@@ -237,6 +201,55 @@ impl Packer {
             natives: natives.len(),
             signer: key.map(SecretKey::public),
         })
+    }
+
+    /// The entries with their sizes and SHA-256s, in the table's order:
+    /// manifest, wasm, then the rest by name, as the reader wants.
+    fn hashed_entries(&self) -> Result<Vec<(Entry, Option<&Content>)>, BundleError> {
+        let mut entries: Vec<(Entry, Option<&Content>)> = Vec::with_capacity(self.entries.len());
+        for (kind, name, content) in &self.entries {
+            let blob = match content {
+                Some(c) => self.hash(c, name)?,
+                None => Blob {
+                    offset: 0,
+                    size: 0,
+                    sha256: EMPTY_SHA256,
+                },
+            };
+            let entry = Entry {
+                kind: *kind,
+                name: name.clone(),
+                blob,
+            };
+            entries.push((entry, content.as_ref()));
+        }
+        entries[2..].sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        Ok(entries)
+    }
+
+    /// The precompiled codes with their pieces' SHA-256s, by (target,
+    /// engine).
+    fn hashed_natives(&self) -> Vec<(Native, &Vec<u8>)> {
+        let mut natives: Vec<(Native, &Vec<u8>)> = self
+            .natives
+            .iter()
+            .map(|(target, engine, code)| {
+                let pieces = piece_hashes(code);
+                let native = Native {
+                    target: target.clone(),
+                    engine: engine.clone(),
+                    blob: Blob {
+                        offset: 0,
+                        size: code.len() as u64,
+                        sha256: piece_digest(&pieces),
+                    },
+                    pieces,
+                };
+                (native, code)
+            })
+            .collect();
+        natives.sort_by(|a, b| (&a.0.target, &a.0.engine).cmp(&(&b.0.target, &b.0.engine)));
+        natives
     }
 
     fn hash(&self, content: &Content, name: &str) -> Result<Blob, BundleError> {

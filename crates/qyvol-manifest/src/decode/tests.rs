@@ -887,3 +887,51 @@ fn http_section() {
         "hello.qyv:4:3: http: the http section applies to type: http apps, and this app is type: command; add \"type: http\", or remove the http section"
     );
 }
+
+/// The model serializes in the manifest's own shape, one key per field,
+/// and the tables say which fields the decoder and the schema know: a field
+/// added to one and not the other fails here.
+#[test]
+fn the_tables_name_every_field_of_the_model() {
+    use super::access::{MOUNT, PERMISSIONS};
+    use super::build::BUILD;
+    use super::running::{HTTP, LIMITS, SCHEDULER};
+    use super::{MANIFEST, Section};
+    use crate::{Build, Http, Limits, Mount, Permissions, Scheduler};
+
+    fn keys(value: impl serde::Serialize) -> Vec<String> {
+        let value = serde_json::to_value(value).unwrap();
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+    fn names<T>(section: &Section<T>) -> Vec<String> {
+        let mut names: Vec<String> = section.names().iter().map(|n| n.to_string()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), section.fields.len(), "a name twice");
+        names
+    }
+    let mount = Mount {
+        source: "a".into(),
+        target: "/a".into(),
+        mode: MountMode::Read,
+        kind: MountKind::Dir,
+    };
+    let build = Build {
+        command: "make".into(),
+        workdir: None,
+        watch: Vec::new(),
+    };
+    for (model, table) in [
+        (keys(ok(BASE)), names(&MANIFEST)),
+        (keys(Permissions::default()), names(&PERMISSIONS)),
+        (keys(mount), names(&MOUNT)),
+        (keys(Limits::default()), names(&LIMITS)),
+        (keys(Http::default()), names(&HTTP)),
+        (keys(Scheduler::default()), names(&SCHEDULER)),
+        (keys(build), names(&BUILD)),
+    ] {
+        assert_eq!(model, table);
+    }
+}

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
-use qyvol_manifest::{check_name, parse_duration};
+use qyvol_manifest::{AppType, check_name, parse_duration};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
@@ -18,7 +18,7 @@ use super::ApiError;
 use super::types::*;
 use crate::error::NodeError;
 use crate::node::Node;
-use crate::store::{AppRow, RevisionRow};
+use crate::store::{AppRow, EventKind, RevisionRow};
 use crate::supervisor::{Live, Trigger, db};
 use crate::time::rfc3339;
 
@@ -32,7 +32,7 @@ fn status(row: &AppRow, rev: &RevisionRow, live: Option<Live>) -> AppStatus {
     let live = live.unwrap_or_default();
     AppStatus {
         name: row.name.clone(),
-        app_type: rev.app_type.clone(),
+        app_type: rev.app_type.to_string(),
         version: rev.version.clone(),
         revision: row.revision,
         digest: rev.digest.clone(),
@@ -48,7 +48,7 @@ fn status(row: &AppRow, rev: &RevisionRow, live: Option<Live>) -> AppStatus {
         memory_bytes: live.memory(),
         deployed_at: rfc3339(rev.created_at),
         source: row.source.clone(),
-        restart: live.restart.clone(),
+        restart: live.restart.map(|r| r.to_string()),
         route: live.route.clone(),
     }
 }
@@ -152,13 +152,28 @@ pub async fn remove(State(node): State<Arc<Node>>, Path(name): Path<String>) -> 
 }
 
 /// start, stop, restart: what the app should be, then make it so.
-async fn act(node: &Node, name: &str, trigger: Trigger) -> Result<Json<AppStatus>> {
+async fn act(node: &Node, name: &str, action: Action) -> Result<Json<AppStatus>> {
     let name = app_name(name)?;
     let held = node.supervisor.lock(&name).await;
-    let (desired, kind, message) = match trigger {
-        Trigger::Stop => (Desired::Stopped, "stop", "a client asked to stop it"),
-        Trigger::Restart => (Desired::Running, "restart", "a client asked to restart it"),
-        _ => (Desired::Running, "start", "a client asked to start it"),
+    let (desired, kind, trigger, message) = match action {
+        Action::Start => (
+            Desired::Running,
+            EventKind::Start,
+            Trigger::Start,
+            "a client asked to start it",
+        ),
+        Action::Stop => (
+            Desired::Stopped,
+            EventKind::Stop,
+            Trigger::Stop,
+            "a client asked to stop it",
+        ),
+        Action::Restart => (
+            Desired::Running,
+            EventKind::Restart,
+            Trigger::Restart,
+            "a client asked to restart it",
+        ),
     };
     let owned = name.clone();
     db(node.supervisor.store(), move |s| {
@@ -174,21 +189,21 @@ pub async fn start(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
 ) -> Result<Json<AppStatus>> {
-    act(&node, &name, Trigger::Start).await
+    act(&node, &name, Action::Start).await
 }
 
 pub async fn stop(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
 ) -> Result<Json<AppStatus>> {
-    act(&node, &name, Trigger::Stop).await
+    act(&node, &name, Action::Stop).await
 }
 
 pub async fn restart(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
 ) -> Result<Json<AppStatus>> {
-    act(&node, &name, Trigger::Restart).await
+    act(&node, &name, Action::Restart).await
 }
 
 pub async fn rollback(
@@ -259,14 +274,15 @@ pub async fn wait(
             .map_err(|e| NodeError::BadRequest(format!("timeout: {e}")))?
             .min(MAX_WAIT),
     };
-    let current = app_status(&node, &name).await?;
-    let revision = q.revision.unwrap_or(current.revision);
+    let owned = name.clone();
+    let (row, rev) = db(node.supervisor.store(), move |s| s.current(&owned)).await?;
+    let revision = q.revision.unwrap_or(row.revision);
     let Some(mut rx) = node.supervisor.watch(&name) else {
-        return Ok(Json(current));
+        return Ok(Json(status(&row, &rev, node.supervisor.live(&name))));
     };
     // A command is waited for until it has ended; anything else until it
     // runs (or has ended).
-    let command = current.app_type == qyvol_manifest::AppType::Command.as_str();
+    let command = rev.app_type == AppType::Command;
     let settled = |l: &Live| {
         l.revision >= revision
             && l.state.settled()
@@ -376,7 +392,7 @@ pub async fn events(
                 time: rfc3339(e.time),
                 app: e.app,
                 revision: e.revision,
-                kind: e.kind,
+                kind: e.kind.to_string(),
                 message: e.message,
             })
             .collect(),
@@ -389,7 +405,7 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> Result<Response> {
         .into_iter()
         .map(|(row, rev)| {
             let live = node.supervisor.live(&row.name).unwrap_or_default();
-            (row, Some(rev.app_type), live)
+            (row, rev.app_type, live)
         })
         .collect();
     let text = crate::metrics::render(

@@ -6,6 +6,28 @@ use serde::{Deserialize, Serialize};
 pub use crate::logs::LogLine;
 pub use crate::store::Desired;
 
+/// What a client may ask of an app: `POST /v1/apps/{name}/{action}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Run it, unless it runs already.
+    Start,
+    /// Stop its instance; it stays stopped, across node restarts too.
+    Stop,
+    /// A new instance, whatever runs now.
+    Restart,
+}
+
+impl Action {
+    /// The last segment of the route.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+        }
+    }
+}
+
 /// Where an app is in its life.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -121,8 +143,10 @@ pub struct Event {
     pub time: String,
     pub app: String,
     pub revision: Option<u32>,
-    /// deployed, rolled-back, started, exited, failed, restarting,
-    /// stopped, interrupted, removed.
+    /// The word of one of the store's `EventKind`s: deployed,
+    /// rolled-back, start, stop, restart, started, exited, failed,
+    /// restarting, stopped, interrupted, removed. Text rather than the enum,
+    /// so that a client reads events of kinds newer than itself.
     pub kind: String,
     pub message: String,
 }

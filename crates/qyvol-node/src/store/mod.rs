@@ -4,6 +4,69 @@
 //! sync, and every change is one transaction, so a node killed at any
 //! moment reopens to the state before or after a change, never between.
 
+/// An enum stored as one word in a TEXT column: its spelling, the parse
+/// back, and the conversions rusqlite uses, so that rows hold the enum
+/// rather than its text. A word the code does not know fails the read.
+macro_rules! stored_words {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in the order declared.
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+
+            /// The word stored, and shown.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// The value spelt `text`.
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl rusqlite::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<$name> {
+                let text = value.as_str()?;
+                $name::parse(text).ok_or_else(|| {
+                    rusqlite::types::FromSqlError::Other(
+                        format!("{text:?} is not a known {}", stringify!($name)).into(),
+                    )
+                })
+            }
+        }
+    };
+}
+
+mod events;
+mod rows;
+mod runs;
 mod schema;
 
 use std::collections::HashSet;
@@ -11,116 +74,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
-use serde::{Deserialize, Serialize};
+use qyvol_manifest::sync::lock;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::error::NodeError;
 use crate::time::now_ms;
 
+pub use events::EventKind;
+use events::event;
+use rows::{APP_COLUMNS, REVISION_COLUMNS, app, app_row, revision, revision_at, revision_row};
+pub use rows::{AppRow, Desired, NewRevision, Recorded, RevisionRow};
+pub use runs::{RunEnd, StartedRun};
+
 /// Revisions kept per app; older ones (and their bundles, once no revision
 /// uses them) are removed when a new one is added.
 pub const KEEP_REVISIONS: u32 = 10;
-
-/// Finished runs kept per app.
-const KEEP_RUNS: i64 = 100;
-
-/// Events kept per app.
-const KEEP_EVENTS: i64 = 1000;
-
-/// Whether an app should run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Desired {
-    Running,
-    Stopped,
-}
-
-impl Desired {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Desired::Running => "running",
-            Desired::Stopped => "stopped",
-        }
-    }
-
-    fn parse(s: &str) -> Desired {
-        if s == "stopped" {
-            Desired::Stopped
-        } else {
-            Desired::Running
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppRow {
-    pub name: String,
-    pub revision: u32,
-    pub desired: Desired,
-    /// `api`, or `apps-dir:<file>` for an app from the boot folder.
-    pub source: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RevisionRow {
-    pub app: String,
-    pub number: u32,
-    /// SHA-256 of the bundle file, hex.
-    pub digest: String,
-    pub size: u64,
-    pub app_type: String,
-    pub version: Option<String>,
-    /// Who signed the bundle, if anyone.
-    pub signer: Option<String>,
-    /// Set when the revision was made by a rollback to that revision.
-    pub rollback_of: Option<u32>,
-    pub created_at: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunRow {
-    pub id: i64,
-    pub app: String,
-    pub revision: u32,
-    pub started_at: i64,
-    pub ended_at: Option<i64>,
-    pub exit_code: Option<i32>,
-    /// How the run ended, in words; `None` while it runs.
-    pub reason: Option<String>,
-    pub peak_memory: Option<u64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventRow {
-    pub id: i64,
-    pub time: i64,
-    pub app: String,
-    pub revision: Option<u32>,
-    pub kind: String,
-    pub message: String,
-}
-
-/// What a deploy adds.
-#[derive(Clone, Debug)]
-pub struct NewRevision {
-    pub app: String,
-    pub digest: String,
-    pub size: u64,
-    pub app_type: String,
-    pub version: Option<String>,
-    pub signer: Option<String>,
-    pub source: String,
-}
-
-/// What a deploy did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Recorded {
-    pub revision: u32,
-    /// The bundle was the current revision's already: nothing was added.
-    pub unchanged: bool,
-}
 
 /// What makes a transaction give up: the database, or a rule of the node.
 enum Failure {
@@ -172,7 +140,7 @@ impl Store {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a transaction open:
         // rusqlite rolls back on drop.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.conn)
     }
 
     fn error(&self, f: Failure) -> NodeError {
@@ -237,21 +205,7 @@ impl Store {
                  FROM apps a JOIN revisions r ON r.app = a.name AND r.number = a.revision
                  ORDER BY a.name",
             )?;
-            let rows = stmt.query_map([], |r| {
-                let app = app_row(r)?;
-                let rev = RevisionRow {
-                    app: r.get(6)?,
-                    number: r.get(7)?,
-                    digest: r.get(8)?,
-                    size: r.get::<_, i64>(9)? as u64,
-                    app_type: r.get(10)?,
-                    version: r.get(11)?,
-                    signer: r.get(12)?,
-                    rollback_of: r.get(13)?,
-                    created_at: r.get(14)?,
-                };
-                Ok((app, rev))
-            })?;
+            let rows = stmt.query_map([], |r| Ok((app_row(r)?, revision_at(r, 6)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
@@ -286,7 +240,7 @@ impl Store {
                     tx,
                     &new.app,
                     Some(current.number),
-                    "deployed",
+                    EventKind::Deployed,
                     &format!(
                         "the same bundle as revision {} was deployed again",
                         current.number
@@ -304,7 +258,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO revisions (app, number, digest, size, app_type, version, signer, rollback_of, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8)",
-                params![new.app, number, new.digest, new.size as i64, new.app_type, new.version, new.signer, now],
+                params![new.app, number, new.digest, new.size as i64, new.app_type.as_str(), new.version, new.signer, now],
             )?;
             tx.execute(
                 "INSERT INTO apps (name, revision, desired, source, created_at, updated_at)
@@ -320,7 +274,7 @@ impl Store {
                 tx,
                 &new.app,
                 Some(number),
-                "deployed",
+                EventKind::Deployed,
                 &format!(
                     "revision {number} deployed from {} (sha256 {}, {} bytes{signed})",
                     new.source,
@@ -356,7 +310,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO revisions (app, number, digest, size, app_type, version, signer, rollback_of, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![name, number, target.digest, target.size as i64, target.app_type, target.version, target.signer, target.number, now],
+                params![name, number, target.digest, target.size as i64, target.app_type.as_str(), target.version, target.signer, target.number, now],
             )?;
             tx.execute(
                 "UPDATE apps SET revision = ?2, desired = 'running', updated_at = ?3 WHERE name = ?1",
@@ -366,7 +320,7 @@ impl Store {
                 tx,
                 name,
                 Some(number),
-                "rolled-back",
+                EventKind::RolledBack,
                 &format!(
                     "revision {number} rolls back to revision {} (was {})",
                     target.number, was
@@ -382,7 +336,7 @@ impl Store {
         &self,
         name: &str,
         desired: Desired,
-        kind: &str,
+        kind: EventKind,
         message: &str,
     ) -> Result<AppRow, NodeError> {
         self.write(|tx| {
@@ -390,7 +344,7 @@ impl Store {
             let now = now_ms();
             tx.execute(
                 "UPDATE apps SET desired = ?2, updated_at = ?3 WHERE name = ?1",
-                params![name, desired.as_str(), now],
+                params![name, desired, now],
             )?;
             event(tx, name, Some(app.revision), kind, message)?;
             app.desired = desired;
@@ -417,7 +371,7 @@ impl Store {
                 tx,
                 name,
                 Some(app.revision),
-                "removed",
+                EventKind::Removed,
                 &format!("{name} was removed"),
             )?;
             Ok(digests)
@@ -429,120 +383,6 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare("SELECT DISTINCT digest FROM revisions")?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// An instance started: a run without an end yet.
-    pub fn run_started(&self, app: &str, revision: u32, message: &str) -> Result<i64, NodeError> {
-        self.write(|tx| {
-            let now = now_ms();
-            tx.execute(
-                "INSERT INTO runs (app, revision, started_at) VALUES (?1, ?2, ?3)",
-                params![app, revision, now],
-            )?;
-            let id = tx.last_insert_rowid();
-            tx.execute(
-                "DELETE FROM runs WHERE app = ?1 AND ended_at IS NOT NULL AND id <= (
-                    SELECT id FROM runs WHERE app = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-                params![app, KEEP_RUNS],
-            )?;
-            event(tx, app, Some(revision), "started", message)?;
-            Ok(id)
-        })
-    }
-
-    /// An instance ended.
-    #[allow(clippy::too_many_arguments)]
-    pub fn run_ended(
-        &self,
-        run: i64,
-        app: &str,
-        revision: u32,
-        exit_code: Option<i32>,
-        reason: &str,
-        peak_memory: Option<u64>,
-        kind: &str,
-    ) -> Result<(), NodeError> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE runs SET ended_at = ?2, exit_code = ?3, reason = ?4, peak_memory = ?5 WHERE id = ?1",
-                params![run, now_ms(), exit_code, reason, peak_memory.map(|p| p as i64)],
-            )?;
-            event(tx, app, Some(revision), kind, reason)?;
-            Ok(())
-        })
-    }
-
-    /// The last run of an app's revision.
-    pub fn last_run(&self, app: &str, revision: u32) -> Result<Option<RunRow>, NodeError> {
-        self.read(|c| {
-            Ok(c.query_row(
-                &format!("{RUN_COLUMNS} WHERE app = ?1 AND revision = ?2 ORDER BY id DESC LIMIT 1"),
-                params![app, revision],
-                run_row,
-            )
-            .optional()?)
-        })
-    }
-
-    /// Runs the node did not see end (it was killed): they end now, as
-    /// interrupted. Returns them.
-    pub fn end_interrupted_runs(&self) -> Result<Vec<RunRow>, NodeError> {
-        self.write(|tx| {
-            let runs = {
-                let mut stmt = tx.prepare(&format!("{RUN_COLUMNS} WHERE ended_at IS NULL"))?;
-                stmt.query_map([], run_row)?
-                    .collect::<Result<Vec<_>, _>>()?
-            };
-            let now = now_ms();
-            for run in &runs {
-                let reason = "interrupted: the node stopped while it ran";
-                tx.execute(
-                    "UPDATE runs SET ended_at = ?2, reason = ?3 WHERE id = ?1",
-                    params![run.id, now, reason],
-                )?;
-                event(tx, &run.app, Some(run.revision), "interrupted", reason)?;
-            }
-            Ok(runs)
-        })
-    }
-
-    pub fn add_event(
-        &self,
-        app: &str,
-        revision: Option<u32>,
-        kind: &str,
-        message: &str,
-    ) -> Result<(), NodeError> {
-        self.write(|tx| Ok(event(tx, app, revision, kind, message)?))
-    }
-
-    /// Events after `after` (an event id), oldest first, at most `limit`
-    /// (the newest ones when there are more).
-    pub fn events(
-        &self,
-        app: Option<&str>,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<EventRow>, NodeError> {
-        self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT id, time, app, revision, kind, message FROM (
-                    SELECT * FROM events WHERE id > ?1 AND (?2 IS NULL OR app = ?2)
-                    ORDER BY id DESC LIMIT ?3
-                 ) ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![after, app, limit], |r| {
-                Ok(EventRow {
-                    id: r.get(0)?,
-                    time: r.get(1)?,
-                    app: r.get(2)?,
-                    revision: r.get(3)?,
-                    kind: r.get(4)?,
-                    message: r.get(5)?,
-                })
-            })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
@@ -558,64 +398,6 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
-}
-
-const APP_COLUMNS: &str =
-    "SELECT name, revision, desired, source, created_at, updated_at FROM apps";
-const REVISION_COLUMNS: &str = "SELECT app, number, digest, size, app_type, version, signer, rollback_of, created_at FROM revisions";
-const RUN_COLUMNS: &str =
-    "SELECT id, app, revision, started_at, ended_at, exit_code, reason, peak_memory FROM runs";
-
-fn app_row(r: &Row) -> rusqlite::Result<AppRow> {
-    Ok(AppRow {
-        name: r.get(0)?,
-        revision: r.get(1)?,
-        desired: Desired::parse(&r.get::<_, String>(2)?),
-        source: r.get(3)?,
-        created_at: r.get(4)?,
-        updated_at: r.get(5)?,
-    })
-}
-
-fn revision_row(r: &Row) -> rusqlite::Result<RevisionRow> {
-    Ok(RevisionRow {
-        app: r.get(0)?,
-        number: r.get(1)?,
-        digest: r.get(2)?,
-        size: r.get::<_, i64>(3)? as u64,
-        app_type: r.get(4)?,
-        version: r.get(5)?,
-        signer: r.get(6)?,
-        rollback_of: r.get(7)?,
-        created_at: r.get(8)?,
-    })
-}
-
-fn run_row(r: &Row) -> rusqlite::Result<RunRow> {
-    Ok(RunRow {
-        id: r.get(0)?,
-        app: r.get(1)?,
-        revision: r.get(2)?,
-        started_at: r.get(3)?,
-        ended_at: r.get(4)?,
-        exit_code: r.get(5)?,
-        reason: r.get(6)?,
-        peak_memory: r.get::<_, Option<i64>>(7)?.map(|p| p as u64),
-    })
-}
-
-fn app(c: &Connection, name: &str) -> rusqlite::Result<Option<AppRow>> {
-    c.query_row(&format!("{APP_COLUMNS} WHERE name = ?1"), [name], app_row)
-        .optional()
-}
-
-fn revision(c: &Connection, name: &str, number: u32) -> rusqlite::Result<Option<RevisionRow>> {
-    c.query_row(
-        &format!("{REVISION_COLUMNS} WHERE app = ?1 AND number = ?2"),
-        params![name, number],
-        revision_row,
-    )
-    .optional()
 }
 
 fn rollback_target(c: &Connection, name: &str, to: Option<u32>) -> Tx<RevisionRow> {
@@ -678,28 +460,6 @@ fn prune_revisions(tx: &Transaction, name: &str, newest: u32) -> rusqlite::Resul
         params![name, cut],
     )?;
     Ok(digests)
-}
-
-fn event(
-    tx: &Connection,
-    app: &str,
-    revision: Option<u32>,
-    kind: &str,
-    message: &str,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO events (time, app, revision, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![now_ms(), app, revision, kind, message],
-    )?;
-    let id = tx.last_insert_rowid();
-    if id % 100 == 0 {
-        tx.execute(
-            "DELETE FROM events WHERE app = ?1 AND id <= (
-                SELECT id FROM events WHERE app = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-            params![app, KEEP_EVENTS],
-        )?;
-    }
-    Ok(())
 }
 
 /// The first 12 hex digits of a digest, as `docker images` shows ids.

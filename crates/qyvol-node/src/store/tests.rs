@@ -1,3 +1,5 @@
+use qyvol_manifest::AppType;
+
 use super::*;
 
 fn new(app: &str, digest: &str) -> NewRevision {
@@ -5,11 +7,20 @@ fn new(app: &str, digest: &str) -> NewRevision {
         app: app.into(),
         digest: digest.repeat(64 / digest.len()),
         size: 10,
-        app_type: "command".into(),
+        app_type: AppType::Command,
         version: Some("1.0.0".into()),
         signer: None,
         source: "api".into(),
     }
+}
+
+/// The kinds of an app's events, oldest first.
+fn kinds(s: &Store, app: &str) -> Vec<EventKind> {
+    s.events(Some(app), 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
 }
 
 fn store() -> (tempfile::TempDir, Store) {
@@ -98,13 +109,11 @@ fn remove_keeps_events_and_returns_digests() {
     assert_eq!(digests, ["1".repeat(64), "2".repeat(64)]);
     assert!(s.app("a").unwrap().is_none());
     assert!(s.referenced_digests().unwrap().is_empty());
-    let kinds: Vec<String> = s
-        .events(Some("a"), 0, 10)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
-    assert_eq!(kinds, ["deployed", "deployed", "removed"]);
+    let kinds = kinds(&s, "a");
+    assert_eq!(
+        kinds,
+        [EventKind::Deployed, EventKind::Deployed, EventKind::Removed]
+    );
     assert!(matches!(s.remove("a"), Err(NodeError::NoSuchApp(_))));
 }
 
@@ -113,24 +122,62 @@ fn runs_that_never_ended_are_interrupted_on_reopen() {
     let (_d, s) = store();
     s.deploy(&new("a", "1")).unwrap();
     let done = s.run_started("a", 1, "started").unwrap();
-    s.run_ended(
-        done,
-        "a",
-        1,
-        Some(0),
-        "exited with code 0",
-        Some(65536),
-        "exited",
-    )
-    .unwrap();
+    let end = RunEnd {
+        exit_code: Some(0),
+        reason: "exited with code 0".into(),
+        peak_memory: Some(65536),
+        kind: EventKind::Exited,
+    };
+    s.run_ended(&done, &end).unwrap();
+    let ended = s.last_run("a", 1).unwrap().unwrap();
+    assert_eq!(
+        (
+            ended.id,
+            ended.exit_code,
+            ended.reason.as_deref(),
+            ended.peak_memory
+        ),
+        (done.id, Some(0), Some("exited with code 0"), Some(65536))
+    );
     let open = s.run_started("a", 1, "started").unwrap();
     let interrupted = s.end_interrupted_runs().unwrap();
     assert_eq!(interrupted.len(), 1);
-    assert_eq!(interrupted[0].id, open);
+    assert_eq!(interrupted[0].id, open.id);
     let last = s.last_run("a", 1).unwrap().unwrap();
     assert!(last.ended_at.is_some());
     assert!(last.reason.unwrap().starts_with("interrupted"));
     assert!(s.end_interrupted_runs().unwrap().is_empty());
+    let kinds = kinds(&s, "a");
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Deployed,
+            EventKind::Started,
+            EventKind::Exited,
+            EventKind::Started,
+            EventKind::Interrupted
+        ]
+    );
+}
+
+#[test]
+fn stored_words_read_back_and_unknown_ones_fail() {
+    for kind in EventKind::ALL {
+        assert_eq!(EventKind::parse(kind.as_str()), Some(*kind));
+    }
+    for desired in Desired::ALL {
+        assert_eq!(Desired::parse(desired.as_str()), Some(*desired));
+    }
+    let (_d, s) = store();
+    s.deploy(&new("a", "1")).unwrap();
+    lock(&s.conn)
+        .execute("UPDATE events SET kind = 'exploded' WHERE app = 'a'", [])
+        .unwrap();
+    let err = s.events(Some("a"), 0, 10).unwrap_err().to_string();
+    assert!(
+        err.contains("\"exploded\" is not a known EventKind"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -138,8 +185,13 @@ fn events_page_by_id_and_filter_by_app() {
     let (_d, s) = store();
     s.deploy(&new("a", "1")).unwrap();
     s.deploy(&new("b", "1")).unwrap();
-    s.set_desired("a", Desired::Stopped, "stopped", "stopped by a client")
-        .unwrap();
+    s.set_desired(
+        "a",
+        Desired::Stopped,
+        EventKind::Stop,
+        "stopped by a client",
+    )
+    .unwrap();
     let all = s.events(None, 0, 100).unwrap();
     assert_eq!(all.len(), 3);
     assert!(all.windows(2).all(|w| w[0].id < w[1].id));
@@ -147,12 +199,6 @@ fn events_page_by_id_and_filter_by_app() {
     assert_eq!(after.len(), 2);
     let last = s.events(None, 0, 1).unwrap();
     assert_eq!(last[0].id, all[2].id);
-    let a: Vec<String> = s
-        .events(Some("a"), 0, 100)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
-    assert_eq!(a, ["deployed", "stopped"]);
+    assert_eq!(kinds(&s, "a"), [EventKind::Deployed, EventKind::Stop]);
     assert_eq!(s.app("a").unwrap().unwrap().desired, Desired::Stopped);
 }

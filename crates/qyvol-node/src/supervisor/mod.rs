@@ -15,17 +15,19 @@
 //! `qyv serve`), at its route, with a fresh instance per request.
 
 mod backoff;
+mod http;
 mod task;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use qyvol_manifest::bundle::{Bundle, Standing, TrustPolicy};
-use qyvol_manifest::{AppType, Manifest};
-use qyvol_runtime::serve::{ServeApp, ServeHandle, Served};
-use qyvol_runtime::{CodeCache, CodeSource, RunControl, Stdio};
+use qyvol_manifest::sync::lock;
+use qyvol_manifest::{AppType, Manifest, Restart};
+use qyvol_runtime::serve::ServeHandle;
+use qyvol_runtime::{CodeCache, RunControl};
 use tokio::sync::{Notify, OwnedMutexGuard, watch};
 use tokio::task::JoinHandle;
 
@@ -34,7 +36,7 @@ use crate::artifacts::Artifacts;
 use crate::error::NodeError;
 use crate::limits::NodeLimits;
 use crate::logs::LogBook;
-use crate::store::{Desired, RevisionRow, Store};
+use crate::store::{AppRow, Desired, EventKind, RevisionRow, Store};
 
 /// What the node knows of an app beyond the store: its instance now.
 #[derive(Clone, Debug, Default)]
@@ -55,7 +57,7 @@ pub struct Live {
     /// Time instances ran, in total, since the node started.
     pub run_seconds: f64,
     /// A service's restart policy.
-    pub restart: Option<String>,
+    pub restart: Option<Restart>,
     /// An HTTP app's route.
     pub route: Option<String>,
 }
@@ -149,31 +151,6 @@ pub struct Supervisor {
     shared: Arc<Shared>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Why an HTTP app is not served by a node started without `--http`.
-pub(crate) fn no_http_port(app: &str) -> String {
-    format!(
-        "{app} is a type: http app, and this node serves no HTTP apps: it was started without --http; start it with `qyv daemon --http ADDR` (for example --http 0.0.0.0:8080) to serve them on that port"
-    )
-}
-
-/// Loads the app's revision (its bundle unpacked as `qyv run` would) and
-/// puts it on the server, its output going to the app's log. Blocking.
-fn put_app(shared: &Shared, http: &ServeHandle, app: &Prepared) -> Result<Served, String> {
-    let bundle = Bundle::open(&app.bundle).map_err(|e| e.to_string())?;
-    let note = untrusted_code_note(&bundle, app.trusted);
-    let mut serve = ServeApp::from_bundle(&app.manifest, Arc::new(bundle), app.trusted);
-    shared.limits.apply_to_serve(&app.manifest, &mut serve);
-    serve.spec.cache = Some(shared.cache.clone());
-    serve.spec.stdio = Stdio::Capture(shared.logs.app(&app.name).sink(app.revision));
-    let mut served = http.put(serve).map_err(|e| e.to_string())?;
-    served.warnings.extend(note);
-    Ok(served)
-}
-
 /// What to tell when a bundle's precompiled code is not used because no
 /// key the node trusts signed it, as `qyv run` tells it.
 pub(crate) fn untrusted_code_note(bundle: &Bundle, trusted: bool) -> Option<String> {
@@ -238,64 +215,6 @@ impl Supervisor {
 
     pub fn limits(&self) -> &NodeLimits {
         &self.shared.limits
-    }
-
-    /// Whether the node serves HTTP apps (it was started with `--http`).
-    pub fn serves_http(&self) -> bool {
-        self.shared.http.is_some()
-    }
-
-    /// Requests routed to each HTTP app served now, since its revision was
-    /// put in.
-    pub fn http_requests(&self) -> HashMap<String, u64> {
-        self.shared
-            .http
-            .as_ref()
-            .map(|h| h.requests().into_iter().collect())
-            .unwrap_or_default()
-    }
-
-    /// Taken by a deploy of an HTTP app from before it looks for the app
-    /// holding its route until the app is started.
-    pub async fn lock_routes(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.shared.routes.lock().await
-    }
-
-    /// Why an HTTP app at `route` cannot be served here, if it cannot: the
-    /// node serves no HTTP apps, or another app holds the route (stopped
-    /// apps hold theirs too, so that starting one never finds it taken).
-    /// Call it with [`Supervisor::lock_routes`] held.
-    pub async fn refuse_route(&self, app: &str, route: &str) -> Result<Option<String>, NodeError> {
-        if !self.serves_http() {
-            return Ok(Some(no_http_port(app)));
-        }
-        let rows = db(&self.shared.store, |s| s.all_current()).await?;
-        for (row, rev) in rows {
-            if row.name == app || rev.app_type != AppType::Http.as_str() {
-                continue;
-            }
-            // A bundle that cannot be read now holds no route it could
-            // serve; its own start says what is wrong with it.
-            if self.stored_route(&rev.digest).await.as_deref() == Some(route) {
-                let other = row.name;
-                return Ok(Some(format!(
-                    "http.route {route} belongs to app {other} on this node; give {app} another http.route, or remove {other} first (`qyv rm {other}`)"
-                )));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The `http.route` of the HTTP app in a stored bundle.
-    pub async fn stored_route(&self, digest: &str) -> Option<String> {
-        let path = self.shared.artifacts.path(digest);
-        tokio::task::spawn_blocking(move || {
-            let manifest = Bundle::open(&path).ok()?.manifest().ok()?;
-            (manifest.app_type == AppType::Http).then(|| manifest.http_settings().route)
-        })
-        .await
-        .ok()
-        .flatten()
     }
 
     pub fn uptime(&self) -> std::time::Duration {
@@ -406,47 +325,15 @@ impl Supervisor {
             {
                 return Ok(());
             }
-            Trigger::Boot => {
-                if row.desired == Desired::Stopped {
-                    self.settle_from_store(&app, &rev, State::Stopped).await?;
-                    return Ok(());
-                }
-                // A command that ran to its end (or was interrupted by the
-                // node's own end) is not run again by a restart of the node.
-                if rev.app_type == AppType::Command.as_str() {
-                    let name = app.clone();
-                    let number = rev.number;
-                    let last = db(&self.shared.store, move |s| s.last_run(&name, number)).await?;
-                    if let Some(run) = last {
-                        let state = if run.exit_code == Some(0) {
-                            State::Completed
-                        } else {
-                            State::Failed
-                        };
-                        self.settle_from_store(&app, &rev, state).await?;
-                        return Ok(());
-                    }
-                }
-            }
+            Trigger::Boot if self.settled_at_boot(&app, &row, &rev).await? => return Ok(()),
             _ => {}
         }
         self.stop_task(&app).await;
         let prepared = match self.prepare(&app, &rev).await {
             Ok(p) => p,
             Err(e) => {
-                let reason = e.to_string();
-                live.send_modify(|l| {
-                    l.revision = rev.number;
-                    l.state = State::Failed;
-                    l.reason = Some(reason.clone());
-                    l.exit_code = None;
-                });
-                let name = app.clone();
-                let number = rev.number;
-                db(&self.shared.store, move |s| {
-                    s.add_event(&name, Some(number), "failed", &reason)
-                })
-                .await?;
+                self.failed_to_prepare(&app, &rev, &live, e.to_string())
+                    .await?;
                 return Err(e);
             }
         };
@@ -455,12 +342,74 @@ impl Supervisor {
         }
         // Its revision before may have been an HTTP app.
         self.unserve(&app);
+        self.start_task(prepared, live);
+        Ok(())
+    }
+
+    /// At the node's start: whether the app stays as the store left it
+    /// (stopped, or a command that ran to its end), its state now set.
+    async fn settled_at_boot(
+        &self,
+        app: &str,
+        row: &AppRow,
+        rev: &RevisionRow,
+    ) -> Result<bool, NodeError> {
+        if row.desired == Desired::Stopped {
+            self.settle_from_store(app, rev, State::Stopped).await?;
+            return Ok(true);
+        }
+        // A command that ran to its end (or was interrupted by the node's
+        // own end) is not run again by a restart of the node.
+        if rev.app_type != AppType::Command {
+            return Ok(false);
+        }
+        let name = app.to_string();
+        let number = rev.number;
+        let last = db(&self.shared.store, move |s| s.last_run(&name, number)).await?;
+        let Some(run) = last else {
+            return Ok(false);
+        };
+        let state = if run.exit_code == Some(0) {
+            State::Completed
+        } else {
+            State::Failed
+        };
+        self.settle_from_store(app, rev, state).await?;
+        Ok(true)
+    }
+
+    /// The revision's bundle could not be opened: the app has failed, and
+    /// its events say why.
+    async fn failed_to_prepare(
+        &self,
+        app: &str,
+        rev: &RevisionRow,
+        live: &watch::Sender<Live>,
+        reason: String,
+    ) -> Result<(), NodeError> {
+        live.send_modify(|l| {
+            l.revision = rev.number;
+            l.state = State::Failed;
+            l.reason = Some(reason.clone());
+            l.exit_code = None;
+        });
+        let name = app.to_string();
+        let number = rev.number;
+        db(&self.shared.store, move |s| {
+            s.add_event(&name, Some(number), EventKind::Failed, &reason)
+        })
+        .await
+    }
+
+    /// Starts the task that runs a command or a service.
+    fn start_task(&self, prepared: Prepared, live: watch::Sender<Live>) {
+        let app = prepared.name.clone();
         let restart = (prepared.manifest.app_type == AppType::Service)
-            .then(|| prepared.manifest.restart_policy().as_str().to_string());
+            .then(|| prepared.manifest.restart_policy());
         live.send_modify(|l| {
             l.restart = restart;
             l.route = None;
-            l.revision = rev.number;
+            l.revision = prepared.revision;
             l.state = State::Pending;
             l.reason = None;
             l.exit_code = None;
@@ -476,104 +425,6 @@ impl Supervisor {
         ));
         if let Some(slot) = lock(&self.shared.apps).get_mut(&app) {
             slot.task = Some(Task { stop, join });
-        }
-        Ok(())
-    }
-
-    /// Whether the app's `revision` is served now.
-    fn served(&self, app: &str, revision: u32) -> bool {
-        let is_served = self
-            .shared
-            .http
-            .as_ref()
-            .is_some_and(|h| h.routes().iter().any(|(_, name)| name == app));
-        is_served
-            && self.live(app).is_some_and(|l| {
-                l.revision == revision && l.state == State::Running && l.route.is_some()
-            })
-    }
-
-    /// Takes the app off the HTTP server, if it is on it; its requests in
-    /// flight finish.
-    fn unserve(&self, app: &str) {
-        if let Some(http) = &self.shared.http {
-            http.remove(app);
-        }
-    }
-
-    /// Puts an HTTP app's revision on the node's HTTP server, in place of
-    /// its revision before, if any.
-    async fn serve(&self, app: Prepared, live: &watch::Sender<Live>) -> Result<(), NodeError> {
-        let route = app.manifest.http_settings().route;
-        live.send_modify(|l| {
-            l.restart = None;
-            l.revision = app.revision;
-            l.state = State::Starting;
-            l.reason = None;
-            l.exit_code = None;
-            l.next_start_at = None;
-            l.ended_at = None;
-            l.control = None;
-            l.route = Some(route.clone());
-        });
-        let (name, revision) = (app.name.clone(), app.revision);
-        let put = match &self.shared.http {
-            None => Err(no_http_port(&name)),
-            Some(http) => {
-                let http = http.clone();
-                let shared = self.shared.clone();
-                tokio::task::spawn_blocking(move || put_app(&shared, &http, &app))
-                    .await
-                    .map_err(|e| format!("a task failed: {e}"))
-                    .and_then(|r| r)
-            }
-        };
-        match put {
-            Ok(served) => {
-                let log = self.shared.logs.app(&name).sink(revision);
-                for w in &served.warnings {
-                    eprintln!("qyv daemon: {name}: {w}");
-                    qyvol_runtime::OutputSink::write(
-                        &*log,
-                        qyvol_runtime::StdStream::Stderr,
-                        format!("qyv: {w}\n").as_bytes(),
-                    );
-                }
-                live.send_modify(|l| {
-                    l.state = State::Running;
-                    l.started_at = Some(crate::time::now_ms());
-                });
-                let code = match served.code {
-                    CodeSource::Precompiled => "the bundle's precompiled code",
-                    CodeSource::CacheHit => "code from the node's cache",
-                    _ => "code compiled now",
-                };
-                let message = format!(
-                    "revision {revision} served at {route} on the node's HTTP port, with {code}"
-                );
-                eprintln!("qyv daemon: {name}: {message}");
-                db(&self.shared.store, move |s| {
-                    s.add_event(&name, Some(revision), "started", &message)
-                })
-                .await
-            }
-            Err(reason) => {
-                // Not the revision before either: the app is where its
-                // state says, failed.
-                self.unserve(&name);
-                live.send_modify(|l| {
-                    l.state = State::Failed;
-                    l.reason = Some(reason.clone());
-                    l.ended_at = Some(crate::time::now_ms());
-                });
-                eprintln!("qyv daemon: {name} revision {revision}: {reason}");
-                let event = reason.clone();
-                db(&self.shared.store, move |s| {
-                    s.add_event(&name, Some(revision), "failed", &event)
-                })
-                .await?;
-                Err(NodeError::Internal(reason))
-            }
         }
     }
 

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use super::backoff::Backoff;
 use super::{Live, Prepared, Shared, db};
 use crate::api::types::State;
+use crate::store::{EventKind, RunEnd, StartedRun};
 use crate::time::now_ms;
 
 /// How long a stopped instance gets to end before the node stops waiting
@@ -102,44 +103,74 @@ async fn wait(instance: &mut Instance, stop: &Notify, live: &watch::Sender<Live>
     }
 }
 
-/// The words and the exit status for how an instance ended.
-fn describe(app: &str, ending: &Ending) -> (Option<i32>, String, Option<u64>, bool) {
-    let report = |r: &RunReport| {
-        let code = r.outcome.exit_code();
-        let words = match &r.outcome {
-            Outcome::Exited(c) => format!("exited with code {c}"),
-            other => other.report(app).unwrap_or_default(),
-        };
-        (
-            Some(code),
-            words,
-            Some(r.metrics.peak_memory_bytes),
-            r.outcome.succeeded(),
-        )
+/// How an instance ended, in words and as the store records it.
+fn describe(app: &str, ending: &Ending) -> RunEnd {
+    let stopped = |reason: String, report: Option<&RunReport>| RunEnd {
+        exit_code: report.map(|r| r.outcome.exit_code()),
+        reason,
+        peak_memory: report.map(|r| r.metrics.peak_memory_bytes),
+        kind: EventKind::Stopped,
     };
     match ending {
-        Ending::Ran(Ok(r)) => report(r),
-        Ending::Ran(Err(e)) => (None, format!("could not start: {e}"), None, false),
-        Ending::Stopped(Some(Ok(r))) => {
-            let (code, _, peak, _) = report(r);
-            (code, "stopped".into(), peak, false)
-        }
-        Ending::Stopped(Some(Err(e))) => (
-            None,
-            format!("stopped before it started ({e})"),
-            None,
-            false,
-        ),
-        Ending::Stopped(None) => (
-            None,
+        Ending::Ran(Ok(r)) => RunEnd {
+            exit_code: Some(r.outcome.exit_code()),
+            reason: match &r.outcome {
+                Outcome::Exited(c) => format!("exited with code {c}"),
+                other => other.report(app).unwrap_or_default(),
+            },
+            peak_memory: Some(r.metrics.peak_memory_bytes),
+            kind: if r.outcome.succeeded() {
+                EventKind::Exited
+            } else {
+                EventKind::Failed
+            },
+        },
+        Ending::Ran(Err(e)) => failed(format!("could not start: {e}")),
+        Ending::Stopped(Some(Ok(r))) => stopped("stopped".into(), Some(r)),
+        Ending::Stopped(Some(Err(e))) => stopped(format!("stopped before it started ({e})"), None),
+        Ending::Stopped(None) => stopped(
             format!(
                 "stopped; it was blocked in a host call and did not end within {} ms, so its thread was left to end when the call returns",
                 STOP_GRACE.as_millis()
             ),
             None,
-            false,
         ),
     }
+}
+
+/// An instance that ended badly before it ran.
+fn failed(reason: String) -> RunEnd {
+    RunEnd {
+        exit_code: None,
+        reason,
+        peak_memory: None,
+        kind: EventKind::Failed,
+    }
+}
+
+/// What `qyv ps` says of an app whose instance ended this way.
+fn state_after(end: &RunEnd) -> State {
+    match end.kind {
+        EventKind::Stopped => State::Stopped,
+        EventKind::Exited => State::Completed,
+        _ => State::Failed,
+    }
+}
+
+/// How one instance went.
+struct Ran {
+    end: RunEnd,
+    took: Duration,
+    /// It never ran: its code could not be loaded or linked.
+    startup_error: bool,
+}
+
+/// What each step of an app's task works with.
+struct Supervised<'a> {
+    shared: &'a Shared,
+    app: &'a Prepared,
+    live: &'a watch::Sender<Live>,
+    stop: &'a Notify,
 }
 
 pub(crate) async fn supervise(
@@ -148,11 +179,46 @@ pub(crate) async fn supervise(
     live: watch::Sender<Live>,
     stop: Arc<Notify>,
 ) {
+    let task = Supervised {
+        shared: &shared,
+        app: &app,
+        live: &live,
+        stop: &stop,
+    };
     let policy = app.manifest.restart_policy();
     let service = app.manifest.app_type == AppType::Service;
     let mut backoff = Backoff::default();
     let mut first = true;
     loop {
+        let Some(ran) = task.run_once(first, policy).await else {
+            return;
+        };
+        // A program that cannot be loaded will not load on a second try.
+        let again = service
+            && ran.end.kind != EventKind::Stopped
+            && !ran.startup_error
+            && match policy {
+                Restart::Always => true,
+                Restart::OnFailure => ran.end.kind != EventKind::Exited,
+                Restart::Never => false,
+            };
+        if !again
+            || !task
+                .back_off(&ran.end.reason, backoff.next(ran.took), policy)
+                .await
+        {
+            return;
+        }
+        live.send_modify(|l| l.restarts += 1);
+        first = false;
+    }
+}
+
+impl Supervised<'_> {
+    /// Starts an instance and waits for its end, recording both; `None`
+    /// when that could not even begin (the app has then failed for good).
+    async fn run_once(&self, first: bool, policy: Restart) -> Option<Ran> {
+        let (app, live) = (self.app, self.live);
         let message = if first {
             format!("revision {} started", app.revision)
         } else {
@@ -162,21 +228,25 @@ pub(crate) async fn supervise(
             )
         };
         let (name, rev) = (app.name.clone(), app.revision);
-        let run = match db(&shared.store, move |s| s.run_started(&name, rev, &message)).await {
-            Ok(id) => id,
+        let run = match db(&self.shared.store, move |s| {
+            s.run_started(&name, rev, &message)
+        })
+        .await
+        {
+            Ok(run) => run,
             Err(e) => {
-                fail(&live, format!("cannot record the start: {e}"));
-                return;
+                fail(live, format!("cannot record the start: {e}"));
+                return None;
             }
         };
         let begun = Instant::now();
-        let mut instance = match start(&shared, &app) {
+        let mut instance = match start(self.shared, app) {
             Ok(i) => i,
             Err(e) => {
-                let reason = format!("could not start: {e}");
-                record(&shared, &app, run, None, &reason, None, "failed").await;
-                fail(&live, reason);
-                return;
+                let end = failed(format!("could not start: {e}"));
+                record(self.shared, &run, &end).await;
+                fail(live, end.reason);
+                return None;
             }
         };
         live.send_modify(|l| {
@@ -186,79 +256,59 @@ pub(crate) async fn supervise(
             l.next_start_at = None;
             l.control = Some(instance.control.clone());
         });
-        let ending = wait(&mut instance, &stop, &live).await;
-        let ran = begun.elapsed();
-        let (code, reason, peak, succeeded) = describe(&app.name, &ending);
-        let stopped = matches!(ending, Ending::Stopped(_));
-        let startup_error = matches!(ending, Ending::Ran(Err(_)));
-        let kind = if stopped {
-            "stopped"
-        } else if succeeded {
-            "exited"
-        } else {
-            "failed"
-        };
-        record(&shared, &app, run, code, &reason, peak, kind).await;
+        let ending = wait(&mut instance, self.stop, live).await;
+        let took = begun.elapsed();
+        let end = describe(&app.name, &ending);
+        record(self.shared, &run, &end).await;
         live.send_modify(|l| {
             l.control = None;
             l.ended_at = Some(now_ms());
-            l.exit_code = code;
-            l.reason = Some(reason.clone());
-            l.run_seconds += ran.as_secs_f64();
-            if let Some(c) = code {
+            l.exit_code = end.exit_code;
+            l.reason = Some(end.reason.clone());
+            l.run_seconds += took.as_secs_f64();
+            if let Some(c) = end.exit_code {
                 *l.exits.entry(c).or_default() += 1;
             }
-            l.state = if stopped {
-                State::Stopped
-            } else if succeeded {
-                State::Completed
-            } else {
-                State::Failed
-            };
+            l.state = state_after(&end);
         });
         eprintln!(
-            "qyv daemon: {} revision {}: {reason}",
-            app.name, app.revision
+            "qyv daemon: {} revision {}: {}",
+            app.name, app.revision, end.reason
         );
-        // A program that cannot be loaded will not load on a second try.
-        let again = service
-            && !stopped
-            && !startup_error
-            && match policy {
-                Restart::Always => true,
-                Restart::OnFailure => !succeeded,
-                Restart::Never => false,
-            };
-        if !again {
-            return;
-        }
-        let delay = backoff.next(ran);
+        Some(Ran {
+            end,
+            took,
+            startup_error: matches!(ending, Ending::Ran(Err(_))),
+        })
+    }
+
+    /// Waits `delay` before the next start, saying why and when; false
+    /// when the app is stopped meanwhile.
+    async fn back_off(&self, reason: &str, delay: Duration, policy: Restart) -> bool {
         let at = now_ms() + delay.as_millis() as i64;
-        live.send_modify(|l| {
+        self.live.send_modify(|l| {
             l.state = State::Backoff;
             l.next_start_at = Some(at);
         });
-        let (name, rev) = (app.name.clone(), app.revision);
+        let (name, rev) = (self.app.name.clone(), self.app.revision);
         let note = format!(
             "{reason}; starting it again in {} (restart: {policy})",
             qyvol_manifest::format_duration(delay)
         );
-        let _ = db(&shared.store, move |s| {
-            s.add_event(&name, Some(rev), "restarting", &note)
+        let _ = db(&self.shared.store, move |s| {
+            s.add_event(&name, Some(rev), EventKind::Restarting, &note)
         })
         .await;
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.notified() => {
-                live.send_modify(|l| {
+            _ = tokio::time::sleep(delay) => true,
+            _ = self.stop.notified() => {
+                self.live.send_modify(|l| {
                     l.state = State::Stopped;
                     l.next_start_at = None;
                 });
-                return;
+                false
             }
         }
-        live.send_modify(|l| l.restarts += 1);
-        first = false;
     }
 }
 
@@ -271,22 +321,9 @@ fn fail(live: &watch::Sender<Live>, reason: String) {
     });
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn record(
-    shared: &Shared,
-    app: &Prepared,
-    run: i64,
-    code: Option<i32>,
-    reason: &str,
-    peak: Option<u64>,
-    kind: &'static str,
-) {
-    let (name, rev, reason_owned) = (app.name.clone(), app.revision, reason.to_string());
-    if let Err(e) = db(&shared.store, move |s| {
-        s.run_ended(run, &name, rev, code, &reason_owned, peak, kind)
-    })
-    .await
-    {
-        eprintln!("qyv daemon: {}: cannot record how it ended: {e}", app.name);
+async fn record(shared: &Shared, run: &StartedRun, end: &RunEnd) {
+    let (owned_run, owned_end) = (run.clone(), end.clone());
+    if let Err(e) = db(&shared.store, move |s| s.run_ended(&owned_run, &owned_end)).await {
+        eprintln!("qyv daemon: {}: cannot record how it ended: {e}", run.app);
     }
 }

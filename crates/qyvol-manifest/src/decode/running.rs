@@ -1,0 +1,244 @@
+//! How the app is run: `limits:`, HTTP serving (`http:`), and cluster
+//! placement (`replicas:`, `scheduler:`), with the rules that tie `restart:`
+//! and `http:` to the app's type.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Decoder, Field, Result, Section};
+use crate::error::{ErrorKind, ManifestError};
+use crate::fields::{MAX_HTTP_CONCURRENCY, MAX_HTTP_QUEUE, MAX_REPLICAS};
+use crate::model::{AppType, Http, Limits, Manifest, Scheduler, Strategy};
+use crate::schema::{DURATION_PATTERN, SIZE_PATTERN};
+use crate::units::{self, WASM_PAGE_SIZE};
+use crate::yaml::Node;
+
+/// `limits:`.
+pub(super) const LIMITS: Section<Limits> = Section {
+    description: "Resource limits; unset limits use the runtime's defaults.",
+    expected: "a mapping",
+    fields: &[
+        Field {
+            name: "memory",
+            required: None,
+            decode: |d, node, path, l| {
+                l.memory = Some(d.memory(node, path)?);
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Most memory, linear memories and tables together: a number of bytes, or a size such as 128MiB, 64MB, 1GiB, 512KiB (KB, MB, GB are powers of 1000; KiB, MiB, GiB powers of 1024). At least 64KiB, one WebAssembly page.",
+                    "anyOf": [
+                        {"type": "integer", "minimum": WASM_PAGE_SIZE},
+                        {"type": "string", "pattern": SIZE_PATTERN},
+                    ],
+                })
+            },
+        },
+        Field {
+            name: "timeout",
+            required: None,
+            decode: |d, node, path, l| {
+                l.timeout = Some(d.timeout(node, path)?);
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Longest run time, with a unit: 500ms, 30s, 1.5s, 5m, 1h.",
+                    "type": "string",
+                    "pattern": DURATION_PATTERN,
+                })
+            },
+        },
+        Field {
+            name: "fuel",
+            required: None,
+            decode: |d, node, path, l| {
+                l.fuel = Some(d.fuel(node, path)?);
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Instruction budget (Wasmtime fuel); null for none.",
+                    "type": ["integer", "null"],
+                    "minimum": 1,
+                    "default": null,
+                })
+            },
+        },
+    ],
+};
+
+/// `http:`, for apps of `type: http`.
+pub(super) const HTTP: Section<Http> = Section {
+    description: "How an HTTP app (type: http) is served by qyv serve.",
+    expected: "a mapping like {route: /api, reuse: 1}",
+    fields: &[
+        Field {
+            name: "route",
+            required: None,
+            decode: |d, node, path, h| {
+                h.route = d.route(node, path)?;
+                Ok(())
+            },
+            schema: || json!({"type": "string", "pattern": "^/", "default": "/", "description": "URL path prefix this app answers, e.g. /api; among apps served together the longest matching prefix wins."}),
+        },
+        Field {
+            name: "reuse",
+            required: None,
+            decode: |d, node, path, h| {
+                h.reuse = d.bounded(node, path, 1, u32::MAX, "requests per instance")?;
+                Ok(())
+            },
+            schema: || json!({"type": "integer", "minimum": 1, "default": 1, "description": "Requests one instance serves before it is dropped. 1 gives every request a fresh instance (full isolation); more is faster for stateless apps but lets one request see what an earlier one left in memory."}),
+        },
+        Field {
+            name: "concurrency",
+            required: None,
+            decode: |d, node, path, h| {
+                h.concurrency =
+                    d.bounded(node, path, 1, MAX_HTTP_CONCURRENCY, "instances at once")?;
+                Ok(())
+            },
+            schema: || json!({"type": "integer", "minimum": 1, "maximum": MAX_HTTP_CONCURRENCY, "default": Http::DEFAULT_CONCURRENCY, "description": "Instances of this app running at once; further requests wait in the queue."}),
+        },
+        Field {
+            name: "queue",
+            required: None,
+            decode: |d, node, path, h| {
+                h.queue = d.bounded(node, path, 0, MAX_HTTP_QUEUE, "waiting requests")?;
+                Ok(())
+            },
+            schema: || json!({"type": "integer", "minimum": 0, "maximum": MAX_HTTP_QUEUE, "default": Http::DEFAULT_QUEUE, "description": "Requests that may wait for an instance; when the queue is full, requests are answered 503."}),
+        },
+    ],
+};
+
+/// `scheduler:`, for cluster deploys.
+pub(super) const SCHEDULER: Section<Scheduler> = Section {
+    description: "Placement of replicas in a cluster (used by cluster deploys only).",
+    expected: "a mapping like {strategy: spread}",
+    fields: &[Field {
+        name: "strategy",
+        required: None,
+        decode: |d, node, path, s| {
+            s.strategy = d.keyword(node, path, Strategy::NAMES, Strategy::from_name)?;
+            Ok(())
+        },
+        schema: || {
+            json!({
+                "description": "spread: one replica per node as far as possible; pack: fill one node first.",
+                "enum": Strategy::NAMES,
+                "default": "spread",
+            })
+        },
+    }],
+};
+
+impl Decoder<'_> {
+    /// `limits.memory`: a size, at least one page.
+    fn memory(&self, node: &Node, path: &str) -> Result<u64> {
+        let text = self.text(node, path, "a size like 128MiB")?;
+        units::parse_memory_limit(text).map_err(|message| self.invalid(node, path, message))
+    }
+
+    /// `limits.timeout`: a duration with its unit.
+    fn timeout(&self, node: &Node, path: &str) -> Result<Duration> {
+        let text = self.text(node, path, "a duration like 30s")?;
+        units::parse_timeout(text).map_err(|message| self.invalid(node, path, message))
+    }
+
+    /// `limits.fuel`: a positive whole number.
+    fn fuel(&self, node: &Node, path: &str) -> Result<u64> {
+        let fuel = self.integer(node, path)?;
+        u64::try_from(fuel).ok().filter(|f| *f > 0).ok_or_else(|| {
+            self.invalid(
+                node,
+                path,
+                format!("must be a positive whole number, or null for no budget; got {fuel}"),
+            )
+        })
+    }
+
+    fn invalid(&self, node: &Node, path: &str, message: String) -> ManifestError {
+        self.error(ErrorKind::Value, Some(node.pos), path, message)
+    }
+
+    /// A URL path prefix, written one way only: `/` or `/a/b`.
+    fn route(&self, node: &Node, path: &str) -> Result<String> {
+        let route = self.text(node, path, "a path prefix like /api")?;
+        let invalid = |message: String| self.error(ErrorKind::Value, Some(node.pos), path, message);
+        if !route.starts_with('/') {
+            return Err(invalid(format!(
+                "{route:?} is not a path; a route starts with \"/\""
+            ))
+            .with_suggestion(Some(format!("/{}", route.trim_start_matches("./")))));
+        }
+        if let Some(bad) = route.chars().find(|c| !is_path_char(*c)) {
+            return Err(invalid(format!(
+                "{route:?} contains {bad:?}; a route is a URL path prefix (letters, digits, - . _ ~ and /), without query or fragment"
+            )));
+        }
+        let parts: Vec<&str> = route.split('/').filter(|p| !p.is_empty()).collect();
+        if parts.iter().any(|p| *p == "." || *p == "..") {
+            return Err(invalid(format!(
+                "{route:?} contains \".\" or \"..\"; write the route without them"
+            )));
+        }
+        Ok(format!("/{}", parts.join("/")))
+    }
+
+    pub(super) fn replicas(&self, node: &Node) -> Result<u32> {
+        let replicas = self.integer(node, "replicas")?;
+        u32::try_from(replicas)
+            .ok()
+            .filter(|r| (1..=MAX_REPLICAS).contains(r))
+            .ok_or_else(|| {
+                self.error(
+                    ErrorKind::Value,
+                    Some(node.pos),
+                    "replicas",
+                    format!("must be between 1 and {MAX_REPLICAS}; got {replicas}"),
+                )
+            })
+    }
+}
+
+/// `restart` only means something to a service.
+pub(super) fn check_restart(manifest: &Manifest) -> Result<()> {
+    if manifest.restart.is_some() && manifest.app_type != AppType::Service {
+        let mut err = manifest.error_at(
+            "restart",
+            format!(
+                "restart applies to type: service apps, and this app is type: {}",
+                manifest.app_type
+            ),
+        );
+        err.kind = ErrorKind::Conflict;
+        return Err(err.with_hint("add \"type: service\", or remove restart"));
+    }
+    Ok(())
+}
+
+/// Characters a route may hold: RFC 3986 path characters, percent escapes
+/// excluded (a route is matched against the path as sent).
+fn is_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/".contains(c)
+}
+
+/// `http:` only means something to an HTTP app.
+pub(super) fn check_http(manifest: &Manifest) -> Result<()> {
+    if manifest.http.is_some() && manifest.app_type != AppType::Http {
+        let mut err = manifest.error_at(
+            "http",
+            format!(
+                "the http section applies to type: http apps, and this app is type: {}",
+                manifest.app_type
+            ),
+        );
+        err.kind = ErrorKind::Conflict;
+        return Err(err.with_hint("add \"type: http\", or remove the http section"));
+    }
+    Ok(())
+}
