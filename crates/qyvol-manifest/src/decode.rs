@@ -765,6 +765,7 @@ impl Decoder<'_> {
                         Strategy::from_name,
                     )?;
                 }
+                "constraints" => scheduler.constraints = self.constraints(node)?,
                 other => return Err(self.internal(entry, &join("scheduler", other))),
             }
         }
@@ -848,6 +849,40 @@ impl Decoder<'_> {
     }
 
     /// A list of glob patterns (`*`, `?`, `**`), or one pattern alone.
+    /// `scheduler.constraints`: labels as `KEY=VALUE`.
+    fn constraints(&mut self, node: &Node) -> Result<Vec<String>> {
+        let field = "scheduler.constraints";
+        let Value::Seq(items) = &node.value else {
+            return Err(self.wrong_type(node, field, "a list of labels like [zone=a]"));
+        };
+        let mut constraints = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{field}[{i}]");
+            self.locations.insert(path.clone(), item.pos.pair());
+            let text = self.text(item, &path, "a label like zone=a")?;
+            let word = |s: &str| {
+                !s.is_empty()
+                    && s.len() <= 63
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            };
+            match text.split_once('=') {
+                Some((k, v)) if word(k) && word(v) => constraints.push(text.to_string()),
+                _ => {
+                    return Err(self.error(
+                        ErrorKind::Value,
+                        Some(item.pos),
+                        &path,
+                        format!(
+                            "{text:?} is not KEY=VALUE (for example zone=a); KEY and VALUE are 1 to 63 letters, digits, '-', '_' or '.'"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(constraints)
+    }
+
     fn patterns(&mut self, node: &Node, field: &str) -> Result<Vec<String>> {
         let items: Vec<&Node> = match &node.value {
             Value::Seq(items) => items.iter().collect(),

@@ -42,7 +42,7 @@ pub const LIMITS: &[&str] = &["memory", "timeout", "fuel"];
 pub const HTTP: &[&str] = &["route", "reuse", "concurrency", "queue"];
 
 /// Fields of `scheduler:`.
-pub const SCHEDULER: &[&str] = &["strategy"];
+pub const SCHEDULER: &[&str] = &["strategy", "constraints"];
 
 /// Fields of `build:` (as in Spin's `[component.build]`).
 pub const BUILD: &[&str] = &["command", "workdir", "watch"];

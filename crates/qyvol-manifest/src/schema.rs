@@ -183,14 +183,24 @@ pub fn json_schema() -> Value {
 
     let scheduler = object(
         "Placement of replicas in a cluster (used by cluster deploys only).",
-        vec![(
-            "strategy",
-            json!({
-                "description": "spread: one replica per node as far as possible; pack: fill one node first.",
-                "enum": Strategy::NAMES,
-                "default": "spread",
-            }),
-        )],
+        vec![
+            (
+                "strategy",
+                json!({
+                    "description": "spread: replicas on the nodes with the most free memory; pack: on the fullest node that fits. A node runs at most one replica of an app.",
+                    "enum": Strategy::NAMES,
+                    "default": "spread",
+                }),
+            ),
+            (
+                "constraints",
+                json!({
+                    "description": "Labels (KEY=VALUE) a node must carry to get a replica, as given by qyv daemon --label.",
+                    "type": "array",
+                    "items": { "type": "string", "pattern": "^[A-Za-z0-9._-]{1,63}=[A-Za-z0-9._-]{1,63}$" },
+                }),
+            ),
+        ],
         &[],
     );
 
