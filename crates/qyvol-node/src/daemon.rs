@@ -100,6 +100,9 @@ pub struct DaemonConfig {
     pub trust: TrustPolicy,
     /// Where HTTP apps are served; `None`: the node serves none.
     pub http: Option<SocketAddr>,
+    /// The cluster to join (`--cluster`); `None`: the one joined before,
+    /// if any.
+    pub cluster: Option<qyvol_cluster::Membership>,
 }
 
 /// What a started node tells its user.
@@ -125,6 +128,7 @@ pub struct Daemon {
     started: Started,
     apps_dir: Option<PathBuf>,
     http: Option<Server>,
+    cluster: Option<qyvol_cluster::Membership>,
     _lock: File,
 }
 
@@ -220,6 +224,7 @@ impl Daemon {
             max_upload: config.max_upload,
             fingerprint: identity.fingerprint,
             hold: Hold::from_env(),
+            cluster: crate::cluster::Slot::new(data, Some(format!("https://{addr}"))),
         });
         Ok(Daemon {
             runtime,
@@ -229,6 +234,7 @@ impl Daemon {
             started,
             apps_dir: config.apps_dir,
             http,
+            cluster: config.cluster,
             _lock: lock,
         })
     }
@@ -247,6 +253,7 @@ impl Daemon {
             node,
             apps_dir,
             http,
+            cluster,
             ..
         } = self;
         // The HTTP server drains its requests when told to stop, and gives
@@ -263,6 +270,7 @@ impl Daemon {
             let mut terminate = signal(SignalKind::terminate())
                 .map_err(|e| NodeError::Internal(format!("cannot watch for signals: {e}")))?;
             node.supervisor.boot().await?;
+            crate::cluster::resume(&node, cluster)?;
             let watcher =
                 apps_dir.map(|dir| tokio::spawn(crate::bootdir::watch(node.clone(), dir)));
             let router = crate::api::router(node.clone());
