@@ -167,6 +167,7 @@ async fn tell(node: Arc<Node>, mut status: tokio::sync::watch::Receiver<Status>)
                 s.node, s.address
             ),
             "joined" => format!("cluster: node {} of {}", s.node, s.address),
+            "connecting" => format!("cluster: connecting to {} as node {}", s.address, s.node),
             other => format!(
                 "cluster: {other}: {}",
                 s.message.as_deref().unwrap_or("no reason given")

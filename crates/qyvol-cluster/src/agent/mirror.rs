@@ -97,7 +97,9 @@ async fn watch<T: DeserializeOwned>(
             .await
             .map(|s| s.values() == 0)
             .unwrap_or(false);
-        let started = store.watch_all().await;
+        // Each key's last value first, then every change (`watch_all`
+        // starts with new changes only).
+        let started = store.watch_with_history(">").await;
         if let Ok(mut entries) = started {
             {
                 let mut i = lock(&inner);
