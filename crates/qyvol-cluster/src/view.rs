@@ -70,6 +70,14 @@ impl AppView {
 /// What the nodes said last, by node.
 pub type Live = HashMap<String, Heartbeat>;
 
+/// A node's last beat, unless it is older than a live node's would be
+/// (its key outlives it by the bucket's TTL).
+fn beat<'a>(live: &'a Live, node: &str) -> Option<&'a Heartbeat> {
+    let limit = crate::agent::LOST_AFTER.as_millis() as i64;
+    live.get(node)
+        .filter(|b| crate::model::now_ms() - b.at <= limit)
+}
+
 impl State {
     pub async fn heartbeats(&self) -> Result<Live, ClusterError> {
         Ok(self
@@ -91,7 +99,7 @@ impl State {
         Ok(nodes
             .into_iter()
             .map(|(name, record)| {
-                let beat = live.get(&name);
+                let beat = beat(&live, &name);
                 let on: Vec<&Placement> = placements
                     .iter()
                     .map(|(_, p)| p)
@@ -207,7 +215,7 @@ fn replicas(spec: &AppSpec, placement: Option<&Placement>, live: &Live) -> Vec<R
     p.nodes
         .iter()
         .map(|node| {
-            let beat = live.get(node);
+            let beat = beat(live, node);
             let status: Option<&ReplicaStatus> = beat.and_then(|b| {
                 b.replicas
                     .iter()

@@ -22,6 +22,8 @@ pub struct View<'a> {
 pub struct Scheduler {
     /// Members alive at the last pass.
     alive: Option<HashSet<String>>,
+    /// Members said to be lost, and not back since.
+    lost: HashSet<String>,
 }
 
 impl Scheduler {
@@ -46,7 +48,11 @@ impl Scheduler {
             .filter(|n| live.get(*n).is_some_and(beating))
             .cloned()
             .collect();
-        self.tell_liveness(state, &alive).await;
+        let holding: HashSet<String> = before
+            .values()
+            .flat_map(|p| p.value.nodes.iter().cloned())
+            .collect();
+        self.tell_liveness(state, &alive, holding).await;
         let mut members: Vec<(NodeRecord, bool)> = nodes
             .into_values()
             .map(|s| {
@@ -89,9 +95,17 @@ impl Scheduler {
         }
     }
 
-    async fn tell_liveness(&mut self, state: &State, alive: &HashSet<String>) {
-        if let Some(before) = &self.alive {
-            for lost in before.difference(alive) {
+    /// Events for nodes lost and back. A scheduler that just took the
+    /// lease counts the nodes holding replicas as alive before.
+    async fn tell_liveness(
+        &mut self,
+        state: &State,
+        alive: &HashSet<String>,
+        holding: HashSet<String>,
+    ) {
+        let before = self.alive.take().unwrap_or(holding);
+        for lost in before.difference(alive) {
+            if self.lost.insert(lost.clone()) {
                 state
                     .event(
                         "node-lost",
@@ -104,9 +118,11 @@ impl Scheduler {
                     )
                     .await;
             }
-            for back in alive.difference(before) {
+        }
+        for back in alive {
+            if self.lost.remove(back) {
                 state
-                    .event("node-back", None, Some(back), format!("node {back} beats"))
+                    .event("node-back", None, Some(back), format!("node {back} beats again"))
                     .await;
             }
         }
