@@ -612,6 +612,136 @@ fn constraints_nobody_meets_leave_the_app_pending_and_say_which() {
     expect_failure(&out, 125, "no app named \"nothere\" in the cluster");
 }
 
+#[test]
+fn apps_scale_stop_start_roll_back_log_and_go_and_a_removed_node_leaves() {
+    let nats = Nats::start(1);
+    let s = scratch_for(&nats.urls(), None);
+    let nodes: Vec<Node> = (1..=2)
+        .map(|i| Node::start(&s, &format!("node{i}"), Some(&nats.urls()), &[]))
+        .collect();
+    wait_nodes(&s, 2);
+    let replicas_in = |app: &str, state: &str| {
+        let v = cluster_app(&s, app);
+        v["replicas_view"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["state"] == state)
+            .count()
+    };
+
+    // A command's output, from each replica, prefixed by its node.
+    let dir = s.path("apps/greeter");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(probe_p1(), dir.join("probe.wasm")).unwrap();
+    let greeter = write(
+        &dir,
+        "app.qyv",
+        "name: greeter\nentrypoint: probe.wasm\nargs: [env, GREETING]\nenv: { GREETING: hola }\nreplicas: 2\n",
+    );
+    let out = s
+        .qyv()
+        .args(["cluster", "deploy"])
+        .arg(&greeter)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let logs = wait_for("both replicas' lines", || {
+        let text = stdout(
+            &s.qyv()
+                .args(["cluster", "logs", "greeter"])
+                .output()
+                .unwrap(),
+        );
+        (text.contains("[node1] hola") && text.contains("[node2] hola")).then_some(text)
+    });
+    assert_eq!(logs.lines().count(), 2, "{logs}");
+    // `qyv logs` follows the cluster context too.
+    let text = stdout(&s.qyv().args(["logs", "greeter"]).output().unwrap());
+    assert!(text.contains("hola"), "{text}");
+
+    let svc = service(&s, "svc", "version: 1.0.0\n");
+    s.qyv()
+        .args(["cluster", "deploy"])
+        .arg(&svc)
+        .assert()
+        .success();
+    s.qyv()
+        .args(["cluster", "scale", "svc", "2"])
+        .assert()
+        .success();
+    wait_for("two replicas", || {
+        (replicas_in("svc", "running") == 2).then_some(())
+    });
+    s.qyv().args(["cluster", "stop", "svc"]).assert().success();
+    wait_for("stopped replicas", || {
+        (replicas_in("svc", "stopped") == 2).then_some(())
+    });
+    s.qyv().args(["cluster", "start", "svc"]).assert().success();
+    wait_for("running replicas", || {
+        (replicas_in("svc", "running") == 2).then_some(())
+    });
+
+    let v2 = service(&s, "svc", "version: 2.0.0\n");
+    s.qyv()
+        .args(["cluster", "deploy"])
+        .arg(&v2)
+        .assert()
+        .success();
+    let out = s
+        .qyv()
+        .args(["cluster", "rollback", "svc"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("rolled back to revision 1: now revision 3"));
+    let first = cluster_app(&s, "svc")["revisions"][0]["digest"].clone();
+    wait_for("the rolled-back revision to run", || {
+        let v = cluster_app(&s, "svc");
+        (v["placement"]["digest"] == first && running_on(&v).len() == 2).then_some(())
+    });
+    let out = s
+        .qyv()
+        .args(["cluster", "rollback", "svc", "--to", "9"])
+        .output()
+        .unwrap();
+    expect_failure(
+        &out,
+        125,
+        "svc has no revision 9; it keeps revisions 1, 2, 3",
+    );
+
+    s.qyv().args(["cluster", "rm", "svc"]).assert().success();
+    wait_for("the replicas to go", || {
+        nodes
+            .iter()
+            .all(|n| !n.local_apps(&s).iter().any(|a| a["name"] == "svc"))
+            .then_some(())
+    });
+    let out = s.qyv().args(["cluster", "ps", "svc"]).output().unwrap();
+    expect_failure(&out, 125, "no app named \"svc\" in the cluster");
+
+    // A node removed from the cluster stops the cluster's replicas and
+    // forgets the cluster.
+    s.qyv()
+        .args(["cluster", "rm-node", "node2"])
+        .assert()
+        .success();
+    nodes[1].expect("node node2 was removed from the cluster");
+    wait_for("node2 to drop its replicas", || {
+        nodes[1].local_apps(&s).is_empty().then_some(())
+    });
+    assert!(!nodes[1].data.join("cluster.json").exists());
+    let listed = stdout(&s.qyv().args(["cluster", "nodes"]).output().unwrap());
+    assert!(!listed.contains("node2"), "{listed}");
+    let out = s
+        .qyv()
+        .args(["cluster", "cordon", "node2"])
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "no node named \"node2\" in the cluster");
+}
+
 /// Runs a command in the background, for tests that act while it runs.
 trait SpawnOutput {
     fn spawn_output(&mut self) -> std::thread::JoinHandle<std::process::Output>;

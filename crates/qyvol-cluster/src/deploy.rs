@@ -82,24 +82,26 @@ pub fn read_bundle(path: &Path) -> Result<BundleFacts, ClusterError> {
     })
 }
 
-/// The replicas and placement asked for: flags first, then the manifest.
+/// The replicas and placement asked for: flags first, then the manifest;
+/// `None` where neither says (a redeploy keeps the app's, a first deploy
+/// takes 1 replica, spread).
 pub fn settings(
     manifest: &Manifest,
     options: &DeployOptions,
-) -> Result<(u32, Strategy, Vec<Constraint>), ClusterError> {
-    let replicas = options.replicas.or(manifest.replicas).unwrap_or(1);
-    if replicas == 0 {
+) -> Result<(Option<u32>, Option<Strategy>, Vec<Constraint>), ClusterError> {
+    let replicas = options.replicas.or(manifest.replicas);
+    if replicas == Some(0) {
         return Err(ClusterError::Invalid(
             "replicas must be 1 or more; to stop an app without removing it, stop it".into(),
         ));
     }
-    let scheduler = manifest.scheduler.clone().unwrap_or_default();
     let strategy = options
         .strategy
-        .unwrap_or_else(|| scheduler.strategy.into());
-    let constraints = scheduler
-        .constraints
+        .or_else(|| manifest.scheduler.as_ref().map(|s| s.strategy.into()));
+    let constraints = manifest
+        .scheduler
         .iter()
+        .flat_map(|s| &s.constraints)
         .map(|c| Constraint::parse(c).map_err(ClusterError::Invalid))
         .collect::<Result<_, _>>()?;
     Ok((replicas, strategy, constraints))
@@ -163,14 +165,14 @@ impl State {
                 let mut app = now.unwrap_or_else(|| AppSpec {
                     name: m.name.clone(),
                     revision: 0,
-                    replicas,
-                    strategy,
-                    constraints: constraints.clone(),
+                    replicas: 1,
+                    strategy: Strategy::Spread,
+                    constraints: Vec::new(),
                     running: true,
                     revisions: Vec::new(),
                 });
-                app.replicas = replicas;
-                app.strategy = strategy;
+                app.replicas = replicas.unwrap_or(app.replicas);
+                app.strategy = strategy.unwrap_or(app.strategy);
                 app.constraints = constraints.clone();
                 app.running = true;
                 unchanged = app.current().is_some_and(|r| r.digest == facts.digest);
@@ -192,6 +194,7 @@ impl State {
             }
         };
         self.collect_bundles(&dropped).await;
+        let (replicas, strategy) = (app.replicas, app.strategy);
         let what = if unchanged {
             format!("redeployed at revision {} (same bundle)", app.revision)
         } else {

@@ -145,7 +145,8 @@ pub struct JsonArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Replicas and strategy default to the manifest's `replicas:` and \
-`scheduler: { strategy, constraints }`. Exit status: 0 every replica runs (a command: completed); \
+`scheduler: { strategy, constraints }`, then (a new revision of a deployed app) to what the app \
+had, then to 1 replica, spread. Exit status: 0 every replica runs (a command: completed); \
 1 some do not (the reason is printed; the app stays deployed and the cluster keeps trying); 125 \
 the deploy was refused or the cluster could not be reached."
 )]

@@ -122,7 +122,12 @@ impl Scheduler {
         for back in alive {
             if self.lost.remove(back) {
                 state
-                    .event("node-back", None, Some(back), format!("node {back} beats again"))
+                    .event(
+                        "node-back",
+                        None,
+                        Some(back),
+                        format!("node {back} beats again"),
+                    )
                     .await;
             }
         }

@@ -4,7 +4,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use qyvol_cluster::{NodeChange, State};
-use qyvol_manifest::format_size;
 use qyvol_node::api::cluster::JoinRequest;
 use qyvol_node::client::{Client, Connection};
 use qyvol_node::tls::Fingerprint;
@@ -63,6 +62,19 @@ pub fn add(args: AddNodeArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// A size as a person reads it in a table: `23.5 GiB`, `512 MiB`.
+fn human(bytes: u64) -> String {
+    const MIB: f64 = (1u64 << 20) as f64;
+    let mib = bytes as f64 / MIB;
+    if bytes == 0 {
+        "0".into()
+    } else if mib >= 1024.0 {
+        format!("{:.1} GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.0} MiB")
+    }
+}
+
 pub fn list(args: JsonArgs) -> Result<i32> {
     block_on(async {
         let state = open(&args.cluster).await?;
@@ -93,9 +105,9 @@ pub fn list(args: JsonArgs) -> Result<i32> {
                 n.record.name,
                 n.state,
                 n.record.cores,
-                format_size(n.record.memory),
-                format_size(n.reserved),
-                format_size(n.used),
+                human(n.record.memory),
+                human(n.reserved),
+                human(n.used),
                 if labels.is_empty() {
                     "-".into()
                 } else {
