@@ -279,9 +279,13 @@ fn replicas_spread_fail_over_and_settle_when_a_node_comes_back() {
     let held: usize = nodes.iter().map(|n| n.local_apps(&s).len()).sum();
     assert_eq!(held, 3, "no duplicates once settled");
 
-    // Events tell the story.
-    let events = stdout(&s.qyv().args(["cluster", "events"]).output().unwrap());
-    for kind in ["deployed", "placed", "node-lost", "moved", "node-back"] {
+    // Events tell the story (the scheduler tells of the node's return on
+    // its next pass).
+    let events = wait_for("the node-back event", || {
+        let text = stdout(&s.qyv().args(["cluster", "events"]).output().unwrap());
+        text.contains("node-back").then_some(text)
+    });
+    for kind in ["deployed", "placed", "node-lost", "moved"] {
         assert!(events.contains(kind), "no {kind} in:\n{events}");
     }
 }
@@ -294,7 +298,16 @@ fn killing_the_nats_leader_during_a_deploy_never_leaves_half_a_deploy() {
         .map(|i| Node::start(&s, &format!("node{i}"), Some(&nats.urls()), &[]))
         .collect();
     wait_nodes(&s, 2);
-    let app = service(&s, "api", "");
+    // 2 MB of data: the upload takes a moment, and the leader dies in it
+    // or near it (where exactly decides nothing: every outcome is checked).
+    let app = service(
+        &s,
+        "api",
+        "permissions: { fs: read }\nfs:\n  - { source: ./data, target: /data }\n",
+    );
+    let data = app.parent().unwrap().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("blob"), vec![7u8; 2 << 20]).unwrap();
     let leader = nats.meta_leader().expect("a meta leader");
     let deploy = s
         .qyv()
@@ -303,6 +316,7 @@ fn killing_the_nats_leader_during_a_deploy_never_leaves_half_a_deploy() {
         .args(["--replicas", "2", "--timeout", "60s"])
         .timeout(STUCK)
         .spawn_output();
+    std::thread::sleep(Duration::from_millis(300));
     nats.kill(leader);
     let out = deploy.join().unwrap();
     let (said, err) = (stdout(&out), stderr(&out));
@@ -659,6 +673,40 @@ fn apps_scale_stop_start_roll_back_log_and_go_and_a_removed_node_leaves() {
     // `qyv logs` follows the cluster context too.
     let text = stdout(&s.qyv().args(["logs", "greeter"]).output().unwrap());
     assert!(text.contains("hola"), "{text}");
+    // -f: the lines of a new revision arrive as they are written.
+    let mut follow = Command::new(assert_cmd::cargo::cargo_bin("qyv"))
+        .args(["cluster", "logs", "-f", "greeter"])
+        .env("XDG_CONFIG_HOME", s.path("config"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = lines.clone();
+    let out = BufReader::new(follow.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for l in out.lines().map_while(Result::ok) {
+            seen.lock().unwrap().push(l);
+        }
+    });
+    wait_for("the last lines", || {
+        (lines.lock().unwrap().len() == 2).then_some(())
+    });
+    std::fs::write(
+        &greeter,
+        "name: greeter\nentrypoint: probe.wasm\nargs: [env, GREETING]\nenv: { GREETING: adios }\nreplicas: 2\n",
+    )
+    .unwrap();
+    s.qyv()
+        .args(["cluster", "deploy"])
+        .arg(&greeter)
+        .assert()
+        .success();
+    wait_for("the new lines, live", || {
+        let l = lines.lock().unwrap();
+        (l.iter().filter(|l| l.ends_with("] adios")).count() == 2).then_some(())
+    });
+    let _ = follow.kill();
+    let _ = follow.wait();
 
     let svc = service(&s, "svc", "version: 1.0.0\n");
     s.qyv()

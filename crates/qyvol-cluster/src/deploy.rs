@@ -85,10 +85,7 @@ pub fn read_bundle(path: &Path) -> Result<BundleFacts, ClusterError> {
 /// The replicas and placement asked for: flags first, then the manifest;
 /// `None` where neither says (a redeploy keeps the app's, a first deploy
 /// takes 1 replica, spread).
-pub fn settings(
-    manifest: &Manifest,
-    options: &DeployOptions,
-) -> Result<(Option<u32>, Option<Strategy>, Vec<Constraint>), ClusterError> {
+pub fn settings(manifest: &Manifest, options: &DeployOptions) -> Result<Asked, ClusterError> {
     let replicas = options.replicas.or(manifest.replicas);
     if replicas == Some(0) {
         return Err(ClusterError::Invalid(
@@ -104,7 +101,19 @@ pub fn settings(
         .flat_map(|s| &s.constraints)
         .map(|c| Constraint::parse(c).map_err(ClusterError::Invalid))
         .collect::<Result<_, _>>()?;
-    Ok((replicas, strategy, constraints))
+    Ok(Asked {
+        replicas,
+        strategy,
+        constraints,
+    })
+}
+
+/// Replicas and placement as a deploy asks for them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Asked {
+    pub replicas: Option<u32>,
+    pub strategy: Option<Strategy>,
+    pub constraints: Vec<Constraint>,
 }
 
 /// Why no node of `nodes` would run a bundle signed by `signer`, if none
@@ -132,7 +141,11 @@ impl State {
         facts: &BundleFacts,
         options: &DeployOptions,
     ) -> Result<Deployed, ClusterError> {
-        let (replicas, strategy, constraints) = settings(&facts.manifest, options)?;
+        let Asked {
+            replicas,
+            strategy,
+            constraints,
+        } = settings(&facts.manifest, options)?;
         let nodes: Vec<NodeRecord> = self
             .list::<NodeRecord>(&self.nodes)
             .await?
@@ -188,7 +201,8 @@ impl State {
             Ok(app) => app.expect("a deploy always writes"),
             Err(e) => {
                 if !already_stored {
-                    self.collect_bundles(&[facts.digest.clone()]).await;
+                    self.collect_bundles(std::slice::from_ref(&facts.digest))
+                        .await;
                 }
                 return Err(e);
             }
@@ -230,15 +244,27 @@ impl State {
             .is_ok_and(|info| !info.deleted)
     }
 
+    /// Stores the bundle, trying again for a while when JetStream does
+    /// not answer (a server lost, a leader being elected).
     async fn upload(&self, path: &Path, digest: &str) -> Result<(), ClusterError> {
-        let mut file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| ClusterError::io("cannot read", path, e))?;
-        self.bundles
-            .put(digest, &mut file)
-            .await
-            .map_err(|e| ClusterError::js("cannot store the bundle in the cluster", e))?;
-        Ok(())
+        let patience = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let mut file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| ClusterError::io("cannot read", path, e))?;
+            match self.bundles.put(digest, &mut file).await {
+                Ok(_) => return Ok(()),
+                Err(_) if std::time::Instant::now() < patience => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                Err(e) => {
+                    return Err(ClusterError::js(
+                        "cannot store the bundle in the cluster",
+                        e,
+                    ));
+                }
+            }
+        }
     }
 
     /// Downloads the bundle `digest` into `to`, checking its SHA-256.

@@ -224,7 +224,7 @@ fn why_pending(needs: &Needs, want: usize, on: &[usize], caps: &[Capacity]) -> S
     for c in &needs.app.constraints {
         if !open.iter().any(|n| c.met_by(&n.record.labels)) {
             return format!(
-                "{short}: no schedulable node has the label {c} (constraint of the app); give a node that label (qyv daemon --label {c}) or change scheduler.constraints"
+                "{short}: no schedulable node has the label {c} (a constraint of the app): give a node that label, or change scheduler.constraints"
             );
         }
     }
@@ -244,7 +244,7 @@ fn why_pending(needs: &Needs, want: usize, on: &[usize], caps: &[Capacity]) -> S
     }
     if needs.http && !fit.iter().any(|n| n.record.serves_http) {
         return format!(
-            "{short}: it is an HTTP app and no schedulable node serves HTTP apps (start nodes with --http)"
+            "{short}: it is an HTTP app and no schedulable node serves HTTP apps (none was started with an HTTP port)"
         );
     }
     if !fit.iter().any(|n| n.record.admits(needs.signer)) {

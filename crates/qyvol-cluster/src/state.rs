@@ -45,6 +45,8 @@ pub const LIVE_TTL: Duration = Duration::from_secs(3);
 pub const LEASE_TTL: Duration = Duration::from_secs(3);
 /// Events kept.
 const EVENTS_KEPT: i64 = 10_000;
+/// How long a change keeps trying while JetStream does not answer.
+const RETRY_FOR: Duration = Duration::from_secs(15);
 /// Tries of a compare-and-set before giving up.
 const CAS_TRIES: usize = 50;
 
@@ -156,8 +158,19 @@ impl State {
         T: Serialize + DeserializeOwned + Clone,
         F: FnMut(Option<T>) -> Result<Option<T>, ClusterError>,
     {
-        for _ in 0..CAS_TRIES {
-            let now = self.get::<T>(store, key).await?;
+        // A JetStream that loses a server answers nothing for a few
+        // seconds while it elects a leader: those errors are tried again.
+        let patience = std::time::Instant::now() + RETRY_FOR;
+        let mut tries = 0;
+        while tries < CAS_TRIES {
+            let now = match self.get::<T>(store, key).await {
+                Ok(now) => now,
+                Err(ClusterError::JetStream { .. }) if std::time::Instant::now() < patience => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let revision = now.as_ref().map(|(_, r)| *r);
             let Some(next) = change(now.map(|(v, _)| v))? else {
                 return Ok(None);
@@ -178,8 +191,11 @@ impl State {
             match written {
                 Ok(()) => return Ok(Some(next)),
                 Err(e) if conflict(&e) => {
+                    tries += 1;
                     tokio::time::sleep(Duration::from_millis(5)).await;
-                    continue;
+                }
+                Err(_) if std::time::Instant::now() < patience => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 Err(e) => {
                     return Err(ClusterError::js(

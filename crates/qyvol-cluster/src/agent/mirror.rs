@@ -106,7 +106,7 @@ async fn watch<T: DeserializeOwned>(
                 i.entries.clear();
                 i.current = empty;
             }
-            changed.notify_waiters();
+            changed.notify_one();
             while let Some(Ok(entry)) = entries.next().await {
                 let mut i = lock(&inner);
                 match entry.operation {
@@ -136,11 +136,11 @@ async fn watch<T: DeserializeOwned>(
                     i.current = true;
                 }
                 drop(i);
-                changed.notify_waiters();
+                changed.notify_one();
             }
         }
         lock(&inner).current = false;
-        changed.notify_waiters();
+        changed.notify_one();
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

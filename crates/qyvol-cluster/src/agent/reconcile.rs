@@ -46,6 +46,10 @@ pub struct Session {
     failures: HashMap<String, Failure>,
     forwarders: HashMap<String, JoinHandle<()>>,
     reported: HashMap<String, String>,
+    /// Woken when an install ends.
+    installed: Arc<tokio::sync::Notify>,
+    /// What the last beat said of the replicas.
+    last_said: Vec<(String, String, String)>,
 }
 
 impl Session {
@@ -68,6 +72,8 @@ impl Session {
             failures: HashMap::new(),
             forwarders: HashMap::new(),
             reported: HashMap::new(),
+            installed: Arc::default(),
+            last_said: Vec::new(),
         }
     }
 
@@ -82,14 +88,20 @@ impl Session {
         let mut scheduler = Scheduler::default();
         let mut last_beat: Option<Instant> = None;
         let mut member_seen = false;
-        let changed = self.placements.changed.clone();
+        // A change to what should run, or an install that ended, is acted
+        // on at once; the rest every tick.
+        let placed = self.placements.changed.clone();
+        let desired = self.apps.changed.clone();
+        let installed = self.installed.clone();
         let result = loop {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
-                _ = changed.notified() => {}
+                _ = placed.notified() => {}
+                _ = desired.notified() => {}
+                _ = installed.notified() => {}
             }
             let held = self.host.held().await;
-            if last_beat.is_none_or(|t| t.elapsed() >= HEARTBEAT_EVERY) {
+            if last_beat.is_none_or(|t| t.elapsed() >= HEARTBEAT_EVERY) || self.news(&held) {
                 last_beat = Some(Instant::now());
                 self.beat(&held).await;
             }
@@ -146,6 +158,12 @@ impl Session {
         )
     }
 
+    /// Whether a replica's state changed since the last beat (then the
+    /// beat goes at once: a deploy waits for it).
+    fn news(&self, held: &[Held]) -> bool {
+        said(held) != self.last_said
+    }
+
     /// Says this node lives, with its replicas' state.
     async fn beat(&mut self, held: &[Held]) {
         let mut replicas: Vec<ReplicaStatus> = held
@@ -169,6 +187,7 @@ impl Session {
                 });
             }
         }
+        self.last_said = said(held);
         self.tell_changes(&replicas).await;
         let beat = Heartbeat {
             node: self.me.clone(),
@@ -277,13 +296,15 @@ impl Session {
         let state = self.state.clone();
         let host = self.host.clone();
         let owned = digest.to_string();
+        let done = self.installed.clone();
         let task = tokio::spawn(async move {
             let path = host.scratch();
-            state
-                .download(&owned, &path)
-                .await
-                .map_err(|e| e.to_string())?;
-            host.install(path, running).await
+            let result = match state.download(&owned, &path).await {
+                Ok(()) => host.install(path, running).await,
+                Err(e) => Err(e.to_string()),
+            };
+            done.notify_one();
+            result
         });
         self.installing
             .insert(app.to_string(), (digest.to_string(), task));
@@ -344,6 +365,20 @@ impl Session {
             self.forwarders.insert(h.name.clone(), task);
         }
     }
+}
+
+/// The cluster's replicas here as a beat reports them: app, digest, state.
+fn said(held: &[Held]) -> Vec<(String, String, String)> {
+    held.iter()
+        .filter(|h| h.from_cluster)
+        .map(|h| {
+            (
+                h.name.clone(),
+                h.status.digest.clone(),
+                h.status.state.clone(),
+            )
+        })
+        .collect()
 }
 
 /// Answers `qyvol.node.NODE.logs` requests with an app's last lines.
