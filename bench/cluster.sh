@@ -174,7 +174,7 @@ cleanup
 pids=()
 
 # --- 3. placement at scale, in process ---------------------------------------
-placement="$(cd "$repo_root" && cargo bench --locked -p qyvol-cluster --bench placement 2>/dev/null | grep '^placement:')"
+placement="$(cd "$repo_root" && cargo bench --locked --workspace --bench placement 2>/dev/null | grep '^placement:')"
 
 # --- 4. DAEMONS real daemons, one NATS -----------------------------------------
 urls1="$(start_nats "$work/nats1" 1)"

@@ -1,6 +1,7 @@
 //! Placing 10,000 replicas over 1,000 simulated nodes with the
-//! scheduler's own placement code, in process: `cargo bench -p
-//! qyvol-cluster --bench placement`. Prints the median and the maximum of
+//! scheduler's own placement code, in process: `cargo bench --workspace
+//! --bench placement` (the workspace's features, so the release build of
+//! `qyv` is reused). Prints the median and the maximum of
 //! ten runs (bench/cluster.sh reports them).
 
 use std::collections::HashMap;
