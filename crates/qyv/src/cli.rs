@@ -213,7 +213,7 @@ pub struct GrantFlags {
 /// `limits.memory: 64MiB` does.
 #[derive(Debug, Args, Default)]
 pub struct LimitFlags {
-    /// Cap the app's linear memory, e.g. 64MiB
+    /// Cap the app's linear memories and tables together, e.g. 64MiB
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
     pub memory: Option<u64>,
 
@@ -426,6 +426,14 @@ pub struct DaemonArgs {
     pub trust: TrustFlags,
 
     #[command(flatten)]
+    pub limits: NodeLimitFlags,
+
+    /// Let apps-dir manifests name files in this folder too (repeatable);
+    /// otherwise their entrypoints and mounts must be in their own folder
+    #[arg(long = "allow-path", value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub allow_paths: Vec<PathBuf>,
+
+    #[command(flatten)]
     pub cluster: DaemonClusterFlags,
 }
 
@@ -450,6 +458,40 @@ pub struct DaemonClusterFlags {
     /// A label placement constraints match (repeatable), e.g. zone=a
     #[arg(long = "label", value_name = "KEY=VALUE", requires = "cluster")]
     pub labels: Vec<String>,
+}
+
+/// What a node grants apps that do not say, and the most it grants any.
+#[derive(Debug, Args)]
+pub struct NodeLimitFlags {
+    /// limits.memory of an app that sets none, per instance
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_memory_limit)]
+    pub default_memory: u64,
+
+    /// The most limits.memory an app may ask for; a deploy asking more is
+    /// refused
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_memory_limit)]
+    pub max_memory: u64,
+
+    /// limits.timeout of a command, or of each request to an HTTP app, that
+    /// sets none; `none` for no limit (services run until stopped)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_optional_timeout)]
+    pub default_timeout: OptionalTimeout,
+
+    /// The most instances of one app at once (an HTTP app's
+    /// http.concurrency); a deploy asking more is refused
+    #[arg(long, value_name = "N", default_value = "256", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_instances: u32,
+}
+
+/// A duration, or `none`.
+#[derive(Clone, Copy, Debug)]
+pub struct OptionalTimeout(pub Option<std::time::Duration>);
+
+fn parse_optional_timeout(text: &str) -> Result<OptionalTimeout, String> {
+    if text == "none" {
+        return Ok(OptionalTimeout(None));
+    }
+    parse_timeout(text).map(|t| OptionalTimeout(Some(t)))
 }
 
 #[derive(Debug, Subcommand)]

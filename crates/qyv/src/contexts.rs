@@ -59,7 +59,8 @@ impl Contexts {
         let Some(path) = Self::path() else {
             return Ok(Contexts::default());
         };
-        let text = match std::fs::read_to_string(&path) {
+        let text = match qyvol_manifest::read_regular_text(&path, qyvol_manifest::MAX_SETTINGS_LEN)
+        {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contexts::default()),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),

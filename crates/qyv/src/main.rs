@@ -8,6 +8,7 @@ mod commands;
 mod contexts;
 mod flags;
 mod languages;
+mod mounts;
 mod remote;
 mod shell;
 mod target;

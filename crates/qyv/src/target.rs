@@ -25,6 +25,11 @@ pub fn resolve(path: &Path) -> Result<Target> {
     if meta.is_dir() {
         return manifest_in(path);
     }
+    // A pipe or a device is refused here, by what it is, before anything
+    // opens it (an open of a pipe waits for a writer).
+    if let Err(e) = qyvol_manifest::check_regular(&meta) {
+        bail!("{}: {e}", path.display());
+    }
     match path.extension().and_then(|e| e.to_str()) {
         Some(FILE_EXTENSION) | Some("yaml") | Some("yml") => Ok(Target::Manifest(path.into())),
         Some(BUNDLE_EXTENSION) => Ok(Target::Bundle(path.into())),
@@ -32,7 +37,7 @@ pub fn resolve(path: &Path) -> Result<Target> {
         _ => {
             // No telling extension: the content decides.
             let mut head = [0u8; 8];
-            let read = std::fs::File::open(path)
+            let read = qyvol_manifest::open_regular(path)
                 .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
             if read.is_ok() && head.starts_with(WASM_MAGIC) {
                 Ok(Target::Wasm(path.into()))

@@ -382,10 +382,15 @@ fn precompiled_code_is_used_when_trusted_and_made_for_this_engine() {
     // Trusted: copied from the bundle once, then mapped from the cache.
     assert_eq!(run(&trusted).0, "precompiled");
     assert_eq!(run(&trusted).0, "cache_hit");
-    // Another engine (a time limit adds epoch checks): compiled, with a note.
+    // With a time limit (epoch checks, as on a node): the bundle carries
+    // that engine's code too.
     let mut timed = trusted.to_vec();
     timed.extend(["--timeout", "10s"]);
-    let (source, err) = run(&timed);
+    assert_eq!(run(&timed).0, "precompiled");
+    // Another engine (fuel adds its own checks): compiled, with a note.
+    let mut fueled = trusted.to_vec();
+    fueled.extend(["--fuel", "1000000000"]);
+    let (source, err) = run(&fueled);
     assert_eq!(source, "compiled");
     assert!(err.contains("not for this engine and machine"), "{err}");
     // Untrusted but allowed explicitly.

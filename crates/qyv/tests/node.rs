@@ -92,6 +92,8 @@ struct Daemon {
     token: String,
     config: PathBuf,
     cache: PathBuf,
+    /// What it printed on standard output as it started.
+    banner: Vec<String>,
 }
 
 impl Daemon {
@@ -113,8 +115,10 @@ impl Daemon {
         let mut child = cmd.spawn().unwrap();
         let mut said = BufReader::new(child.stdout.take().unwrap()).lines();
         let (mut url, mut fingerprint, mut http) = (None, None, None);
+        let mut banner = Vec::new();
         for line in said.by_ref() {
             let line = line.unwrap();
+            banner.push(line.clone());
             if let Some(a) = line.trim().strip_prefix("http apps") {
                 http = a.trim().strip_prefix("http://").map(|a| a.parse().unwrap());
             }
@@ -163,6 +167,7 @@ impl Daemon {
             token: stdout(&out).trim().to_string(),
             config: s.path("config"),
             cache: s.path("cache"),
+            banner,
         }
     }
 
@@ -1173,4 +1178,177 @@ fn an_http_app_that_is_no_handler_fails_with_the_reason_and_serves_nothing() {
     assert_eq!(app["state"], "failed", "{app}");
     assert_eq!(app["instances"], 0, "{app}");
     assert_eq!(node.get("/cmd").status, 404);
+}
+
+// --- what a node grants apps that are not its operator's own (issue 12) -----
+
+#[test]
+fn a_node_applies_its_default_limits_and_refuses_more_than_its_maxima() {
+    let s = Scratch::new();
+    let node = s.daemon(
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--default-memory",
+            "64MiB",
+            "--max-memory",
+            "128MiB",
+            "--default-timeout",
+            "2s",
+            "--max-instances",
+            "4",
+        ],
+        None,
+    );
+    let limits = node
+        .banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("limits"))
+        .unwrap_or_else(|| panic!("{:?}", node.banner));
+    assert!(
+        limits.contains(
+            "memory 64 MiB by default, at most 128 MiB; timeout 2s by default (commands, each HTTP request); at most 4 instances of an app"
+        ),
+        "{limits}"
+    );
+
+    // Asking for more than the node allows: refused, nothing stored.
+    let greedy = s.app(
+        "greedy",
+        "greedy",
+        "args: [args]\nlimits: { memory: 1GiB }\n",
+    );
+    let out = node.qyv().arg("deploy").arg(&greedy).output().unwrap();
+    expect_failure(
+        &out,
+        125,
+        "limits.memory is 1 GiB, and this node allows an app at most 128 MiB",
+    );
+    let wide = s.http_app("wide", "wide", "/wide", "hi");
+    let text = std::fs::read_to_string(&wide).unwrap();
+    let text = text.replace("  route: /wide\n", "  route: /wide\n  concurrency: 10\n");
+    std::fs::write(&wide, text).unwrap();
+    let out = node.qyv().arg("deploy").arg(&wide).output().unwrap();
+    expect_failure(
+        &out,
+        125,
+        "http.concurrency is 10, and this node runs at most 4 instances of an app at once",
+    );
+    assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
+    assert!(node.apps().is_empty());
+
+    // An app that says nothing gets the defaults: memory, then time.
+    let hungry = s.app("hungry", "hungry", "args: [alloc, \"512\"]\n");
+    let out = node.qyv().arg("deploy").arg(&hungry).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("reached the memory limit of 64 MiB (limits.memory)"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(node.app("hungry")["exit_code"], 137);
+    let endless = s.app("endless", "endless", "args: [loop]\n");
+    let out = node.qyv().arg("deploy").arg(&endless).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(node.app("endless")["exit_code"], 124);
+
+    // Tables count against it on a node as in qyv run.
+    let dir = s.path("apps/table");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(guest("table/table.wasm"), dir.join("table.wasm")).unwrap();
+    let table = write(
+        &dir,
+        "app.qyv",
+        "name: table\nentrypoint: table.wasm\nargs: [\"67108864\", \"1048576\"]\n",
+    );
+    let out = node.qyv().arg("deploy").arg(&table).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(node.app("table")["exit_code"], 137);
+}
+
+#[test]
+fn a_node_refuses_limits_that_contradict_each_other() {
+    let s = Scratch::new();
+    let out = s
+        .qyv()
+        .args(["daemon", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(s.data())
+        .args(["--default-memory", "1GiB", "--max-memory", "512MiB"])
+        .output()
+        .unwrap();
+    expect_failure(
+        &out,
+        125,
+        "--default-memory, --max-memory: the default memory (1 GiB) is above the maximum (512 MiB)",
+    );
+}
+
+#[test]
+fn apps_dir_manifests_name_only_files_of_their_own_folder() {
+    let s = Scratch::new();
+    let apps_dir = s.path("apps.d");
+    let elsewhere = s.path("elsewhere");
+    std::fs::create_dir_all(&apps_dir).unwrap();
+    std::fs::create_dir_all(elsewhere.join("secrets")).unwrap();
+    std::fs::copy(probe_p1(), elsewhere.join("probe.wasm")).unwrap();
+    write(&elsewhere.join("secrets"), "key.txt", "private\n");
+    write(
+        &apps_dir,
+        "far.qyv",
+        &format!(
+            "name: far\nentrypoint: {}\nargs: [args]\n",
+            elsewhere.join("probe.wasm").display()
+        ),
+    );
+    std::fs::copy(probe_p1(), apps_dir.join("probe.wasm")).unwrap();
+    write(
+        &apps_dir,
+        "peek.qyv",
+        "name: peek\nentrypoint: probe.wasm\nargs: [cat, /s/key.txt]\npermissions: { fs: read }\nfs: [{ source: ../elsewhere/secrets, target: /s }]\n",
+    );
+    // A pipe among the manifests is named, not passed over.
+    let status = Command::new("mkfifo")
+        .arg(apps_dir.join("pipe.qyv"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let node = s.daemon(&["--apps-dir", apps_dir.to_str().unwrap()], None);
+    let line = node.expect("far.qyv");
+    assert!(line.contains("entrypoint: "), "{line}");
+    assert!(line.contains("outside the manifest's folder"), "{line}");
+    let line = node.expect("peek.qyv");
+    assert!(
+        line.contains("fs[0].source: \"../elsewhere/secrets\""),
+        "{line}"
+    );
+    let line = node.expect("pipe.qyv");
+    assert!(
+        line.contains("not a regular file: it is a named pipe (FIFO)"),
+        "{line}"
+    );
+    assert!(node.apps().is_empty());
+    drop(node);
+
+    // A folder the node allows may be named.
+    let node = s.daemon(
+        &[
+            "--apps-dir",
+            apps_dir.to_str().unwrap(),
+            "--allow-path",
+            elsewhere.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        node.banner
+            .iter()
+            .any(|l| l.contains("apps-dir may name files in")),
+        "{:?}",
+        node.banner
+    );
+    node.expect("deployed as far revision 1");
+    node.expect("deployed as peek revision 1");
+    assert_eq!(node.settled("peek", 1)["state"], "completed");
+    let out = node.qyv().args(["logs", "peek"]).output().unwrap();
+    assert!(stdout(&out).contains("private"), "{}", stdout(&out));
 }

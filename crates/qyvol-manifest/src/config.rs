@@ -71,13 +71,15 @@ impl UserConfig {
 
     /// Reads and checks the config file at `path`.
     pub fn load(path: &Path) -> Result<UserConfig, ManifestError> {
-        let bytes = std::fs::read(path).map_err(|err| {
-            let message = match err.kind() {
-                std::io::ErrorKind::NotFound => "no such file".to_string(),
-                _ => format!("cannot read: {err}"),
-            };
-            ManifestError::new(path, ErrorKind::Read, message).with_io(err)
-        })?;
+        let bytes = crate::regular::read_regular(path, crate::regular::MAX_SETTINGS_LEN).map_err(
+            |err| {
+                let message = match err.kind() {
+                    std::io::ErrorKind::NotFound => "no such file".to_string(),
+                    _ => format!("cannot read: {err}"),
+                };
+                ManifestError::new(path, ErrorKind::Read, message).with_io(err)
+            },
+        )?;
         let text = crate::files::decode_utf8(&bytes, path)?;
         let base_dir = path
             .parent()

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{ErrorKind, ManifestError};
 use crate::model::{Manifest, MountKind};
+use crate::regular::{MAX_MANIFEST_LEN, read_regular};
 
 /// The first bytes of every WebAssembly binary, module or component.
 pub const WASM_MAGIC: &[u8; 4] = b"\0asm";
@@ -57,10 +58,13 @@ impl Manifest {
     /// does not look at the files it names: for `qyv build`, which makes the
     /// entrypoint.
     pub fn read(path: &Path) -> Result<Manifest, ManifestError> {
-        let bytes = fs::read(path).map_err(|err| {
+        let bytes = read_regular(path, MAX_MANIFEST_LEN).map_err(|err| {
             let message = match err.kind() {
                 std::io::ErrorKind::NotFound => "no such file".to_string(),
                 std::io::ErrorKind::IsADirectory => "is a directory, not a .qyv file".to_string(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::FileTooLarge => {
+                    format!("cannot read it as a manifest: {err}")
+                }
                 _ => format!("cannot read: {err}"),
             };
             ManifestError::new(path, ErrorKind::Read, message).with_io(err)
@@ -125,7 +129,7 @@ impl Manifest {
     fn check_entrypoint(&self) -> Result<(), ManifestError> {
         let path = self.entrypoint_path();
         let shown = self.entrypoint.display();
-        let mut file = match fs::File::open(&path) {
+        let mut file = match crate::regular::open_regular(&path) {
             Ok(file) => file,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(self
@@ -137,19 +141,18 @@ impl Manifest {
                         "build the app first, or fix the path (it is relative to the manifest)",
                     ));
             }
+            Err(err) if err.kind() == std::io::ErrorKind::IsADirectory => {
+                return Err(self.file_error(
+                    "entrypoint",
+                    format!("{shown:?} is a directory, not a .wasm file"),
+                ));
+            }
             Err(err) => {
                 return Err(self
                     .file_error("entrypoint", format!("cannot open {shown:?}: {err}"))
                     .with_io(err));
             }
         };
-        let is_dir = file.metadata().map(|m| m.is_dir()).unwrap_or(false);
-        if is_dir {
-            return Err(self.file_error(
-                "entrypoint",
-                format!("{shown:?} is a directory, not a .wasm file"),
-            ));
-        }
         let mut head = Vec::with_capacity(16);
         if let Err(err) = file.by_ref().take(16).read_to_end(&mut head) {
             return Err(self

@@ -19,6 +19,7 @@
 
 pub mod bundle;
 mod config;
+mod confine;
 mod decode;
 mod error;
 pub mod fields;
@@ -26,6 +27,7 @@ mod files;
 mod model;
 mod naming;
 mod net;
+mod regular;
 mod schema;
 mod suggest;
 mod units;
@@ -40,6 +42,10 @@ pub use model::{
 };
 pub use naming::{check_env_name, check_name, fix_name, is_semver};
 pub use net::{NetPolicy, NetRule, NetTarget};
+pub use regular::{
+    MAX_MANIFEST_LEN, MAX_SECRET_LEN, MAX_SETTINGS_LEN, check_regular, open_regular, read_regular,
+    read_regular_text,
+};
 pub use schema::json_schema;
 pub use suggest::{did_you_mean, edit_distance};
 pub use units::{

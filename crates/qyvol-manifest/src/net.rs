@@ -178,9 +178,12 @@ impl NetRule {
     /// through (case-insensitive, trailing dot ignored). `*.example.com`
     /// matches `a.example.com` and `a.b.example.com`, not `example.com`.
     pub fn matches_name(&self, host: &str, port: u16) -> bool {
-        if self.port.is_some_and(|p| p != port) {
-            return false;
-        }
+        self.port.is_none_or(|p| p == port) && self.matches_host(host)
+    }
+
+    /// Whether this is a name rule for `host`, on whatever port: the names
+    /// an app may look up.
+    pub fn matches_host(&self, host: &str) -> bool {
         let NetTarget::Name(name) = &self.target else {
             return false;
         };

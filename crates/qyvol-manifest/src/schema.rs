@@ -54,7 +54,7 @@ pub fn json_schema() -> Value {
             (
                 "fs",
                 json!({
-                    "description": "Host file system access. Without `fs` mounts, read and write mount the manifest's folder at / with that access; full gives the whole host file system (development only). Mounts may not be wider.",
+                    "description": "Host file system access. Without `fs` mounts, read mounts the manifest's folder at / read-only; write needs `fs` mounts (an app may not write its own manifest or code); full gives the whole host file system (development only). Mounts may not be wider.",
                     "enum": with_aliases(FsAccess::NAMES, FsAccess::ALIASES),
                     "default": "none",
                 }),
@@ -130,7 +130,7 @@ pub fn json_schema() -> Value {
             (
                 "memory",
                 json!({
-                    "description": "Most linear memory: a number of bytes, or a size such as 128MiB, 64MB, 1GiB, 512KiB (KB, MB, GB are powers of 1000; KiB, MiB, GiB powers of 1024). At least 64KiB, one WebAssembly page.",
+                    "description": "Most memory, linear memories and tables together: a number of bytes, or a size such as 128MiB, 64MB, 1GiB, 512KiB (KB, MB, GB are powers of 1000; KiB, MiB, GiB powers of 1024). At least 64KiB, one WebAssembly page.",
                     "anyOf": [
                         {"type": "integer", "minimum": crate::units::WASM_PAGE_SIZE},
                         {"type": "string", "pattern": SIZE_PATTERN},
@@ -288,7 +288,7 @@ pub fn json_schema() -> Value {
                 json!({
                     "type": "array",
                     "items": mount,
-                    "description": "Mounts. Without any, permissions.fs read or write mounts the manifest's folder at /.",
+                    "description": "Mounts. Without any, permissions.fs read mounts the manifest's folder at / read-only. A read-write mount may not hold the app's manifest or code.",
                 }),
             ),
             ("limits", limits),

@@ -57,7 +57,7 @@ impl Token {
     /// The token in `data_dir`, which must exist.
     pub fn load(data_dir: &Path) -> Result<Token, NodeError> {
         let path = data_dir.join(TOKEN_FILE);
-        let text = std::fs::read_to_string(&path)
+        let text = qyvol_manifest::read_regular_text(&path, qyvol_manifest::MAX_SECRET_LEN)
             .map_err(|e| NodeError::io("cannot read the token", &path, e))?;
         let text = text.trim().to_string();
         if text.len() < 32 || !text.bytes().all(|b| b.is_ascii_graphic()) {

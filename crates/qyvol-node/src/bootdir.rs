@@ -6,6 +6,11 @@
 //! `qyv pack` would; a bundle with the same content as the app's current
 //! revision adds no revision. Problems are said on the node's standard
 //! error and tried again when the file changes.
+//!
+//! The manifests here are not the node operator's own work the way a
+//! developer's manifest is: their entrypoints and mount sources must lie in
+//! their own folder, or in a folder the node allows
+//! ([`qyvol_manifest::Manifest::paths_outside`]).
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -57,7 +62,9 @@ fn app_files(dir: &Path) -> Vec<PathBuf> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| {
-            p.is_file()
+            // Not only regular files: a manifest that is a pipe or a device
+            // is refused by name (once) rather than passed over.
+            !p.is_dir()
                 && matches!(
                     p.extension().and_then(|e| e.to_str()),
                     Some(e) if e == MANIFEST_EXTENSION || e == BUNDLE_EXTENSION
@@ -68,7 +75,7 @@ fn app_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-pub async fn watch(node: Arc<Node>, dir: PathBuf) {
+pub async fn watch(node: Arc<Node>, dir: PathBuf, allowed: Vec<PathBuf>) {
     let dir = std::path::absolute(&dir).unwrap_or(dir);
     if !dir.is_dir() {
         eprintln!(
@@ -78,12 +85,17 @@ pub async fn watch(node: Arc<Node>, dir: PathBuf) {
     }
     let mut seen: HashMap<PathBuf, Stamp> = HashMap::new();
     loop {
-        scan(&node, &dir, &mut seen).await;
+        scan(&node, &dir, &allowed, &mut seen).await;
         tokio::time::sleep(INTERVAL).await;
     }
 }
 
-async fn scan(node: &Arc<Node>, dir: &Path, seen: &mut HashMap<PathBuf, Stamp>) {
+async fn scan(
+    node: &Arc<Node>,
+    dir: &Path,
+    allowed: &[PathBuf],
+    seen: &mut HashMap<PathBuf, Stamp>,
+) {
     let owned = dir.to_path_buf();
     let Ok(found) = tokio::task::spawn_blocking(move || {
         app_files(&owned)
@@ -103,7 +115,7 @@ async fn scan(node: &Arc<Node>, dir: &Path, seen: &mut HashMap<PathBuf, Stamp>) 
             continue;
         }
         seen.insert(file.clone(), stamp.clone());
-        match deploy_file(node, file).await {
+        match deploy_file(node, file, allowed).await {
             Ok(line) => eprintln!("qyv daemon: apps-dir: {line}"),
             Err(e) => eprintln!("qyv daemon: apps-dir: {}: {e}", file.display()),
         }
@@ -131,18 +143,32 @@ async fn scan(node: &Arc<Node>, dir: &Path, seen: &mut HashMap<PathBuf, Stamp>) 
     }
 }
 
-async fn deploy_file(node: &Arc<Node>, file: &Path) -> Result<String, NodeError> {
+async fn deploy_file(
+    node: &Arc<Node>,
+    file: &Path,
+    allowed: &[PathBuf],
+) -> Result<String, NodeError> {
     let artifacts = node.supervisor.artifacts().clone();
     let owned = file.to_path_buf();
+    let allowed = allowed.to_vec();
     let upload = tokio::task::spawn_blocking(move || {
         let tmp = artifacts.tmp_path("apps-dir");
         if owned.extension().and_then(|e| e.to_str()) == Some(MANIFEST_EXTENSION) {
             let m = Manifest::load(&owned).map_err(|e| NodeError::BadBundle(e.to_string()))?;
+            // Someone else's manifest: only files of its own folder.
+            let outside = m.paths_outside(&allowed);
+            if !outside.is_empty() {
+                let reasons: Vec<String> = outside.iter().map(ToString::to_string).collect();
+                return Err(NodeError::BadBundle(reasons.join("; ")));
+            }
             Packer::for_app(&m, &tmp)
                 .and_then(|p| p.write_file(&tmp, None))
                 .map_err(|e| NodeError::BadBundle(e.to_string()))?;
         } else {
-            std::fs::copy(&owned, &tmp).map_err(|e| NodeError::io("cannot copy", &owned, e))?;
+            // Opened as a regular file first: a pipe would make a copy wait.
+            qyvol_manifest::open_regular(&owned)
+                .and_then(|mut from| std::io::copy(&mut from, &mut std::fs::File::create(&tmp)?))
+                .map_err(|e| NodeError::io("cannot copy", &owned, e))?;
         }
         artifacts.adopt(tmp)
     })

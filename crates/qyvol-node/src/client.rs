@@ -279,7 +279,7 @@ impl Client {
             path: bundle.to_path_buf(),
             source,
         };
-        let file = std::fs::File::open(bundle).map_err(file_error)?;
+        let file = qyvol_manifest::open_regular(bundle).map_err(file_error)?;
         let total = file.metadata().map_err(file_error)?.len();
         let body = reqwest::blocking::Body::sized(
             Progress {

@@ -34,6 +34,7 @@ use crate::artifacts::Artifacts;
 use crate::auth::Token;
 use crate::error::NodeError;
 use crate::hold::Hold;
+use crate::limits::NodeLimits;
 use crate::logs::LogBook;
 use crate::node::Node;
 use crate::store::Store;
@@ -100,6 +101,11 @@ pub struct DaemonConfig {
     pub trust: TrustPolicy,
     /// Where HTTP apps are served; `None`: the node serves none.
     pub http: Option<SocketAddr>,
+    /// Defaults and maxima for the apps' limits.
+    pub limits: NodeLimits,
+    /// Folders outside an apps-dir manifest's own that its entrypoint and
+    /// mounts may name (see [`crate::bootdir`]).
+    pub allowed_paths: Vec<PathBuf>,
     /// The cluster to join (`--cluster`); `None`: the one joined before,
     /// if any.
     pub cluster: Option<qyvol_cluster::Membership>,
@@ -127,6 +133,7 @@ pub struct Daemon {
     node: Arc<Node>,
     started: Started,
     apps_dir: Option<PathBuf>,
+    allowed_paths: Vec<PathBuf>,
     http: Option<Server>,
     cluster: Option<qyvol_cluster::Membership>,
     _lock: File,
@@ -183,6 +190,7 @@ impl Daemon {
         let apps = store.apps()?.len();
         let http = config.http.map(listen_http).transpose()?;
         let http_addr = http.as_ref().map(Server::local_addr);
+        config.limits.check().map_err(NodeError::BadRequest)?;
         let supervisor = Supervisor::new(
             store,
             artifacts,
@@ -190,6 +198,7 @@ impl Daemon {
             cache,
             config.trust.clone(),
             http.as_ref().map(Server::handle),
+            config.limits.clone(),
         );
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -233,6 +242,7 @@ impl Daemon {
             node,
             started,
             apps_dir: config.apps_dir,
+            allowed_paths: config.allowed_paths,
             http,
             cluster: config.cluster,
             _lock: lock,
@@ -252,6 +262,7 @@ impl Daemon {
             acceptor,
             node,
             apps_dir,
+            allowed_paths,
             http,
             cluster,
             ..
@@ -271,8 +282,8 @@ impl Daemon {
                 .map_err(|e| NodeError::Internal(format!("cannot watch for signals: {e}")))?;
             node.supervisor.boot().await?;
             crate::cluster::resume(&node, cluster)?;
-            let watcher =
-                apps_dir.map(|dir| tokio::spawn(crate::bootdir::watch(node.clone(), dir)));
+            let watcher = apps_dir
+                .map(|dir| tokio::spawn(crate::bootdir::watch(node.clone(), dir, allowed_paths)));
             let router = crate::api::router(node.clone());
             loop {
                 let (tcp, _) = tokio::select! {

@@ -23,6 +23,7 @@ use qyvol_manifest::{AppType, format_size};
 use crate::api::types::Deployed;
 use crate::artifacts::Upload;
 use crate::error::NodeError;
+use crate::limits::NodeLimits;
 use crate::node::Node;
 use crate::store::{NewRevision, short};
 use crate::supervisor::{Trigger, db};
@@ -41,7 +42,7 @@ struct Checked {
 const UPLOAD_NAME: &str = "the upload";
 
 /// Every check a bundle passes before anything of it is stored.
-fn check(path: &Path, trust: &TrustPolicy) -> Result<Checked, NodeError> {
+fn check(path: &Path, trust: &TrustPolicy, limits: &NodeLimits) -> Result<Checked, NodeError> {
     let bad = |e: &dyn std::fmt::Display| NodeError::BadBundle(e.to_string());
     let file = File::open(path).map_err(|e| NodeError::io("cannot read the upload", path, e))?;
     let bundle = Bundle::from_source(file, Path::new(UPLOAD_NAME)).map_err(|e| bad(&e))?;
@@ -66,6 +67,7 @@ fn check(path: &Path, trust: &TrustPolicy) -> Result<Checked, NodeError> {
         .into_iter()
         .chain(unpackable(&manifest))
         .map(|e| e.to_string())
+        .chain(limits.refusals(&manifest))
         .collect();
     if !problems.is_empty() {
         return Err(NodeError::BadBundle(format!(
@@ -148,10 +150,11 @@ pub(crate) async fn install(
 ) -> Result<Deployed, NodeError> {
     let supervisor = &node.supervisor;
     let trust = supervisor.trust().clone();
+    let limits = supervisor.limits().clone();
     let (upload, digest, checked) = tokio::task::spawn_blocking(move || {
         let mut upload = upload;
         let digest = upload.finish()?;
-        let checked = check(upload.path(), &trust)?;
+        let checked = check(upload.path(), &trust, &limits)?;
         Ok::<_, NodeError>((upload, digest, checked))
     })
     .await

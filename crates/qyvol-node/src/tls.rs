@@ -101,8 +101,12 @@ impl Identity {
     /// The user's certificate (PEM, leaf first) and key (PEM: PKCS#8,
     /// PKCS#1 or SEC1).
     pub fn load(cert: &Path, key: &Path) -> Result<Identity, NodeError> {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-            .and_then(|certs| certs.collect::<Result<_, _>>())
+        let read = |path: &Path| {
+            qyvol_manifest::read_regular(path, qyvol_manifest::MAX_SETTINGS_LEN)
+                .map_err(|e| NodeError::Tls(format!("{}: cannot read: {e}", path.display())))
+        };
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(cert)?)
+            .collect::<Result<_, _>>()
             .map_err(|e| NodeError::Tls(format!("{}: {e}", cert.display())))?;
         let Some(leaf) = chain.first() else {
             return Err(NodeError::Tls(format!(
@@ -111,7 +115,7 @@ impl Identity {
             )));
         };
         let fingerprint = Fingerprint::of(leaf);
-        let key = PrivateKeyDer::from_pem_file(key)
+        let key = PrivateKeyDer::from_pem_slice(&read(key)?)
             .map_err(|e| NodeError::Tls(format!("{}: {e}", key.display())))?;
         Ok(Identity {
             chain,

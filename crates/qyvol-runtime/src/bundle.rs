@@ -61,29 +61,45 @@ pub struct Precompiled {
     pub code: Vec<u8>,
 }
 
-/// Compiles the spec's wasm for the engine a run of `spec` would use (the
-/// same time and fuel settings), as `qyv pack --precompile` ships it.
-pub fn precompile(spec: &RunSpec) -> Result<Precompiled, RuntimeError> {
-    let engine = EngineOptions::for_spec(spec).engine()?;
-    let bytes = fs::read(&spec.wasm).map_err(|source| RuntimeError::Read {
-        path: spec.wasm.clone(),
-        source,
-    })?;
+/// Compiles the spec's wasm for each engine the app may run with, as
+/// `qyv pack --precompile` ships it: the engine a run of `spec` uses (the
+/// same time and fuel settings), and the one with epoch checks that a node
+/// uses (a node can stop any app, and gives commands and HTTP requests a
+/// time limit by default), when that is another.
+pub fn precompile(spec: &RunSpec) -> Result<Vec<Precompiled>, RuntimeError> {
+    let bytes = crate::cache::read_wasm(&spec.wasm)?;
     let kind = WasmKind::detect(&bytes).ok_or_else(|| RuntimeError::NotWasm {
         path: spec.wasm.clone(),
         what: describe_non_wasm(&bytes),
     })?;
-    let code = Code::compile(&engine, kind, &bytes)
-        .and_then(|c| c.serialize())
-        .map_err(|e| RuntimeError::InvalidWasm {
-            path: spec.wasm.clone(),
-            message: chain(&e),
-        })?;
-    Ok(Precompiled {
-        target: host_target(),
-        engine: compatibility_key(&engine),
-        code,
-    })
+    let local = EngineOptions::for_spec(spec);
+    let supervised = EngineOptions {
+        epoch_interruption: true,
+        ..local
+    };
+    let mut variants = vec![local];
+    if supervised != local {
+        variants.push(supervised);
+    }
+    variants
+        .into_iter()
+        .map(|options| {
+            let engine = options.engine()?;
+            let code = Code::compile(&engine, kind, &bytes)
+                .and_then(|c| c.serialize())
+                .map_err(|e| {
+                    crate::threads::refusal(&spec.wasm, &bytes, || RuntimeError::InvalidWasm {
+                        path: spec.wasm.clone(),
+                        message: chain(&e),
+                    })
+                })?;
+            Ok(Precompiled {
+                target: host_target(),
+                engine: compatibility_key(&engine),
+                code,
+            })
+        })
+        .collect()
 }
 
 /// A bundle made ready to run.

@@ -440,8 +440,10 @@ fn compile_uncached(
     })
 }
 
-fn read_wasm(path: &Path) -> Result<Vec<u8>, RuntimeError> {
-    fs::read(path).map_err(|source| RuntimeError::Read {
+/// Reads a wasm file whole; anything but a regular file (a pipe, a device)
+/// is refused without waiting on it.
+pub(crate) fn read_wasm(path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    qyvol_manifest::read_regular(path, u64::MAX).map_err(|source| RuntimeError::Read {
         path: path.to_path_buf(),
         source,
     })
@@ -460,9 +462,11 @@ fn compile(
     path: &Path,
     bytes: &[u8],
 ) -> Result<Code, RuntimeError> {
-    Code::compile(engine, kind, bytes).map_err(|e| RuntimeError::InvalidWasm {
-        path: path.to_path_buf(),
-        message: chain(&e),
+    Code::compile(engine, kind, bytes).map_err(|e| {
+        crate::threads::refusal(path, bytes, || RuntimeError::InvalidWasm {
+            path: path.to_path_buf(),
+            message: chain(&e),
+        })
     })
 }
 

@@ -183,10 +183,11 @@ pub fn adapt_file(
     output: &Path,
     adapter: Option<Adapter>,
 ) -> Result<Adapted, AdaptError> {
-    let core = std::fs::read(input).map_err(|source| AdaptError::Read {
-        path: input.to_path_buf(),
-        source,
-    })?;
+    let core =
+        qyvol_manifest::read_regular(input, u64::MAX).map_err(|source| AdaptError::Read {
+            path: input.to_path_buf(),
+            source,
+        })?;
     let adapted = adapt(&core, adapter)?;
     crate::cache::write_atomic(output, &adapted.bytes).map_err(|source| AdaptError::Write {
         path: output.to_path_buf(),

@@ -34,6 +34,11 @@ pub enum RuntimeError {
         source: std::io::Error,
     },
 
+    /// A read-write mount reaches what decides the app's next run (see
+    /// [`crate::check_mounts`]).
+    #[error("{0}")]
+    WritesItself(Box<crate::guard::Exposure>),
+
     #[error("permissions.net: cannot resolve \"{rule}\": {message}")]
     NetRule { rule: String, message: String },
 

@@ -79,20 +79,14 @@ impl Serialize for WasmKind {
 }
 
 pub fn inspect_file(path: &Path) -> Result<Inspection, RuntimeError> {
-    let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::cache::read_wasm(path)?;
     inspect_located(path, &bytes)
 }
 
 /// Validates the whole file as the engine would (types, every function
 /// body) without compiling it, then inspects it.
 pub fn check_file(path: &Path) -> Result<Inspection, RuntimeError> {
-    let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::cache::read_wasm(path)?;
     let inspection = inspect_located(path, &bytes)?;
     let invalid = |message| RuntimeError::InvalidWasm {
         path: path.to_path_buf(),
@@ -102,7 +96,8 @@ pub fn check_file(path: &Path) -> Result<Inspection, RuntimeError> {
         // The engine's own validator, with exactly the features it runs.
         WasmKind::CoreModule => {
             let engine = EngineOptions::default().engine()?;
-            wasmtime::Module::validate(&engine, &bytes).map_err(|e| invalid(chain(&e)))?;
+            wasmtime::Module::validate(&engine, &bytes)
+                .map_err(|e| crate::threads::refusal(path, &bytes, || invalid(chain(&e))))?;
         }
         // Wasmtime validates components only while compiling them, which
         // takes seconds for a large one: wasmparser checks the same rules.

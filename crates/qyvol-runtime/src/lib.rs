@@ -21,9 +21,11 @@ mod component;
 mod control;
 mod engine;
 mod error;
+mod guard;
 mod inspect;
 mod kind;
 mod limits;
+mod lookup;
 mod metrics;
 mod net;
 mod outcome;
@@ -31,6 +33,7 @@ mod output;
 mod run;
 pub mod serve;
 mod spec;
+mod threads;
 mod wasi;
 
 pub use bundle::{BundleRun, Precompiled, precompile};
@@ -39,6 +42,7 @@ pub use component::{AdaptError, Adapted, Adapter, adapt, adapt_file};
 pub use control::RunControl;
 pub use engine::{EngineOptions, compatibility_key, host_target};
 pub use error::RuntimeError;
+pub use guard::{Exposure, Guarded, Reach, check as check_mounts};
 pub use inspect::{
     InspectError, Inspection, Item, Need, Unmet, WasiVersion, check_file, inspect_bytes,
     inspect_file,

@@ -1,7 +1,13 @@
 //! The memory limiter: caps the total of all linear memories of a run (a
-//! component made by the preview-1 adapter has two), records the peak for
-//! the metrics, and remembers that the cap was hit so the run's end can name
-//! `limits.memory` instead of whatever the guest made of the failed growth.
+//! component made by the preview-1 adapter has two) and of its tables,
+//! records the peak for the metrics, and remembers that the cap was hit so
+//! the run's end can name `limits.memory` instead of whatever the guest made
+//! of the failed growth.
+//!
+//! A table lives in host memory too: a guest growing a table by 64 million
+//! elements takes half a gigabyte of it without touching its linear memory.
+//! Each element counts as what it takes on the host, a pointer (a funcref
+//! slot; an externref slot is smaller and counts the same).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +55,35 @@ impl MemoryLimiter {
     }
 }
 
+/// Host bytes counted for each table element.
+pub(crate) const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
+
+impl MemoryLimiter {
+    /// Counts a growth of `delta` bytes, or refuses it past the limit.
+    fn grow(&mut self, delta: usize) -> bool {
+        let total = self.total.saturating_add(delta);
+        if self.limit.is_some_and(|limit| total > limit) {
+            // memory.grow and table.grow return -1, as a wasm program
+            // expects when memory runs out: it may recover, or fail in its
+            // own words.
+            self.hit = true;
+            return false;
+        }
+        self.total = total;
+        self.pending = delta;
+        self.peak = self.peak.max(total);
+        self.publish();
+        true
+    }
+
+    /// The engine could not make the growth just allowed: it is not held.
+    fn undo(&mut self) {
+        self.total = self.total.saturating_sub(self.pending);
+        self.pending = 0;
+        self.publish();
+    }
+}
+
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
@@ -56,35 +91,27 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let delta = desired.saturating_sub(current);
-        let total = self.total.saturating_add(delta);
-        if self.limit.is_some_and(|limit| total > limit) {
-            // memory.grow returns -1, as a wasm program expects when memory
-            // runs out: it may recover, or fail in its own words.
-            self.hit = true;
-            return Ok(false);
-        }
-        self.total = total;
-        self.pending = delta;
-        self.peak = self.peak.max(total);
-        self.publish();
-        Ok(true)
+        Ok(self.grow(desired.saturating_sub(current)))
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.total = self.total.saturating_sub(self.pending);
-        self.pending = 0;
-        self.publish();
+        self.undo();
         Ok(())
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
-        _desired: usize,
+        current: usize,
+        desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(true)
+        let elements = desired.saturating_sub(current);
+        Ok(self.grow(elements.saturating_mul(TABLE_ELEMENT_BYTES)))
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.undo();
+        Ok(())
     }
 }
 
@@ -109,6 +136,22 @@ mod tests {
         assert!(l.memory_growing(0, 2 * 65536, None).unwrap());
         l.memory_grow_failed(wasmtime::format_err!("no")).unwrap();
         assert!(l.memory_growing(0, 2 * 65536, None).unwrap());
+    }
+
+    #[test]
+    fn tables_count_against_the_same_cap() {
+        let mut l = MemoryLimiter::new(Some(65536 + 1000 * TABLE_ELEMENT_BYTES as u64));
+        assert!(l.memory_growing(0, 65536, None).unwrap());
+        assert!(l.table_growing(0, 1000, None).unwrap());
+        assert!(!l.hit());
+        assert!(!l.table_growing(1000, 1001, None).unwrap());
+        assert!(l.hit());
+        assert_eq!(l.peak(), 65536 + 1000 * TABLE_ELEMENT_BYTES as u64);
+        // A table growth the engine then failed is given back.
+        let mut l = MemoryLimiter::new(Some(1000 * TABLE_ELEMENT_BYTES as u64));
+        assert!(l.table_growing(0, 1000, None).unwrap());
+        l.table_grow_failed(wasmtime::format_err!("no")).unwrap();
+        assert!(l.table_growing(0, 1000, None).unwrap());
     }
 
     #[test]

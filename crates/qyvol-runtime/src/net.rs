@@ -1,6 +1,7 @@
 //! The network gate: turns `permissions.net` into the socket checks the WASI
-//! context calls before every bind, connect and send, and remembers what it
-//! refused so that a failed run can name the permission to add.
+//! context calls before every bind, connect and send, and into the check of
+//! every name lookup ([`crate::lookup`]), and remembers what it refused so
+//! that a failed run can name the rule to add.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
@@ -9,23 +10,35 @@ use qyvol_manifest::{NetPolicy, NetRule, NetTarget};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::sockets::SocketAddrUse;
 
-/// Addresses the guest was refused, in order, at most a few.
+/// One refusal: what the guest tried (`connect to 1.2.3.4:80`, `look up
+/// example.com`) and the rule that would have allowed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Denial {
+    pub(crate) what: String,
+    pub(crate) rule: String,
+}
+
+/// What the guest was refused, in order, at most a few.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Denials(Arc<Mutex<Vec<String>>>);
+pub(crate) struct Denials(Arc<Mutex<Vec<Denial>>>);
 
 const MAX_DENIALS_KEPT: usize = 8;
 
+/// The longest name a denial shows (the longest DNS name is 253).
+const MAX_NAME_SHOWN: usize = 253;
+
 impl Denials {
-    fn record(&self, what: String) {
+    fn record(&self, what: String, rule: String) {
+        let denial = Denial { what, rule };
         if let Ok(mut v) = self.0.lock()
             && v.len() < MAX_DENIALS_KEPT
-            && !v.contains(&what)
+            && !v.contains(&denial)
         {
-            v.push(what);
+            v.push(denial);
         }
     }
 
-    pub(crate) fn list(&self) -> Vec<String> {
+    pub(crate) fn list(&self) -> Vec<Denial> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
 }
@@ -59,7 +72,7 @@ pub(crate) struct NetGate {
 enum Policy {
     Deny,
     AllowAll,
-    Allow { rules: Vec<Allowed>, lookup: bool },
+    Allow { rules: Vec<Allowed> },
 }
 
 impl NetGate {
@@ -69,15 +82,11 @@ impl NetGate {
             NetPolicy::Deny => Policy::Deny,
             NetPolicy::AllowAll => Policy::AllowAll,
             NetPolicy::Allow(rules) => {
-                let mut lookup = false;
                 let rules = rules
                     .iter()
                     .map(|rule| {
                         let mut resolved = Vec::new();
                         if let NetTarget::Name(name) = &rule.target {
-                            // A guest that may reach a host by name must be
-                            // able to look that name up.
-                            lookup = true;
                             if name.starts_with("*.") {
                                 warnings.push(format!(
                                     "permissions.net: \"{}\": wildcard names apply to HTTP requests only; sockets need addresses",
@@ -99,7 +108,7 @@ impl NetGate {
                         }
                     })
                     .collect();
-                Policy::Allow { rules, lookup }
+                Policy::Allow { rules }
             }
         };
         NetGate {
@@ -139,28 +148,56 @@ impl NetGate {
         }
     }
 
-    pub(crate) fn apply(&self, b: &mut WasiCtxBuilder) {
-        let lookup = match &self.policy {
+    /// Whether the guest may look `name` up; a refusal is recorded. Under
+    /// an allow-list only the names of its name rules may be looked up
+    /// (any other lookup would reach a DNS server with a name the app
+    /// chose); an IP address "resolves" to itself without the network.
+    pub(crate) fn allows_lookup(&self, name: &str) -> bool {
+        let ok = match &self.policy {
             Policy::Deny => false,
             Policy::AllowAll => true,
-            Policy::Allow { lookup, .. } => *lookup,
+            Policy::Allow { rules, .. } => {
+                is_ip_literal(name) || rules.iter().any(|r| r.rule.matches_host(name))
+            }
         };
+        if !ok {
+            let shown: String = name.chars().take(MAX_NAME_SHOWN).collect();
+            let shown = shown.escape_debug();
+            self.denials
+                .record(format!("look up {shown}"), format!("{shown}:PORT"));
+        }
+        ok
+    }
+
+    pub(crate) fn apply(&self, b: &mut WasiCtxBuilder) {
         // Creating a socket is allowed even under `net: false`: it can do
         // nothing until a bind, connect or send, and each of those passes
         // the check below, which records what it refused so that the run's
-        // end can name permissions.net.
+        // end can name permissions.net. Lookups are decided name by name by
+        // `allows_lookup` (see crate::lookup); the switch only stays off
+        // where no name may be looked up.
         b.allow_tcp(true)
             .allow_udp(true)
-            .allow_ip_name_lookup(lookup);
+            .allow_ip_name_lookup(!matches!(self.policy, Policy::Deny));
         let gate = self.clone();
         b.socket_addr_check(move |addr, use_| {
             let ok = gate.allows(&addr, use_);
             if !ok && !matches!(use_, SocketAddrUse::UdpReceive) {
-                gate.denials.record(format!("{} {addr}", describe(use_)));
+                gate.denials
+                    .record(format!("{} {addr}", describe(use_)), addr.to_string());
             }
             Box::pin(async move { ok })
         });
     }
+}
+
+/// An IPv4 or IPv6 address, bracketed or not.
+fn is_ip_literal(name: &str) -> bool {
+    let bare = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    bare.parse::<IpAddr>().is_ok()
 }
 
 fn describe(use_: SocketAddrUse) -> &'static str {
@@ -213,16 +250,44 @@ mod tests {
         let g = gate(&["localhost:9000"]);
         assert!(g.allows(&sa("127.0.0.1:9000"), SocketAddrUse::TcpConnect));
         assert!(!g.allows(&sa("127.0.0.1:9001"), SocketAddrUse::TcpConnect));
-        assert!(matches!(g.policy, Policy::Allow { lookup: true, .. }));
+        assert!(g.allows_lookup("localhost"));
         let ips = gate(&["127.0.0.1:9000"]);
-        assert!(matches!(ips.policy, Policy::Allow { lookup: false, .. }));
+        assert!(!ips.allows_lookup("localhost"));
     }
 
     #[test]
     fn denials_are_kept_once_each() {
         let d = Denials::default();
-        d.record("connect to 1.2.3.4:80".into());
-        d.record("connect to 1.2.3.4:80".into());
+        d.record("connect to 1.2.3.4:80".into(), "1.2.3.4:80".into());
+        d.record("connect to 1.2.3.4:80".into(), "1.2.3.4:80".into());
         assert_eq!(d.list().len(), 1);
+    }
+
+    #[test]
+    fn lookups_follow_the_policy_and_refusals_are_recorded() {
+        let deny = NetGate::new(&NetPolicy::Deny);
+        assert!(!deny.allows_lookup("localhost"));
+        assert_eq!(
+            deny.denials.list(),
+            vec![Denial {
+                what: "look up localhost".into(),
+                rule: "localhost:PORT".into()
+            }]
+        );
+        assert!(NetGate::new(&NetPolicy::AllowAll).allows_lookup("example.com"));
+        let list = gate(&["localhost:9000", "*.example.com:443", "10.0.0.1:80"]);
+        assert!(list.allows_lookup("localhost"));
+        assert!(list.allows_lookup("LOCALHOST."));
+        assert!(list.allows_lookup("api.example.com"));
+        assert!(list.allows_lookup("10.0.0.9"));
+        assert!(list.allows_lookup("[::1]"));
+        assert!(list.denials.list().is_empty());
+        assert!(!list.allows_lookup("example.com"));
+        assert!(!list.allows_lookup("evil.test"));
+        let refused: Vec<_> = list.denials.list().into_iter().map(|d| d.what).collect();
+        assert_eq!(refused, ["look up example.com", "look up evil.test"]);
+        // A guest's name is shown escaped, never as terminal control codes.
+        assert!(!deny.allows_lookup("a\u{1b}[2Jb"));
+        assert_eq!(deny.denials.list()[1].what, "look up a\\u{1b}[2Jb");
     }
 }

@@ -45,9 +45,13 @@ pub enum Outcome {
     MemoryLimit { limit: u64, then: Box<Outcome> },
     /// The fuel budget ran out.
     FuelExhausted { fuel: u64 },
-    /// The program was refused network access and then failed (`then`).
+    /// The program was refused network access (`denied`: what it tried,
+    /// `connect to 1.2.3.4:80`, `look up example.com`) and then failed
+    /// (`then`); `rules` would have allowed it (`NAME:PORT` for a name,
+    /// whose port the lookup does not tell).
     NetDenied {
         denied: Vec<String>,
+        rules: Vec<String>,
         then: Box<Outcome>,
     },
     /// A supervisor stopped it (see `RunControl::stop`).
@@ -104,11 +108,25 @@ impl Outcome {
             Outcome::FuelExhausted { fuel } => Some(format!(
                 "{program} ran out of fuel after {fuel} units (limits.fuel); raise limits.fuel or pass --fuel"
             )),
-            Outcome::NetDenied { denied, then } => Some(format!(
-                "{program} was denied network access ({}) by permissions.net and {}; add the address to permissions.net (or pass --allow-net=HOST:PORT) to allow it",
-                denied.join(", "),
-                then.ended_as()
-            )),
+            Outcome::NetDenied {
+                denied,
+                rules,
+                then,
+            } => {
+                let quoted: Vec<String> = rules.iter().map(|r| format!("\"{r}\"")).collect();
+                let port = if rules.iter().any(|r| r.ends_with(":PORT")) {
+                    "; PORT is the port it connects to (* for any)"
+                } else {
+                    ""
+                };
+                Some(format!(
+                    "{program} was denied network access ({}) by permissions.net and {}; to allow it, add {} to permissions.net (or pass --allow-net={}){port}",
+                    denied.join(", "),
+                    then.ended_as(),
+                    quoted.join(" and "),
+                    rules.join(",")
+                ))
+            }
             Outcome::Stopped => Some(format!("{program} was stopped")),
         }
     }
@@ -148,6 +166,7 @@ mod tests {
             Outcome::FuelExhausted { fuel: 1 }.exit_code(),
             Outcome::NetDenied {
                 denied: vec![],
+                rules: vec![],
                 then: Box::new(Outcome::Exited(1)),
             }
             .exit_code(),
@@ -180,5 +199,16 @@ mod tests {
         assert!(r.contains("limits.memory"), "{r}");
         assert!(r.contains("exited with code 1"), "{r}");
         assert!(Outcome::Exited(2).report("app").is_none());
+        let r = Outcome::NetDenied {
+            denied: vec!["look up localhost".into()],
+            rules: vec!["localhost:PORT".into()],
+            then: Box::new(Outcome::Exited(1)),
+        }
+        .report("app")
+        .unwrap();
+        assert_eq!(
+            r,
+            "app was denied network access (look up localhost) by permissions.net and exited with code 1; to allow it, add \"localhost:PORT\" to permissions.net (or pass --allow-net=localhost:PORT); PORT is the port it connects to (* for any)"
+        );
     }
 }

@@ -18,6 +18,7 @@ use crate::engine::EngineOptions;
 use crate::error::{RuntimeError, chain};
 use crate::kind::WasmKind;
 use crate::limits::MemoryLimiter;
+use crate::lookup::{self, GatedLookups};
 use crate::metrics::{Metrics, ms};
 use crate::net::NetGate;
 use crate::outcome::Outcome;
@@ -49,6 +50,7 @@ pub struct RunReport {
 /// Runs a program to its end.
 pub fn run(mut spec: RunSpec) -> Result<RunReport, RuntimeError> {
     let started = Instant::now();
+    crate::guard::check(&spec)?;
     let engine = EngineOptions::for_spec(&spec).engine()?;
     if let Some(control) = &spec.control {
         control.attach(&engine);
@@ -151,8 +153,15 @@ pub(crate) fn explain(
     }
     let denied = gate.denials.list();
     if !denied.is_empty() {
+        let mut rules: Vec<String> = Vec::new();
+        for d in &denied {
+            if !rules.contains(&d.rule) {
+                rules.push(d.rule.clone());
+            }
+        }
         return Outcome::NetDenied {
-            denied,
+            denied: denied.into_iter().map(|d| d.what).collect(),
+            rules,
             then: Box::new(outcome),
         };
     }
@@ -214,6 +223,8 @@ struct P2State {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    /// Decides the name lookups (see crate::lookup).
+    gate: NetGate,
 }
 
 impl WasiView for P2State {
@@ -222,6 +233,12 @@ impl WasiView for P2State {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl GatedLookups for P2State {
+    fn gate(&self) -> &NetGate {
+        &self.gate
     }
 }
 
@@ -234,7 +251,7 @@ fn execute(
     let builder = wasi::context(spec, gate)?;
     match code {
         Code::Module(module) => execute_module(engine, &module, builder, spec),
-        Code::Component(component) => execute_component(engine, &component, builder, spec),
+        Code::Component(component) => execute_component(engine, &component, builder, spec, gate),
     }
 }
 
@@ -317,11 +334,13 @@ fn execute_component(
     component: &Component,
     mut builder: wasmtime_wasi::WasiCtxBuilder,
     spec: &RunSpec,
+    gate: &NetGate,
 ) -> Result<Execution, RuntimeError> {
     let mut linker = wasmtime::component::Linker::<P2State>::new(engine);
     // WASI 0.2.12's `exit-with-code` is part of this linker: a component
     // whose toolchain uses it reports its real exit code, not just 0 or 1.
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .and_then(|()| lookup::add_to_linker(&mut linker))
         .map_err(|e| RuntimeError::Engine(chain(&e)))?;
     let exports = command_exports(engine, component);
     let coarse_exit = !imports_exit_with_code(engine, component);
@@ -340,6 +359,7 @@ fn execute_component(
         table: ResourceTable::new(),
         limiter: MemoryLimiter::new(spec.memory)
             .publishing(spec.control.as_ref().map(RunControl::memory_gauge)),
+        gate: gate.clone(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -524,7 +544,11 @@ fn not_a_command(exports: &[String]) -> String {
 }
 
 pub(crate) fn explain_link_error(message: &str) -> String {
-    if message.contains("wasi:http/") {
+    if message.contains("thread-spawn") {
+        format!(
+            "{message}; it uses threads (wasi-threads), and threads are not supported: build it for a target without threads"
+        )
+    } else if message.contains("wasi:http/") {
         format!("{message}; HTTP interfaces are provided by `qyv serve`, not `qyv run`")
     } else if message.contains("unknown import")
         || message.contains("matching implementation was not found")

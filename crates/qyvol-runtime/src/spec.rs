@@ -25,6 +25,9 @@ pub struct Preopen {
 #[derive(Clone, Debug)]
 pub struct RunSpec {
     pub wasm: PathBuf,
+    /// The manifest the run comes from, if any: like the wasm, no mount
+    /// may let the app write it.
+    pub manifest: Option<PathBuf>,
     /// The program name the guest sees as its first argument.
     pub argv0: String,
     pub args: Vec<String>,
@@ -51,6 +54,7 @@ impl RunSpec {
     pub fn bare(wasm: impl Into<PathBuf>, argv0: impl Into<String>) -> RunSpec {
         RunSpec {
             wasm: wasm.into(),
+            manifest: None,
             argv0: argv0.into(),
             args: Vec::new(),
             env: Vec::new(),
@@ -70,6 +74,7 @@ impl RunSpec {
     /// app's name, as a command's name would be.
     pub fn from_manifest(m: &Manifest) -> RunSpec {
         let mut spec = RunSpec::bare(m.entrypoint_path(), m.name.clone());
+        spec.manifest = Some(m.file().to_path_buf());
         spec.args = m.args.clone();
         spec.env = m.env.clone();
         spec.preopens = if m.permissions.fs == FsAccess::Full {
@@ -100,7 +105,9 @@ impl RunSpec {
     /// files are the same for every run), and never the host's own folders.
     pub fn from_bundle(m: &Manifest, bundle: Arc<Bundle>, allow_native: bool) -> RunSpec {
         let mut spec = RunSpec::from_manifest(m);
+        // The manifest and the wasm are in the bundle's file.
         spec.wasm = bundle.file().to_path_buf();
+        spec.manifest = None;
         spec.preopens.clear();
         let mounts = m.effective_mounts().into_iter().map(|m| m.target).collect();
         spec.bundle = Some(BundleRun {

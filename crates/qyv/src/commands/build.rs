@@ -191,7 +191,7 @@ impl Plan {
             return Err(m.error_at("build", format!("{} {how}", self.from)).into());
         }
         let entry = m.entrypoint_path();
-        let bytes = std::fs::read(&entry).map_err(|e| {
+        let bytes = qyvol_manifest::read_regular(&entry, u64::MAX).map_err(|e| {
             m.error_at(
                 "entrypoint",
                 format!(
@@ -233,7 +233,7 @@ impl Plan {
 
 fn is_component(path: &Path) -> bool {
     let mut head = [0u8; 8];
-    std::fs::File::open(path)
+    qyvol_manifest::open_regular(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
         .is_ok()
         && WasmKind::detect(&head) == Some(WasmKind::Component)

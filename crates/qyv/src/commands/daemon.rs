@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
-use qyvol_node::{Daemon, DaemonConfig, Token, default_data_dir};
+use anyhow::{Context, Result, bail};
+use qyvol_node::{Daemon, DaemonConfig, NodeLimits, Token, default_data_dir};
 
 use crate::bundled::Policy;
 use crate::cli::{DaemonArgs, DaemonClusterFlags, DaemonCommand};
@@ -65,6 +65,20 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
     let data = data_dir(args.data_dir)?;
     let policy = Policy::load(&args.trust)?;
     let tls = args.tls_cert.zip(args.tls_key);
+    let limits = NodeLimits {
+        default_memory: args.limits.default_memory,
+        max_memory: args.limits.max_memory,
+        default_timeout: args.limits.default_timeout.0,
+        max_instances: args.limits.max_instances,
+    };
+    limits
+        .check()
+        .map_err(|e| anyhow::anyhow!("--default-memory, --max-memory: {e}"))?;
+    for dir in &args.allow_paths {
+        if !dir.is_dir() {
+            bail!("--allow-path {}: not a folder", dir.display());
+        }
+    }
     let cluster = membership(&args.cluster)?;
     let daemon = Daemon::start(DaemonConfig {
         listen: args.listen,
@@ -74,6 +88,8 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
         max_upload: args.max_upload,
         trust: policy.policy,
         http: args.http,
+        limits: limits.clone(),
+        allowed_paths: args.allow_paths.clone(),
         cluster,
     })?;
     let s = daemon.started();
@@ -89,6 +105,15 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
         if s.apps == 1 { "" } else { "s" }
     )?;
     writeln!(out, "  trust        {}", policy.origin)?;
+    writeln!(out, "  limits       {}", limits.describe())?;
+    if !args.allow_paths.is_empty() {
+        let shown: Vec<String> = args
+            .allow_paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        writeln!(out, "  apps-dir may name files in {}", shown.join(", "))?;
+    }
     match s.http {
         Some(addr) => writeln!(out, "  http apps    http://{addr}")?,
         None => writeln!(

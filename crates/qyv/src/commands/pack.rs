@@ -35,9 +35,12 @@ pub fn pack(args: PackArgs) -> Result<i32> {
     let mut precompiled = None;
     if args.precompile {
         eprintln!("compiling {} for this machine...", m.entrypoint.display());
-        let p = precompile(&RunSpec::from_manifest(&m))?;
-        precompiled = Some(format!("{}/{}", p.target, p.engine));
-        packer.add_native(&p.target, &p.engine, p.code);
+        let mut labels = Vec::new();
+        for p in precompile(&RunSpec::from_manifest(&m))? {
+            labels.push(format!("{}/{}", p.target, p.engine));
+            packer.add_native(&p.target, &p.engine, p.code);
+        }
+        precompiled = Some(labels.join(", "));
     }
     let packed = packer.write_file(&out, key.as_ref())?;
     println!(

@@ -217,6 +217,9 @@ fn apply_limits(spec: &mut RunSpec, limits: &LimitFlags) {
 
 /// Errors about the wasm file point at the manifest line that names it.
 pub(super) fn locate(manifest: Option<&Manifest>, e: RuntimeError) -> anyhow::Error {
+    if matches!(e, RuntimeError::WritesItself(_)) {
+        return crate::mounts::refused(manifest, e);
+    }
     let Some(m) = manifest else {
         return e.into();
     };
@@ -228,7 +231,9 @@ pub(super) fn locate(manifest: Option<&Manifest>, e: RuntimeError) -> anyhow::Er
         | RuntimeError::Link { .. } => "entrypoint",
         RuntimeError::Preopen { .. } => "fs",
         RuntimeError::NetRule { .. } => "permissions.net",
-        RuntimeError::Engine(_) | RuntimeError::Bundle(_) => return e.into(),
+        RuntimeError::Engine(_) | RuntimeError::Bundle(_) | RuntimeError::WritesItself(_) => {
+            return e.into();
+        }
     };
     m.error_at(field, e.to_string()).into()
 }

@@ -22,6 +22,10 @@ pub fn validate(args: ValidateArgs) -> Result<i32> {
                 if let Err(e) = super::build::check_component_flag(&m) {
                     errors.push(e.to_string());
                 }
+                let spec = qyvol_runtime::RunSpec::from_manifest(&m);
+                if let Err(e) = qyvol_runtime::check_mounts(&spec) {
+                    errors.push(format!("{:#}", crate::mounts::refused(Some(&m), e)));
+                }
                 match check_file(&m.entrypoint_path()) {
                     Err(e) => errors.push(m.error_at("entrypoint", e.to_string()).to_string()),
                     Ok(i) => {

@@ -39,12 +39,16 @@ impl DataFiles {
     }
 }
 
+/// The history and the model are kept far smaller (500 commands, about
+/// 100 KB); a larger file is not theirs.
+const MAX_DATA_FILE_LEN: u64 = 16 << 20;
+
 /// The saved history as reedline reads it (one entry a line, new lines in
 /// an entry escaped), without writing anything: for scripts, and to train
 /// a first model. A missing file is an empty history.
 pub fn read_history(path: &Path) -> io::Result<FileBackedHistory> {
     let mut history = FileBackedHistory::new(HISTORY_LINES).map_err(io::Error::other)?;
-    let text = match std::fs::read(path) {
+    let text = match qyvol_manifest::read_regular(path, MAX_DATA_FILE_LEN) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(history),
         Err(e) => return Err(e),
@@ -72,7 +76,7 @@ pub fn entries(history: &dyn History) -> Vec<String> {
 /// The saved model. A missing file is `Ok(None)`; a damaged one an error
 /// saying what is wrong with it.
 pub fn read_model(path: &Path) -> Result<Option<Model>, String> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match qyvol_manifest::read_regular_text(path, MAX_DATA_FILE_LEN) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", path.display())),

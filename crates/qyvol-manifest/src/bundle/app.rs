@@ -15,7 +15,8 @@ impl Packer {
     /// `out`, which is skipped if it sits in a mounted folder.
     pub fn for_app(m: &Manifest, out: &Path) -> Result<Packer, BundleError> {
         let manifest_bytes =
-            fs::read(m.file()).map_err(|e| BundleError::io(m.file(), "read", e))?;
+            crate::regular::read_regular(m.file(), crate::regular::MAX_MANIFEST_LEN)
+                .map_err(|e| BundleError::io(m.file(), "read", e))?;
         let mut packer = Packer::new(
             out,
             &file_name(m.file()),

@@ -5,7 +5,7 @@
 //! raw public key, in hex.
 
 use std::fs;
-use std::io::Write as _;
+use std::io::{self, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::{BundleError, BundleErrorKind};
 use super::format::signed_message;
+use crate::regular::read_regular;
 
 /// Names `qyv keygen` gives the two halves.
 pub const SECRET_KEY_FILE: &str = "qyvol.key";
@@ -134,7 +135,9 @@ pub fn load_public_keys(path: &Path) -> Result<Vec<(PathBuf, PublicKey)>, Bundle
         .map_err(|e| BundleError::io(path, "list the folder", e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.extension().and_then(|e| e.to_str()) == Some(PUBLIC_KEY_EXTENSION) && p.is_file()
+            // Not only regular files: a `.pub` that is a pipe or a device is
+            // refused by name rather than passed over.
+            p.extension().and_then(|e| e.to_str()) == Some(PUBLIC_KEY_EXTENSION) && !p.is_dir()
         })
         .collect();
     if files.is_empty() {
@@ -191,17 +194,13 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), BundleError> {
 }
 
 fn read_key_file(path: &Path) -> Result<String, BundleError> {
-    let meta = fs::metadata(path).map_err(|e| BundleError::io(path, "read", e))?;
-    if meta.is_dir() {
-        return Err(key_error(path, "is a folder, not a key file"));
-    }
-    if meta.len() > MAX_KEY_FILE_LEN {
-        return Err(key_error(
-            path,
-            format!("is {} bytes: too large to be a key file", meta.len()),
-        ));
-    }
-    let bytes = fs::read(path).map_err(|e| BundleError::io(path, "read", e))?;
+    let bytes = read_regular(path, MAX_KEY_FILE_LEN).map_err(|e| match e.kind() {
+        io::ErrorKind::IsADirectory => key_error(path, "is a folder, not a key file"),
+        io::ErrorKind::InvalidInput | io::ErrorKind::FileTooLarge => {
+            key_error(path, format!("cannot be a key file: {e}"))
+        }
+        _ => BundleError::io(path, "read", e),
+    })?;
     String::from_utf8(bytes).map_err(|_| key_error(path, "not a PEM key file (not text)"))
 }
 

@@ -148,17 +148,17 @@ pub struct Bundle<S: Source = File> {
 impl Bundle<File> {
     /// Opens and checks the bundle at `path` (see the module's comment).
     pub fn open(path: &Path) -> Result<Bundle<File>, BundleError> {
-        let file = File::open(path).map_err(|e| BundleError::io(path, "open", e))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| BundleError::io(path, "read", e))?;
-        if meta.is_dir() {
-            return Err(BundleError::new(
+        let file = crate::regular::open_regular(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::IsADirectory => BundleError::new(
                 path,
                 BundleErrorKind::NotABundle,
                 "is a folder, not a bundle",
-            ));
-        }
+            ),
+            std::io::ErrorKind::InvalidInput => {
+                BundleError::new(path, BundleErrorKind::NotABundle, e.to_string())
+            }
+            _ => BundleError::io(path, "open", e),
+        })?;
         Bundle::from_source(file, path)
     }
 }

@@ -6,7 +6,6 @@
 //! content does not match its table. The output file is written under a
 //! temporary name and renamed, so it is complete or absent.
 
-use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +28,7 @@ impl Content {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
         Ok(match self {
             Content::Bytes(b) => Box::new(b.as_slice()),
-            Content::File(p) => Box::new(File::open(p)?),
+            Content::File(p) => Box::new(crate::regular::open_regular(p)?),
         })
     }
 

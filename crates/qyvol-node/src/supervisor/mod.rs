@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 use crate::api::types::State;
 use crate::artifacts::Artifacts;
 use crate::error::NodeError;
+use crate::limits::NodeLimits;
 use crate::logs::LogBook;
 use crate::store::{Desired, RevisionRow, Store};
 
@@ -119,6 +120,8 @@ pub(crate) struct Shared {
     pub logs: Arc<LogBook>,
     pub cache: CodeCache,
     pub trust: TrustPolicy,
+    /// Defaults and maxima for the apps' limits.
+    pub limits: NodeLimits,
     /// The node's HTTP server, when it was started with `--http`.
     pub http: Option<ServeHandle>,
     /// Held while a deploy checks an HTTP app's route and stores it, so
@@ -163,6 +166,7 @@ fn put_app(shared: &Shared, http: &ServeHandle, app: &Prepared) -> Result<Served
     let bundle = Bundle::open(&app.bundle).map_err(|e| e.to_string())?;
     let note = untrusted_code_note(&bundle, app.trusted);
     let mut serve = ServeApp::from_bundle(&app.manifest, Arc::new(bundle), app.trusted);
+    shared.limits.apply_to_serve(&app.manifest, &mut serve);
     serve.spec.cache = Some(shared.cache.clone());
     serve.spec.stdio = Stdio::Capture(shared.logs.app(&app.name).sink(app.revision));
     let mut served = http.put(serve).map_err(|e| e.to_string())?;
@@ -197,6 +201,7 @@ impl Supervisor {
         cache: CodeCache,
         trust: TrustPolicy,
         http: Option<ServeHandle>,
+        limits: NodeLimits,
     ) -> Supervisor {
         Supervisor {
             shared: Arc::new(Shared {
@@ -205,6 +210,7 @@ impl Supervisor {
                 logs,
                 cache,
                 trust,
+                limits,
                 http,
                 routes: tokio::sync::Mutex::new(()),
                 apps: Mutex::new(HashMap::new()),
@@ -228,6 +234,10 @@ impl Supervisor {
 
     pub fn trust(&self) -> &TrustPolicy {
         &self.shared.trust
+    }
+
+    pub fn limits(&self) -> &NodeLimits {
+        &self.shared.limits
     }
 
     /// Whether the node serves HTTP apps (it was started with `--http`).
@@ -608,6 +618,15 @@ impl Supervisor {
                     "the stored bundle of {name} revision {number}: {e}"
                 ))
             })?;
+            // A node restarted with lower maxima does not run what it
+            // would now refuse to take.
+            let refused = shared.limits.refusals(&manifest);
+            if !refused.is_empty() {
+                return Err(NodeError::BadBundle(format!(
+                    "revision {number} of {name} asks for more than this node allows: {}",
+                    refused.join("; ")
+                )));
+            }
             let trusted = matches!(shared.trust.standing(bundle.signer()), Standing::Trusted(_));
             Ok(Prepared {
                 name,

@@ -41,6 +41,7 @@ fn start(shared: &Shared, app: &Prepared) -> Result<Instance, String> {
     let bundle = Bundle::open(&app.bundle).map_err(|e| e.to_string())?;
     let note = super::untrusted_code_note(&bundle, app.trusted);
     let mut spec = RunSpec::from_bundle(&app.manifest, Arc::new(bundle), app.trusted);
+    shared.limits.apply_to_run(&app.manifest, &mut spec);
     spec.cache = Some(shared.cache.clone());
     let output = shared.logs.app(&app.name).sink(app.revision);
     if let Some(note) = note {

@@ -142,6 +142,7 @@ impl LoadedApp {
             app: name.clone(),
             source,
         };
+        crate::guard::check(&spec).map_err(failed)?;
         let options = EngineOptions {
             epoch_interruption: spec.timeout.is_some(),
             consume_fuel: spec.fuel.is_some(),
@@ -179,6 +180,7 @@ impl LoadedApp {
         };
         let mut linker = Linker::<Host>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| crate::lookup::add_to_linker(&mut linker))
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
             .map_err(|e| failed(RuntimeError::Engine(chain(&e))))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| {

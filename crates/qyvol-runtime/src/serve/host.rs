@@ -34,6 +34,12 @@ impl WasiView for Host {
     }
 }
 
+impl crate::lookup::GatedLookups for Host {
+    fn gate(&self) -> &NetGate {
+        &self.gate
+    }
+}
+
 impl WasiHttpView for Host {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView {

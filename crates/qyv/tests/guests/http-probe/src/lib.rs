@@ -21,6 +21,9 @@
 //!                     outgoing-handler; answers `status N` and the body on
 //!                     a line of its own, or status 502 and `error: CODE`
 //!                     (the WASI error code) when the request failed
+//!   /resolve/NAME     looks NAME up (wasi:sockets' ip-name-lookup, through
+//!                     Rust's std) and answers its addresses, one per line;
+//!                     when the lookup fails it panics (a trap: status 500)
 //!   anything else     status 404, `no such probe path: PATH`
 
 use std::cell::Cell;
@@ -84,6 +87,8 @@ impl wasip2::exports::http::incoming_handler::Guest for Probe {
             (200, "slept\n".to_string())
         } else if let Some(url) = path.strip_prefix("/fetch/") {
             fetch(url)
+        } else if let Some(name) = path.strip_prefix("/resolve/") {
+            (200, resolve(name))
         } else {
             (404, format!("no such probe path: {path}\n"))
         };
@@ -119,6 +124,16 @@ fn spin() -> ! {
     loop {
         // A volatile write the optimizer cannot drop: the loop really runs.
         unsafe { std::ptr::write_volatile(&mut x, x.wrapping_add(1)) };
+    }
+}
+
+/// Every address of `name`, one per line; a failed lookup panics, so that
+/// the request fails the way an app that needs the name fails.
+fn resolve(name: &str) -> String {
+    use std::net::ToSocketAddrs as _;
+    match (name, 0).to_socket_addrs() {
+        Ok(addrs) => addrs.map(|a| format!("{}\n", a.ip())).collect(),
+        Err(e) => panic!("cannot resolve {name}: {e}"),
     }
 }
 
