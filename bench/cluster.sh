@@ -41,7 +41,7 @@ rm -rf "$work" && mkdir -p "$work/app/data"
 export XDG_CONFIG_HOME="$work/config" QYVOL_CACHE_DIR="$work/cache"
 unset QYVOL_NODE QYVOL_TOKEN QYVOL_FINGERPRINT QYVOL_CLUSTER QYVOL_CLUSTER_CREDS
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
