@@ -41,7 +41,13 @@ rm -rf "$work" && mkdir -p "$work/app/data"
 export XDG_CONFIG_HOME="$work/config" QYVOL_CACHE_DIR="$work/cache"
 unset QYVOL_NODE QYVOL_TOKEN QYVOL_FINGERPRINT QYVOL_CLUSTER QYVOL_CLUSTER_CREDS
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    if [ -f "$work/nats.pids" ]; then
+        while read -r p; do kill "$p" 2>/dev/null || true; done <"$work/nats.pids"
+        rm -f "$work/nats.pids"
+    fi
+}
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -64,8 +70,9 @@ start_nats() {
             echo "jetstream { store_dir: \"$dir/s$i\" }"
             [ "$n" -gt 1 ] && echo "cluster { name: bench, listen: 127.0.0.1:${routes[$((i - 1))]}, routes: [${route_list%, }] }"
         } >"$dir/s$i.conf"
+        # Called in $(…): the pid goes to a file that cleanup reads.
         "$NATS_SERVER" -c "$dir/s$i.conf" >"$dir/s$i.log" 2>&1 &
-        pids+=($!)
+        echo $! >>"$work/nats.pids"
     done
     printf 'nats://127.0.0.1:%s,' "${ports[@]}" | sed 's/,$//'
 }
