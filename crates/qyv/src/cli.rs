@@ -19,6 +19,9 @@ use qyvol_manifest::{parse_memory_limit, parse_timeout};
 
 use crate::flags::{DirFlag, EnvFlag};
 
+mod cluster;
+pub use cluster::*;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "qyv",
@@ -91,8 +94,11 @@ pub enum Command {
     /// Show what happened on a node: deploys, starts, exits, restarts
     Events(EventsArgs),
     /// Show or choose where node commands go; save nodes by name with their
-    /// token and certificate fingerprint
+    /// token and certificate fingerprint, and clusters with their NATS
     Context(ContextArgs),
+    /// Run apps on many nodes as one: a cluster on NATS JetStream
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
 }
 
 /// Prints a parse error (or the help or version text clap answers with) and
@@ -454,6 +460,32 @@ pub struct DaemonArgs {
     /// otherwise their entrypoints and mounts must be in their own folder
     #[arg(long = "allow-path", value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub allow_paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub cluster: DaemonClusterFlags,
+}
+
+/// How a node joins a cluster at start.
+#[derive(Debug, Args, Default)]
+pub struct DaemonClusterFlags {
+    /// Join the cluster whose NATS (with JetStream) is here:
+    /// nats://HOST[:PORT][,nats://…] (tls:// for TLS). The node joins it
+    /// again at every start until it is removed from it
+    #[arg(long = "cluster", value_name = "NATS_URL")]
+    pub cluster: Option<String>,
+
+    /// NATS credentials: a .creds file, an nkey seed, or one line
+    /// USER:PASSWORD
+    #[arg(long = "cluster-creds", value_name = "FILE", requires = "cluster")]
+    pub creds: Option<PathBuf>,
+
+    /// The node's name in the cluster [default: the host name]
+    #[arg(long = "node-name", value_name = "NAME", requires = "cluster")]
+    pub node_name: Option<String>,
+
+    /// A label placement constraints match (repeatable), e.g. zone=a
+    #[arg(long = "label", value_name = "KEY=VALUE", requires = "cluster")]
+    pub labels: Vec<String>,
 }
 
 /// What a node grants apps that do not say, and the most it grants any.
@@ -632,16 +664,21 @@ pub struct ContextArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ContextCommand {
-    /// Save a node under a name
+    /// Save a node (https://…) or a cluster (nats://…) under a name
     Add {
-        /// A name for the node: lowercase letters, digits and '-'
+        /// A name for the node or cluster: lowercase letters, digits and '-'
         name: String,
-        /// https://HOST[:PORT]
+        /// A node's https://HOST[:PORT], or a cluster's
+        /// nats://HOST[:PORT][,nats://…] (tls:// for TLS)
         #[arg(value_name = "URL")]
         url: String,
-        /// The node's API token
+        /// The node's API token (a node's context needs it)
         #[arg(long, value_name = "TOKEN")]
-        token: String,
+        token: Option<String>,
+        /// A cluster's NATS credentials: a .creds file, an nkey seed, or
+        /// one line USER:PASSWORD
+        #[arg(long, value_name = "FILE")]
+        creds: Option<PathBuf>,
         /// The node's certificate fingerprint (sha256:HEX, as `qyv daemon`
         /// prints it); without it the certificate must be publicly trusted
         #[arg(long, value_name = "SHA256")]

@@ -1,5 +1,6 @@
-//! Saved nodes: each context names a node's URL, its API token and its
-//! certificate fingerprint, and one of them is current (or none: `local`).
+//! Saved nodes and clusters: each context names a node's URL, its API
+//! token and its certificate fingerprint, or a cluster's NATS addresses
+//! and credentials file; one of them is current (or none: `local`).
 //! They live in `contexts.json` in the user's config folder, written
 //! whole (temporary file, then rename) and readable by the user only,
 //! since tokens are secrets. Node commands find their node here
@@ -27,10 +28,23 @@ pub struct Contexts {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Saved {
+    /// A node's `https://HOST:PORT`, or a cluster's `nats://…[,…]`.
     pub url: String,
+    /// A node's API token (empty for a cluster).
+    #[serde(default)]
     pub token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// A cluster's NATS credentials file, absolute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creds: Option<PathBuf>,
+}
+
+impl Saved {
+    /// Whether it names a cluster (its URL is NATS's).
+    pub fn is_cluster(&self) -> bool {
+        qyvol_cluster::Address::is_cluster(&self.url)
+    }
 }
 
 impl Contexts {

@@ -30,6 +30,9 @@ pub fn connection(flags: &NodeFlags, url: Option<&str>) -> Result<Connection> {
             let c = &contexts.contexts[n];
             (Some(c), c.url.clone())
         }
+        Some(address) if qyvol_cluster::Address::is_cluster(address) => bail!(
+            "{address} is a cluster, not a node: use qyv cluster …, or give a node's https://HOST[:PORT]"
+        ),
         Some(address) => {
             let normal = normalize_url(address)?;
             // A context for the same address lends its token and fingerprint.
@@ -46,6 +49,12 @@ pub fn connection(flags: &NodeFlags, url: Option<&str>) -> Result<Connection> {
             ),
         },
     };
+    if let Some(c) = saved.filter(|c| c.is_cluster()) {
+        bail!(
+            "{} is a cluster, not a node: use qyv cluster ps|logs|deploy|stop|start|rm|rollback (qyv ps and qyv logs also work against it), or name a node with --node",
+            c.url
+        );
+    }
     let token = flags
         .token
         .clone()

@@ -133,6 +133,8 @@ impl Default for Http {
 pub struct Scheduler {
     /// Spread or pack.
     pub strategy: Strategy,
+    /// `KEY=VALUE` labels a node must carry to get a replica, as written.
+    pub constraints: Vec<String>,
 }
 
 /// How `qyv build` makes the entrypoint (`build:`).

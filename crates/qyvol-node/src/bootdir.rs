@@ -192,7 +192,9 @@ async fn deploy_file(
     })
 }
 
-async fn remove(node: &Arc<Node>, app: &str) -> Result<(), NodeError> {
+/// Stops and forgets an app, and its bundles no revision uses (the
+/// cluster's replicas placed elsewhere go the same way).
+pub(crate) async fn remove(node: &Arc<Node>, app: &str) -> Result<(), NodeError> {
     let held = node.supervisor.lock(app).await;
     let name = app.to_string();
     let digests = db(node.supervisor.store(), move |s| s.remove(&name)).await?;

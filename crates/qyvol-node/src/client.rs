@@ -412,6 +412,19 @@ impl Client {
         self.json(self.request(&self.http, reqwest::Method::GET, &path))
     }
 
+    /// Asks the node to join a cluster (`qyv cluster add-node`).
+    pub fn join_cluster(
+        &self,
+        request: &crate::api::cluster::JoinRequest,
+    ) -> Result<qyvol_cluster::Status, ClientError> {
+        // A join connects to NATS and makes the cluster's buckets: give it
+        // longer than the node's own bound.
+        self.json(
+            self.request(&self.streaming, reqwest::Method::POST, "/v1/cluster/join")
+                .json(request),
+        )
+    }
+
     pub fn metrics(&self) -> Result<String, ClientError> {
         let r = self.send(self.request(&self.http, reqwest::Method::GET, "/metrics"))?;
         r.text().map_err(|e| self.connect_error(e))

@@ -106,6 +106,9 @@ pub struct DaemonConfig {
     /// Folders outside an apps-dir manifest's own that its entrypoint and
     /// mounts may name (see [`crate::bootdir`]).
     pub allowed_paths: Vec<PathBuf>,
+    /// The cluster to join (`--cluster`); `None`: the one joined before,
+    /// if any.
+    pub cluster: Option<qyvol_cluster::Membership>,
 }
 
 /// What a started node tells its user.
@@ -132,6 +135,7 @@ pub struct Daemon {
     apps_dir: Option<PathBuf>,
     allowed_paths: Vec<PathBuf>,
     http: Option<Server>,
+    cluster: Option<qyvol_cluster::Membership>,
     _lock: File,
 }
 
@@ -225,6 +229,7 @@ impl Daemon {
             max_upload: config.max_upload,
             fingerprint: identity.fingerprint,
             hold: Hold::from_env(),
+            cluster: crate::cluster::Slot::new(data, Some(format!("https://{addr}"))),
         });
         Ok(Daemon {
             runtime,
@@ -235,6 +240,7 @@ impl Daemon {
             apps_dir: config.apps_dir,
             allowed_paths: config.allowed_paths,
             http,
+            cluster: config.cluster,
             _lock: lock,
         })
     }
@@ -254,6 +260,7 @@ impl Daemon {
             apps_dir,
             allowed_paths,
             http,
+            cluster,
             ..
         } = self;
         // The HTTP server drains its requests when told to stop, and gives
@@ -270,6 +277,7 @@ impl Daemon {
             let mut terminate = signal(SignalKind::terminate())
                 .map_err(|e| NodeError::Internal(format!("cannot watch for signals: {e}")))?;
             node.supervisor.boot().await?;
+            crate::cluster::resume(&node, cluster)?;
             let watcher = apps_dir
                 .map(|dir| tokio::spawn(crate::bootdir::watch(node.clone(), dir, allowed_paths)));
             let router = crate::api::router(node.clone());

@@ -7,7 +7,8 @@
 //! on the node's `--http` port with the serving code of `qyv serve`) with
 //! their output in the node's logs; an HTTPS API with a token lets clients deploy, list, stop,
 //! start, roll back, read logs and events, and scrape metrics; a boot
-//! folder of manifests starts apps with the node. The client pins the
+//! folder of manifests starts apps with the node; a node may be part of a
+//! cluster (crate qyvol-cluster, `cluster.rs`). The client pins the
 //! node's certificate by its fingerprint. It builds on the manifest crate
 //! (bundles, trust) and the runtime (runs, serving).
 
@@ -16,6 +17,7 @@ mod artifacts;
 mod auth;
 mod bootdir;
 pub mod client;
+mod cluster;
 mod daemon;
 mod deploy;
 mod error;
@@ -30,6 +32,7 @@ mod time;
 pub mod tls;
 
 pub use auth::{TOKEN_FILE, Token};
+pub use cluster::default_name as default_node_name;
 pub use daemon::{DEFAULT_MAX_UPLOAD, Daemon, DaemonConfig, Started, default_data_dir};
 pub use error::NodeError;
 #[cfg(feature = "test-hold")]

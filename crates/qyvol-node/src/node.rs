@@ -13,4 +13,6 @@ pub struct Node {
     pub max_upload: u64,
     pub fingerprint: Fingerprint,
     pub hold: Hold,
+    /// The node's place in a cluster, if it joined one.
+    pub cluster: crate::cluster::Slot,
 }

@@ -20,24 +20,16 @@ pub fn context(args: ContextArgs) -> Result<i32> {
             url,
             token,
             fingerprint,
+            creds,
         }) => {
             check_context_name(&name)?;
-            let url = normalize_url(&url)?;
-            let fingerprint = fingerprint
-                .map(|f| Fingerprint::parse(&f).map(|f| f.to_string()))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
-            if token.trim().is_empty() {
-                bail!("--token is empty; `qyv daemon token` on the node shows it");
-            }
-            let replaced = contexts.contexts.insert(
-                name.clone(),
-                Saved {
-                    url: url.clone(),
-                    token,
-                    fingerprint,
-                },
-            );
+            let saved = if qyvol_cluster::Address::is_cluster(&url) {
+                cluster_context(&url, token, fingerprint, creds)?
+            } else {
+                node_context(&url, token, fingerprint, creds)?
+            };
+            let url = saved.url.clone();
+            let replaced = contexts.contexts.insert(name.clone(), saved);
             let first = contexts.current.is_none();
             if first {
                 contexts.current = Some(name.clone());
@@ -97,7 +89,11 @@ pub fn context(args: ContextArgs) -> Result<i32> {
             );
             for (name, c) in &contexts.contexts {
                 let current = contexts.current.as_deref() == Some(name.as_str());
-                let pin = c.fingerprint.as_deref().unwrap_or("certificate not pinned");
+                let pin = if c.is_cluster() {
+                    "cluster"
+                } else {
+                    c.fingerprint.as_deref().unwrap_or("certificate not pinned")
+                };
                 println!("{} {name:<width$}  {}  {pin}", mark(current), c.url);
             }
         }
@@ -115,9 +111,71 @@ pub fn context(args: ContextArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// A node's context: its URL, token and certificate fingerprint.
+fn node_context(
+    url: &str,
+    token: Option<String>,
+    fingerprint: Option<String>,
+    creds: Option<std::path::PathBuf>,
+) -> Result<Saved> {
+    let url = normalize_url(url)?;
+    if creds.is_some() {
+        bail!(
+            "--creds is for a cluster's NATS (nats://HOST:PORT); a node ({url}) takes --token and --fingerprint"
+        );
+    }
+    let fingerprint = fingerprint
+        .map(|f| Fingerprint::parse(&f).map(|f| f.to_string()))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let Some(token) = token.filter(|t| !t.trim().is_empty()) else {
+        bail!("a node's context needs --token TOKEN; `qyv daemon token` on the node shows it");
+    };
+    Ok(Saved {
+        url,
+        token,
+        fingerprint,
+        creds: None,
+    })
+}
+
+/// A cluster's context: its NATS addresses and credentials file.
+fn cluster_context(
+    url: &str,
+    token: Option<String>,
+    fingerprint: Option<String>,
+    creds: Option<std::path::PathBuf>,
+) -> Result<Saved> {
+    let address = qyvol_cluster::Address::parse(url)?;
+    if token.is_some() || fingerprint.is_some() {
+        bail!(
+            "--token and --fingerprint are a node's; a cluster ({address}) takes --creds FILE (NATS credentials), or nothing when its NATS asks for none"
+        );
+    }
+    let creds = match creds {
+        Some(path) => {
+            qyvol_cluster::Credentials::load(&path)?;
+            Some(std::path::absolute(&path)?)
+        }
+        None => None,
+    };
+    Ok(Saved {
+        url: address.to_string(),
+        token: String::new(),
+        fingerprint: None,
+        creds,
+    })
+}
+
 /// The current context, as `context` shows it first.
 pub fn show(contexts: &Contexts, out: &mut dyn Write) -> Result<()> {
     match contexts.current() {
+        Some((name, c)) if c.is_cluster() => {
+            writeln!(out, "cluster:  {name} ({})", c.url)?;
+            if let Some(creds) = &c.creds {
+                writeln!(out, "creds:    {}", creds.display())?;
+            }
+        }
         Some((name, c)) => {
             writeln!(out, "node:     {name} ({})", c.url)?;
             writeln!(

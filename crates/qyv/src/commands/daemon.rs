@@ -7,12 +7,46 @@ use anyhow::{Context, Result, bail};
 use qyvol_node::{Daemon, DaemonConfig, NodeLimits, Token, default_data_dir};
 
 use crate::bundled::Policy;
-use crate::cli::{DaemonArgs, DaemonCommand};
+use crate::cli::{DaemonArgs, DaemonClusterFlags, DaemonCommand};
 
 fn data_dir(given: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
     given
         .or_else(default_data_dir)
         .context("no data folder: pass --data-dir DIR (or set HOME)")
+}
+
+/// The cluster `--cluster` names, with its credentials and the node's
+/// name and labels; `None` without `--cluster`.
+fn membership(flags: &DaemonClusterFlags) -> Result<Option<qyvol_cluster::Membership>> {
+    let Some(text) = &flags.cluster else {
+        return Ok(None);
+    };
+    let address = qyvol_cluster::Address::parse(text)?;
+    let credentials = flags
+        .creds
+        .as_deref()
+        .map(qyvol_cluster::Credentials::load)
+        .transpose()?;
+    let node = match &flags.node_name {
+        Some(n) => {
+            qyvol_manifest::check_name(n)
+                .map_err(|why| anyhow::anyhow!("--node-name {n:?}: {why}"))?;
+            n.clone()
+        }
+        None => String::new(),
+    };
+    let mut labels = std::collections::BTreeMap::new();
+    for l in &flags.labels {
+        let c = qyvol_cluster::model::Constraint::parse(l)
+            .map_err(|why| anyhow::anyhow!("--label: {why}"))?;
+        labels.insert(c.key, c.value);
+    }
+    Ok(Some(qyvol_cluster::Membership {
+        address,
+        credentials,
+        node,
+        labels,
+    }))
 }
 
 pub fn daemon(args: DaemonArgs) -> Result<i32> {
@@ -45,6 +79,7 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
             bail!("--allow-path {}: not a folder", dir.display());
         }
     }
+    let cluster = membership(&args.cluster)?;
     let daemon = Daemon::start(DaemonConfig {
         listen: args.listen,
         data_dir: data,
@@ -55,6 +90,7 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
         http: args.http,
         limits: limits.clone(),
         allowed_paths: args.allow_paths.clone(),
+        cluster,
     })?;
     let s = daemon.started();
     let data = s.data_dir.display();
@@ -84,6 +120,9 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
             out,
             "  http apps    none (start with --http ADDR to serve them)"
         )?,
+    }
+    if let Some(c) = &args.cluster.cluster {
+        writeln!(out, "  cluster      {c} (joining in the background)")?;
     }
     writeln!(out, "  token        qyv daemon token --data-dir {data}")?;
     let reach = if s.addr.ip().is_unspecified() {

@@ -24,33 +24,10 @@ struct Report {
 
 pub fn deploy(args: DeployArgs) -> Result<i32> {
     let client = connect(&args.node, args.url.as_deref())?;
-    // The bundle to send: the given one, or one packed now.
-    let packed_dir;
-    let bundle = match target::resolve(&args.target)? {
-        Target::Bundle(path) => {
-            if args.sign.is_some() {
-                bail!(
-                    "--sign signs the bundle packed from a manifest; {} is a bundle already (sign it with qyv pack --sign)",
-                    path.display()
-                );
-            }
-            path
-        }
-        Target::Manifest(path) => {
-            let Some(m) = load_bundleable(&path, Purpose::Deploy)? else {
-                return Ok(ExitCodes::QYV_ERROR);
-            };
-            let key = args.sign.as_deref().map(SecretKey::load).transpose()?;
-            packed_dir = tempfile::tempdir()?;
-            let out = packed_dir.path().join(bundle::file_name(&m));
-            Packer::for_app(&m, &out)?.write_file(&out, key.as_ref())?;
-            out
-        }
-        Target::Wasm(path) => bail!(
-            "{}: a node runs apps, not bare wasm files: write a .qyv manifest for it (qyv init makes one)",
-            path.display()
-        ),
+    let Some(sendable) = bundle_to_send(&args.target, args.sign.as_deref())? else {
+        return Ok(ExitCodes::QYV_ERROR);
     };
+    let bundle = sendable.path.clone();
     // Ask first: a wrong token or a bundle over the node's limit is said
     // before megabytes are sent.
     let info = client.node()?;
@@ -111,6 +88,52 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
         );
     }
     Ok(if ok { 0 } else { 1 })
+}
+
+/// A bundle ready to send, and the folder it was packed in (if it was).
+pub(crate) struct Sendable {
+    pub path: std::path::PathBuf,
+    _packed: Option<tempfile::TempDir>,
+}
+
+/// The bundle `qyv deploy` and `qyv cluster deploy` send: TARGET when it
+/// is one, else the app packed now (signed with `sign`); `None` after the
+/// manifest's problems are printed.
+pub(crate) fn bundle_to_send(
+    target: &std::path::Path,
+    sign: Option<&std::path::Path>,
+) -> Result<Option<Sendable>> {
+    match target::resolve(target)? {
+        Target::Bundle(path) => {
+            if sign.is_some() {
+                bail!(
+                    "--sign signs the bundle packed from a manifest; {} is a bundle already (sign it with qyv pack --sign)",
+                    path.display()
+                );
+            }
+            Ok(Some(Sendable {
+                path,
+                _packed: None,
+            }))
+        }
+        Target::Manifest(path) => {
+            let Some(m) = load_bundleable(&path, Purpose::Deploy)? else {
+                return Ok(None);
+            };
+            let key = sign.map(SecretKey::load).transpose()?;
+            let dir = tempfile::tempdir()?;
+            let out = dir.path().join(bundle::file_name(&m));
+            Packer::for_app(&m, &out)?.write_file(&out, key.as_ref())?;
+            Ok(Some(Sendable {
+                path: out,
+                _packed: Some(dir),
+            }))
+        }
+        Target::Wasm(path) => bail!(
+            "{}: a node runs apps, not bare wasm files: write a .qyv manifest for it (qyv init makes one)",
+            path.display()
+        ),
+    }
 }
 
 fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {

@@ -9,6 +9,18 @@ use crate::cli::LogsArgs;
 use crate::remote::connect;
 
 pub fn logs(args: LogsArgs) -> Result<i32> {
+    if super::cluster::current_is_cluster(args.node.node.as_deref()) {
+        return super::cluster::logs(crate::cli::ClusterLogsArgs {
+            app: args.app,
+            follow: args.follow,
+            tail: args.tail,
+            json: args.json,
+            cluster: crate::cli::ClusterFlags {
+                cluster: args.node.node,
+                creds: None,
+            },
+        });
+    }
     let client = connect(&args.node, None)?;
     let mut failed = None;
     client.logs(&args.app, args.tail, args.follow, |line| {

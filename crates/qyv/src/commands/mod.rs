@@ -4,6 +4,7 @@
 mod apps;
 mod build;
 mod cache;
+pub mod cluster;
 mod component;
 pub mod context;
 mod daemon;
@@ -53,6 +54,7 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Rollback(args) => apps::rollback(args),
         Command::Events(args) => events::events(args),
         Command::Context(args) => context::context(args),
+        Command::Cluster(cmd) => cluster::cluster(cmd),
     }
 }
 

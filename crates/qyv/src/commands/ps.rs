@@ -8,6 +8,16 @@ use crate::cli::PsArgs;
 use crate::remote::{ago, connect, print_json, state_line};
 
 pub fn ps(args: PsArgs) -> Result<i32> {
+    if super::cluster::current_is_cluster(args.node.node.as_deref()) {
+        return super::cluster::ps(crate::cli::ClusterPsArgs {
+            app: args.app,
+            json: args.json,
+            cluster: crate::cli::ClusterFlags {
+                cluster: args.node.node,
+                creds: None,
+            },
+        });
+    }
     let client = connect(&args.node, None)?;
     if let Some(app) = &args.app {
         let detail = client.app(app)?;

@@ -1,5 +1,5 @@
 //! Where completion finds app names (`APP` values): the apps of the
-//! current node. The shell asks through this trait so that completion
+//! current node, or of the current cluster. The shell asks through this trait so that completion
 //! does not know about nodes.
 
 use std::sync::Mutex;
@@ -46,9 +46,10 @@ impl AppNames for NodeApps {
         let Ok(contexts) = Contexts::load() else {
             return Vec::new();
         };
-        let Some((name, _)) = contexts.current() else {
+        let Some((name, saved)) = contexts.current() else {
             return Vec::new();
         };
+        let cluster = saved.is_cluster();
         let mut last = lock(&self.last);
         if let Some((at, context, names)) = last.as_ref()
             && context == name
@@ -56,12 +57,16 @@ impl AppNames for NodeApps {
         {
             return names.clone();
         }
-        let names: Vec<String> = connection(&NodeFlags::default(), None)
-            .ok()
-            .and_then(|conn| Client::with_timeout(&conn, ASK_TIMEOUT).ok())
-            .and_then(|client| client.apps().ok())
-            .map(|apps| apps.into_iter().map(|a| a.name).collect())
-            .unwrap_or_default();
+        let names: Vec<String> = if cluster {
+            crate::commands::cluster::app_names(ASK_TIMEOUT)
+        } else {
+            connection(&NodeFlags::default(), None)
+                .ok()
+                .and_then(|conn| Client::with_timeout(&conn, ASK_TIMEOUT).ok())
+                .and_then(|client| client.apps().ok())
+                .map(|apps| apps.into_iter().map(|a| a.name).collect())
+                .unwrap_or_default()
+        };
         *last = Some((Instant::now(), name.to_string(), names.clone()));
         names
     }

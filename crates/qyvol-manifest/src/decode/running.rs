@@ -12,7 +12,7 @@ use crate::fields::{MAX_HTTP_CONCURRENCY, MAX_HTTP_QUEUE, MAX_REPLICAS};
 use crate::model::{AppType, Http, Limits, Manifest, Scheduler, Strategy};
 use crate::schema::{DURATION_PATTERN, SIZE_PATTERN};
 use crate::units::{self, WASM_PAGE_SIZE};
-use crate::yaml::Node;
+use crate::yaml::{Node, Value};
 
 /// `limits:`.
 pub(super) const LIMITS: Section<Limits> = Section {
@@ -119,24 +119,74 @@ pub(super) const HTTP: Section<Http> = Section {
 pub(super) const SCHEDULER: Section<Scheduler> = Section {
     description: "Placement of replicas in a cluster (used by cluster deploys only).",
     expected: "a mapping like {strategy: spread}",
-    fields: &[Field {
-        name: "strategy",
-        required: None,
-        decode: |d, node, path, s| {
-            s.strategy = d.keyword(node, path, Strategy::NAMES, Strategy::from_name)?;
-            Ok(())
+    fields: &[
+        Field {
+            name: "strategy",
+            required: None,
+            decode: |d, node, path, s| {
+                s.strategy = d.keyword(node, path, Strategy::NAMES, Strategy::from_name)?;
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "spread: replicas on the nodes with the most free memory; pack: on the fullest node that fits. A node runs at most one replica of an app.",
+                    "enum": Strategy::NAMES,
+                    "default": "spread",
+                })
+            },
         },
-        schema: || {
-            json!({
-                "description": "spread: one replica per node as far as possible; pack: fill one node first.",
-                "enum": Strategy::NAMES,
-                "default": "spread",
-            })
+        Field {
+            name: "constraints",
+            required: None,
+            decode: |d, node, path, s| {
+                s.constraints = d.constraints(node, path)?;
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Labels (KEY=VALUE) a node must carry to get a replica, as given by qyv daemon --label.",
+                    "type": "array",
+                    "items": { "type": "string", "pattern": "^[A-Za-z0-9._-]{1,63}=[A-Za-z0-9._-]{1,63}$" },
+                })
+            },
         },
-    }],
+    ],
 };
 
 impl Decoder<'_> {
+    /// `scheduler.constraints`: labels as `KEY=VALUE`.
+    fn constraints(&mut self, node: &Node, field: &str) -> Result<Vec<String>> {
+        let Value::Seq(items) = &node.value else {
+            return Err(self.wrong_type(node, field, "a list of labels like [zone=a]"));
+        };
+        let word = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 63
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        let mut constraints = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{field}[{i}]");
+            self.locations.insert(path.clone(), item.pos.pair());
+            let text = self.text(item, &path, "a label like zone=a")?;
+            match text.split_once('=') {
+                Some((k, v)) if word(k) && word(v) => constraints.push(text.to_string()),
+                _ => {
+                    return Err(self.error(
+                        ErrorKind::Value,
+                        Some(item.pos),
+                        &path,
+                        format!(
+                            "{text:?} is not KEY=VALUE (for example zone=a); KEY and VALUE are 1 to 63 letters, digits, '-', '_' or '.'"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(constraints)
+    }
+
     /// `limits.memory`: a size, at least one page.
     fn memory(&self, node: &Node, path: &str) -> Result<u64> {
         let text = self.text(node, path, "a size like 128MiB")?;

@@ -146,6 +146,7 @@ limits:
 replicas: 3
 scheduler:
   strategy: pack
+  constraints: [zone=a, disk=ssd]
 "#);
     assert_eq!(m.version.as_deref(), Some("1.2.3-rc.1+build.5"));
     assert_eq!(m.entrypoint_path(), Path::new("/opt/app.wasm"));
@@ -180,6 +181,10 @@ scheduler:
     assert_eq!(
         m.scheduler.as_ref().map(|s| s.strategy),
         Some(Strategy::Pack)
+    );
+    assert_eq!(
+        m.scheduler.as_ref().map(|s| s.constraints.clone()),
+        Some(vec!["zone=a".to_string(), "disk=ssd".to_string()])
     );
     assert_eq!(m.cluster_only_fields(), ["replicas", "scheduler"]);
 }
@@ -249,7 +254,15 @@ fn unknown_fields_with_did_you_mean() {
     );
     assert_eq!(
         err(&with("scheduler:\n  stratgy: pack\n")),
-        "hello.qyv:4:3: scheduler: unknown field \"stratgy\" (did you mean \"strategy\"?); allowed here: strategy"
+        "hello.qyv:4:3: scheduler: unknown field \"stratgy\" (did you mean \"strategy\"?); allowed here: strategy, constraints"
+    );
+    assert_eq!(
+        err(&with("scheduler:\n  constraints: [zone=a, zone]\n")),
+        "hello.qyv:4:25: scheduler.constraints[1]: \"zone\" is not KEY=VALUE (for example zone=a); KEY and VALUE are 1 to 63 letters, digits, '-', '_' or '.'"
+    );
+    assert_eq!(
+        err(&with("scheduler:\n  constraints: zone=a\n")),
+        "hello.qyv:4:16: scheduler.constraints: expected a list of labels like [zone=a], got \"zone=a\""
     );
 }
 

@@ -5,6 +5,7 @@
 //! `/v1/health` needs the node's token (`Authorization: Bearer TOKEN`);
 //! every error is a JSON [`types::ErrorBody`] with its status.
 
+pub mod cluster;
 mod handlers;
 pub mod types;
 
@@ -36,6 +37,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/apps/{name}/wait"),
     ("GET", "/v1/apps/{name}/logs"),
     ("GET", "/v1/events"),
+    ("GET", "/v1/cluster"),
+    ("POST", "/v1/cluster/join"),
     ("GET", "/metrics"),
 ];
 
@@ -124,6 +127,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/apps/{name}/wait", get(wait))
         .route("/v1/apps/{name}/logs", get(logs))
         .route("/v1/events", get(events))
+        .route("/v1/cluster", get(cluster::status))
+        .route("/v1/cluster/join", post(cluster::join))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(node.clone(), authorize));
     Router::new()

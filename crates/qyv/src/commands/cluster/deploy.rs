@@ -1,0 +1,161 @@
+//! `qyv cluster deploy TARGET`: pack (a manifest), check, upload once,
+//! record, then follow the replicas until they all run, saying each
+//! replica's state as it changes and why any cannot run.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use qyvol_cluster::{AppView, DeployOptions, Deployed, read_bundle};
+use qyvol_runtime::ExitCodes;
+use serde::Serialize;
+
+use super::{block_on, open};
+use crate::cli::ClusterDeployArgs;
+use crate::commands::deploy::bundle_to_send;
+use crate::remote::print_json;
+
+#[derive(Serialize)]
+struct Report {
+    deployed: Deployed,
+    running: usize,
+    app: Option<AppView>,
+}
+
+pub fn deploy(args: ClusterDeployArgs) -> Result<i32> {
+    let Some(sendable) = bundle_to_send(&args.target, args.sign.as_deref())? else {
+        return Ok(ExitCodes::QYV_ERROR);
+    };
+    let facts = read_bundle(&sendable.path)?;
+    let options = DeployOptions {
+        replicas: args.replicas,
+        strategy: args.strategy,
+    };
+    // Bad settings (replicas 0 in the manifest, a bad constraint) are
+    // said before the cluster is asked anything.
+    qyvol_cluster::settings(&facts.manifest, &options)?;
+    block_on(async {
+        let state = open(&args.cluster).await?;
+        let deployed = state.deploy(&facts, &options).await?;
+        if !args.json {
+            let what = if deployed.unchanged {
+                "unchanged, already"
+            } else {
+                "deployed as"
+            };
+            println!(
+                "{} {what} revision {} (sha256 {}, {}), {} replica(s), {}",
+                deployed.app,
+                deployed.revision,
+                &deployed.digest[..12],
+                if deployed.already_stored {
+                    "bundle already in the cluster"
+                } else {
+                    "bundle uploaded"
+                },
+                deployed.replicas,
+                deployed.strategy
+            );
+        }
+        if args.no_wait {
+            if args.json {
+                print_json(&Report {
+                    deployed,
+                    running: 0,
+                    app: None,
+                })?;
+            }
+            return Ok(0);
+        }
+        let (view, ok) = follow(&state, &deployed, args.timeout, !args.json).await?;
+        if args.json {
+            print_json(&Report {
+                running: view.as_ref().map_or(0, AppView::running),
+                deployed,
+                app: view,
+            })?;
+        }
+        Ok(if ok { 0 } else { 1 })
+    })
+}
+
+/// Watches the app until every replica of the deployed revision runs,
+/// every placed one failed, or the time is up.
+async fn follow(
+    state: &qyvol_cluster::State,
+    deployed: &Deployed,
+    timeout: Duration,
+    say: bool,
+) -> Result<(Option<AppView>, bool)> {
+    let deadline = Instant::now() + timeout;
+    let mut said: HashMap<String, String> = HashMap::new();
+    let mut said_pending: Option<String> = None;
+    let mut last = None;
+    loop {
+        let view = state
+            .app_views(Some(&deployed.app))
+            .await?
+            .into_iter()
+            .next();
+        if let Some(v) = &view
+            && v.spec.revision == deployed.revision
+            && v.placed_current()
+        {
+            for r in &v.replicas_view {
+                let line = match &r.reason {
+                    Some(why) if r.state == "failed" => format!("failed: {why}"),
+                    _ if r.node_lost => "its node is lost".to_string(),
+                    _ => r.state.clone(),
+                };
+                if say && said.get(&r.node) != Some(&line) {
+                    println!("  replica on {}: {line}", r.node);
+                }
+                said.insert(r.node.clone(), line);
+            }
+            let pending = v.placement.as_ref().and_then(|p| p.reason.clone());
+            if say && pending.is_some() && pending != said_pending {
+                println!("  pending: {}", pending.as_deref().unwrap_or_default());
+            }
+            said_pending = pending;
+            let wanted = v.spec.replicas as usize;
+            if v.running() >= wanted {
+                if say {
+                    println!("{}: {}/{wanted} replicas running", v.spec.name, v.running());
+                }
+                return Ok((view, true));
+            }
+            let placed = &v.replicas_view;
+            let all_failed = !placed.is_empty()
+                && v.placement.as_ref().is_some_and(|p| p.pending == 0)
+                && placed.iter().all(|r| r.state == "failed");
+            if all_failed {
+                if say {
+                    println!("{}: every replica failed", v.spec.name);
+                }
+                return Ok((view, false));
+            }
+        }
+        last = view.or(last);
+        if Instant::now() >= deadline {
+            if say {
+                let running = last.as_ref().map_or(0, AppView::running);
+                let why = said_pending.map(|p| format!(": {p}")).unwrap_or_else(|| {
+                    if last.as_ref().is_some_and(AppView::placed_current) {
+                        String::new()
+                    } else {
+                        ": no node has placed it yet; is a qyv daemon --cluster running?".into()
+                    }
+                });
+                println!(
+                    "{}: {running}/{} replicas running after {}{why}; it stays deployed and the cluster keeps trying (qyv cluster ps {})",
+                    deployed.app,
+                    deployed.replicas,
+                    qyvol_manifest::format_duration(timeout),
+                    deployed.app
+                );
+            }
+            return Ok((last, false));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,181 @@
+//! The scheduler's pass, run by the node that holds the lease: who is
+//! alive, then [`crate::placement::schedule`] over every app, then the
+//! placements that changed written by compare-and-set, with events.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::agent::LOST_AFTER;
+use crate::agent::mirror::{Mirror, Seen};
+use crate::model::{AppSpec, Heartbeat, NodeRecord, Placement};
+use crate::placement::schedule;
+use crate::state::{State, encode};
+
+/// The buckets the scheduler reads, kept in memory.
+pub struct View<'a> {
+    pub apps: &'a Mirror<AppSpec>,
+    pub nodes: &'a Mirror<NodeRecord>,
+    pub live: &'a Mirror<Heartbeat>,
+    pub placements: &'a Mirror<Placement>,
+}
+
+#[derive(Default)]
+pub struct Scheduler {
+    /// Members alive at the last pass.
+    alive: Option<HashSet<String>>,
+    /// Members said to be lost, and not back since.
+    lost: HashSet<String>,
+}
+
+impl Scheduler {
+    /// One pass; does nothing unless every copy is current and this
+    /// node's own beats arrive (else it is NATS that is in trouble, not
+    /// the other nodes).
+    pub async fn pass(&mut self, state: &State, me: &str, view: &View<'_>) {
+        let (Some(apps), Some(nodes), Some(live), Some(before)) = (
+            view.apps.snapshot(),
+            view.nodes.snapshot(),
+            view.live.snapshot(),
+            view.placements.snapshot(),
+        ) else {
+            return;
+        };
+        let beating = |s: &Seen<Heartbeat>| s.at.elapsed() < LOST_AFTER;
+        if !live.get(me).is_some_and(beating) {
+            return;
+        }
+        let alive: HashSet<String> = nodes
+            .keys()
+            .filter(|n| live.get(*n).is_some_and(beating))
+            .cloned()
+            .collect();
+        let holding: HashSet<String> = before
+            .values()
+            .flat_map(|p| p.value.nodes.iter().cloned())
+            .collect();
+        self.tell_liveness(state, &alive, holding).await;
+        let mut members: Vec<(NodeRecord, bool)> = nodes
+            .into_values()
+            .map(|s| {
+                let alive = alive.contains(&s.value.name);
+                (s.value, alive)
+            })
+            .collect();
+        members.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        let mut specs: Vec<AppSpec> = apps.values().map(|s| s.value.clone()).collect();
+        specs.sort_by(|a, b| a.name.cmp(&b.name));
+        let old: HashMap<String, Placement> = before
+            .iter()
+            .map(|(k, s)| (k.clone(), s.value.clone()))
+            .collect();
+        for placed in schedule(&specs, &old, &members) {
+            let prior = before.get(&placed.app);
+            if prior.is_some_and(|p| p.value == placed) {
+                continue;
+            }
+            let bytes = encode(&placed);
+            let written = match prior {
+                Some(p) => state
+                    .placements
+                    .update(&placed.app, bytes, p.revision)
+                    .await
+                    .is_ok(),
+                None => state.placements.create(&placed.app, bytes).await.is_ok(),
+            };
+            if written {
+                tell_placement(state, prior.map(|p| &p.value), &placed).await;
+            }
+        }
+        for (app, p) in &before {
+            if !apps.contains_key(app) {
+                let _ = state
+                    .placements
+                    .delete_expect_revision(app, Some(p.revision))
+                    .await;
+            }
+        }
+    }
+
+    /// Events for nodes lost and back. A scheduler that just took the
+    /// lease counts the nodes holding replicas as alive before.
+    async fn tell_liveness(
+        &mut self,
+        state: &State,
+        alive: &HashSet<String>,
+        holding: HashSet<String>,
+    ) {
+        let before = self.alive.take().unwrap_or(holding);
+        for lost in before.difference(alive) {
+            if self.lost.insert(lost.clone()) {
+                state
+                    .event(
+                        "node-lost",
+                        None,
+                        Some(lost),
+                        format!(
+                            "node {lost} has not beaten for {}s: its replicas move",
+                            LOST_AFTER.as_secs()
+                        ),
+                    )
+                    .await;
+            }
+        }
+        for back in alive {
+            if self.lost.remove(back) {
+                state
+                    .event(
+                        "node-back",
+                        None,
+                        Some(back),
+                        format!("node {back} beats again"),
+                    )
+                    .await;
+            }
+        }
+        self.alive = Some(alive.clone());
+    }
+}
+
+async fn tell_placement(state: &State, before: Option<&Placement>, now: &Placement) {
+    let old: Vec<&String> = before.map(|p| p.nodes.iter().collect()).unwrap_or_default();
+    let added: Vec<&str> = now
+        .nodes
+        .iter()
+        .filter(|n| !old.contains(n))
+        .map(String::as_str)
+        .collect();
+    let gone: Vec<&str> = old
+        .iter()
+        .filter(|n| !now.nodes.contains(n))
+        .map(|n| n.as_str())
+        .collect();
+    let message = match (added.is_empty(), gone.is_empty()) {
+        (false, true) => Some((
+            "placed",
+            format!("replica(s) placed on {}", added.join(", ")),
+        )),
+        (false, false) => Some((
+            "moved",
+            format!(
+                "replica(s) moved from {} to {}",
+                gone.join(", "),
+                added.join(", ")
+            ),
+        )),
+        (true, false) => Some((
+            "placed",
+            format!("replica(s) taken off {}", gone.join(", ")),
+        )),
+        (true, true) => None,
+    };
+    if let Some((kind, text)) = message {
+        state.event(kind, Some(&now.app), None, text).await;
+    }
+    let old_reason = before.and_then(|p| p.reason.as_ref());
+    if let Some(reason) = &now.reason
+        && old_reason != Some(reason)
+    {
+        state
+            .event("pending", Some(&now.app), None, reason.clone())
+            .await;
+    }
+}
