@@ -19,6 +19,7 @@ mod cache;
 mod code;
 mod component;
 mod control;
+mod diagnosis;
 mod engine;
 mod error;
 mod inspect;

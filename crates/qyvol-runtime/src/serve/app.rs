@@ -18,13 +18,13 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use crate::bundle::unpack;
 use crate::cache::{LoadedCode, load_uncached};
 use crate::code::Code;
+use crate::diagnosis;
 use crate::engine::EngineOptions;
 use crate::error::{RuntimeError, chain};
 use crate::limits::MemoryLimiter;
 use crate::metrics::CodeSource;
 use crate::net::NetGate;
 use crate::output::{OutputSink, Stdio};
-use crate::run::{command_exports, explain_link_error};
 use crate::serve::admission::Admission;
 use crate::serve::error::ServeError;
 use crate::serve::host::Host;
@@ -184,13 +184,13 @@ impl LoadedApp {
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             failed(RuntimeError::Link {
                 path: spec.wasm.clone(),
-                message: explain_link_error(&chain(&e)),
+                message: diagnosis::explain_link_error(&chain(&e)),
             })
         })?;
         let pre = ProxyPre::new(pre).map_err(|_| ServeError::NotHttp {
             app: name.clone(),
             path: spec.wasm.clone(),
-            message: not_a_handler(&command_exports(&engine, &component)),
+            message: diagnosis::not_a_handler(&diagnosis::exports(&engine, &component)),
         })?;
         let gate = NetGate::new(&spec.net);
         warnings.extend(gate.warnings.iter().map(|w| format!("{name}: {w}")));
@@ -296,23 +296,6 @@ impl LoadedApp {
         if let Some(sink) = self.sink() {
             log::to_sink(&*sink, id, message);
         }
-    }
-}
-
-fn not_a_handler(exports: &[String]) -> String {
-    let listed = if exports.is_empty() {
-        "nothing".to_string()
-    } else {
-        exports.join(", ")
-    };
-    if exports.iter().any(|e| e.starts_with("wasi:cli/run")) {
-        format!(
-            "it is a command (it exports {listed}), not an HTTP handler: run it with `qyv run`, or build it for the wasi:http/proxy world"
-        )
-    } else {
-        format!(
-            "it does not export wasi:http/incoming-handler (it exports {listed}); qyv serve serves wasi:http/proxy components"
-        )
     }
 }
 

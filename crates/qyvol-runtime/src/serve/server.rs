@@ -33,8 +33,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::{Error, WasiHttpView};
 
 use crate::metrics::CodeSource;
-use crate::outcome::Outcome;
-use crate::run::{LimiterView, classify, explain};
+use crate::outcome::{LimiterView, Outcome, classify, explain};
 use crate::serve::app::{LoadedApp, ServeApp, Warm};
 use crate::serve::error::ServeError;
 use crate::serve::outgoing::SERVICE_DOMAIN;
