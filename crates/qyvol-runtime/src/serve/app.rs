@@ -29,8 +29,7 @@ use crate::serve::admission::Admission;
 use crate::serve::error::ServeError;
 use crate::serve::host::Host;
 use crate::serve::log::{self, GuestOutput};
-use crate::serve::outgoing::Outgoing;
-use crate::serve::server::Shared;
+use crate::serve::outgoing::{Outgoing, Peers};
 use crate::spec::RunSpec;
 use crate::wasi;
 
@@ -214,8 +213,9 @@ impl LoadedApp {
         ))
     }
 
-    /// A store for a new instance, granting what the app's spec grants.
-    pub(crate) fn new_store(&self, server: Weak<Shared>) -> Result<Store<Host>, RuntimeError> {
+    /// A store for a new instance, granting what the app's spec grants;
+    /// its requests to `http://NAME.service/` go to `peers`.
+    pub(crate) fn new_store(&self, peers: Weak<dyn Peers>) -> Result<Store<Host>, RuntimeError> {
         let request = Arc::new(AtomicU64::new(0));
         let gate = self.gate.fresh();
         let mut builder = wasi::grants(&self.spec, &gate)?;
@@ -240,7 +240,7 @@ impl LoadedApp {
             outgoing: Outgoing {
                 app: self.name.clone(),
                 net: self.net.clone(),
-                server,
+                peers,
                 request: 0,
                 hops: 0,
             },
