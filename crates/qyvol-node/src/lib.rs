@@ -29,7 +29,7 @@ mod time;
 pub mod tls;
 
 pub use auth::{TOKEN_FILE, Token};
-pub use daemon::{DEFAULT_MAX_UPLOAD, Daemon, DaemonConfig, Started, default_data_dir};
+pub use daemon::{DEFAULT_MAX_UPLOAD, Daemon, DaemonConfig, Listeners, Started, default_data_dir};
 pub use error::NodeError;
 pub use hold::VARIABLE as TEST_HOLD_VARIABLE;
 pub use logs::LogLine;

@@ -1,6 +1,8 @@
 //! What every request handler shares: the supervisor (and through it the
 //! store, the bundles and the logs), the token, and the node's settings.
 
+use qyvol_runtime::serve::Closing;
+
 use crate::auth::Token;
 use crate::hold::Hold;
 use crate::supervisor::Supervisor;
@@ -13,4 +15,6 @@ pub struct Node {
     pub max_upload: u64,
     pub fingerprint: Fingerprint,
     pub hold: Hold,
+    /// Resolves when the node starts to stop.
+    pub closing: Closing,
 }

@@ -348,6 +348,8 @@ pub async fn logs(
                 bytes.push(b'\n');
                 Some((Ok::<Bytes, Infallible>(Bytes::from(bytes)), rx))
             });
+            // A stopping node ends the answer, which would go on forever.
+            let rest = rest.take_until(node.closing.clone().wait());
             Body::from_stream(head.chain(rest))
         }
     };

@@ -10,7 +10,8 @@
 //! `permissions.net` decides, and `http://NAME.service/` reaches another app
 //! of the same server in-process.
 //!
-//! The parts: [`server`] is the listener and the shutdown; [`table`] the
+//! The parts: [`server`] is the listener and the shutdown, [`conn`] the
+//! connections' timeouts, caps and drain (the node's API uses it too); [`table`] the
 //! apps served now, which a [`ServeHandle`] changes while the server
 //! serves; [`request`] the way from a request to its app's queue and back;
 //! [`guest`] one request on one instance; [`work`] counts what still runs;
@@ -20,6 +21,7 @@
 
 mod admission;
 mod app;
+mod conn;
 mod epoch;
 mod error;
 mod guest;
@@ -34,6 +36,11 @@ mod table;
 mod work;
 
 pub use app::ServeApp;
+pub use conn::{
+    Closing, ConnectionLimits, Connections, DEFAULT_DRAIN, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, Drained, Finish, Protocol, Slot, Watched, WatchedBody, connection_budget,
+    descriptor_limit, drain, drain_time,
+};
 pub use error::ServeError;
 pub use server::{ServeSummary, Server, ServerOptions};
 pub use table::{ServeHandle, Served};

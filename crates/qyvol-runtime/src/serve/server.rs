@@ -1,44 +1,102 @@
-//! The listener: binds the address, accepts connections and serves their
-//! requests ([`request`](super::request)) until told to stop, then stops
-//! accepting, lets the requests in flight finish and returns.
+//! The listener: binds the address, accepts connections within the
+//! listener's limits ([`conn`](super::conn)) and serves their requests
+//! ([`request`](super::request)) until told to stop, then stops accepting,
+//! lets the requests in flight finish until the drain's deadline, closes
+//! what is left and returns.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use http::Request;
-use hyper::body::Incoming;
+use qyvol_manifest::format_duration;
 use tokio::sync::Notify;
 use wasmtime_wasi_http::io::TokioIo;
 
 use crate::serve::app::ServeApp;
+use crate::serve::conn::{
+    ConnectionLimits, Connections, Drained, Protocol, connection_budget, drain, drain_time,
+};
 use crate::serve::error::ServeError;
 use crate::serve::request::Requests;
 use crate::serve::table::{Apps, ServeHandle};
 
-/// How the server is reached and what it logs.
+/// How the server is reached, what it allows its connections and what it
+/// logs.
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
     pub addr: SocketAddr,
     /// One log line per request (method, path, status, time), not only per
     /// failure.
     pub log_requests: bool,
+    /// Timeouts and caps of the connections.
+    pub limits: ConnectionLimits,
+    /// How long a stop waits for the requests in flight; `None`: 10 s, or
+    /// the longest `limits.timeout` of the apps served.
+    pub drain: Option<Duration>,
+    /// How the server's own log lines about its connections name it.
+    pub label: String,
+}
+
+impl ServerOptions {
+    /// On `addr`, with the default limits.
+    pub fn new(addr: SocketAddr) -> ServerOptions {
+        ServerOptions {
+            addr,
+            log_requests: false,
+            limits: ConnectionLimits::default(),
+            drain: None,
+            label: "qyv serve".into(),
+        }
+    }
 }
 
 /// What a server did, once it has stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServeSummary {
     pub requests: u64,
-    /// Requests still running when a second signal cut the wait short.
+    /// Requests still running when the server stopped waiting for them.
     pub unfinished: usize,
+    /// How the wait for what was in flight ended.
+    pub drain: Drained,
+    /// How long the server would wait.
+    pub drain_limit: Duration,
+}
+
+impl ServeSummary {
+    /// What to say about a wait cut short; `None` when everything in flight
+    /// finished.
+    pub fn drain_report(&self) -> Option<String> {
+        let (why, cut) = match self.drain {
+            Drained::Finished => return None,
+            Drained::DeadlinePassed { cut } => (
+                format!(
+                    "the wait for the requests in flight reached its limit of {}",
+                    format_duration(self.drain_limit)
+                ),
+                cut,
+            ),
+            Drained::Forced { cut } => (
+                "the wait for the requests in flight was cut short".to_string(),
+                cut,
+            ),
+        };
+        Some(format!(
+            "{why}: closed {cut} connection{} and left {} request{} unfinished",
+            if cut == 1 { "" } else { "s" },
+            self.unfinished,
+            if self.unfinished == 1 { "" } else { "s" },
+        ))
+    }
 }
 
 /// Loaded apps on a bound listener, ready to serve.
 pub struct Server {
     requests: Arc<Requests>,
     listener: std::net::TcpListener,
+    conns: Arc<Connections>,
+    drain: Option<Duration>,
     runtime: tokio::runtime::Runtime,
     warnings: Vec<String>,
 }
@@ -53,7 +111,7 @@ impl Server {
         let table = Arc::new(Apps::default());
         let warnings = table.load(apps)?;
         let mut server = Server::listen_with(table, options)?;
-        server.warnings = warnings;
+        server.warnings.extend(warnings);
         Ok(server)
     }
 
@@ -65,7 +123,14 @@ impl Server {
     }
 
     fn listen_with(apps: Arc<Apps>, options: ServerOptions) -> Result<Server, ServeError> {
-        let addr = options.addr;
+        let ServerOptions {
+            addr,
+            log_requests,
+            mut limits,
+            drain,
+            label,
+        } = options;
+        let warnings: Vec<String> = limits.fit(connection_budget()).into_iter().collect();
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|source| ServeError::Bind { addr, source })?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -74,10 +139,12 @@ impl Server {
             .build()
             .map_err(|e| ServeError::Start(e.to_string()))?;
         Ok(Server {
-            requests: Requests::new(apps, options.log_requests),
+            requests: Requests::new(apps, log_requests),
             listener,
+            conns: Connections::new(&label, limits, Protocol::Http),
+            drain,
             runtime,
-            warnings: Vec::new(),
+            warnings,
         })
     }
 
@@ -154,6 +221,8 @@ impl Server {
         let Server {
             requests,
             listener,
+            conns,
+            drain: configured,
             runtime,
             ..
         } = self;
@@ -163,70 +232,34 @@ impl Server {
                 .map_err(|e| ServeError::Start(e.to_string()))?;
             let listener = tokio::net::TcpListener::from_std(listener)
                 .map_err(|e| ServeError::Start(e.to_string()))?;
-            let (closing_tx, closing) = tokio::sync::watch::channel(false);
             tokio::pin!(stop);
             loop {
-                let (stream, _) = tokio::select! {
+                let (stream, slot) = tokio::select! {
                     _ = &mut stop => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok(a) => a,
-                        // Out of descriptors or a connection reset before
-                        // accept: the listener itself is fine.
-                        Err(_) => {
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    },
+                    accepted = conns.accept(&listener) => accepted,
                 };
-                let _ = stream.set_nodelay(true);
                 let requests = requests.clone();
-                let closing = closing.clone();
-                let busy = requests.work.start();
-                tokio::spawn(async move {
-                    connection(requests, stream, closing).await;
-                    drop(busy);
+                let service = hyper::service::service_fn(move |request| {
+                    let requests = requests.clone();
+                    async move { Ok::<_, Infallible>(requests.handle(request).await) }
                 });
+                tokio::spawn(slot.serve(TokioIo::new(stream), service));
             }
             drop(listener);
-            let _ = closing_tx.send(true);
-            tokio::select! {
-                _ = requests.work.idle() => {}
-                _ = force => {}
-            }
+            let limit = drain_time(configured, requests.apps.longest_timeout());
+            let drained = drain(&conns, requests.work.idle(), Instant::now() + limit, force).await;
             Ok(ServeSummary {
                 requests: requests.count(),
                 unfinished: requests.work.running(),
+                drain: drained,
+                drain_limit: limit,
             })
         });
         requests.apps.clock.stop();
-        // Guests still running after a forced stop are abandoned, not
-        // awaited.
+        // Guests still running after the drain are abandoned, not awaited.
         runtime.shutdown_background();
         summary
     }
-}
-
-/// Serves one connection's requests until the client leaves or the server
-/// closes; then finishes the request in flight and closes.
-async fn connection(
-    requests: Arc<Requests>,
-    stream: tokio::net::TcpStream,
-    mut closing: tokio::sync::watch::Receiver<bool>,
-) {
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let requests = requests.clone();
-        async move { Ok::<_, Infallible>(requests.handle(request).await) }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        _ = closing.wait_for(|c| *c) => {}
-    }
-    conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
 }
 
 #[cfg(test)]
@@ -312,11 +345,7 @@ mod tests {
     fn apps_change_while_it_serves_and_requests_in_flight_finish() {
         let cache = tempfile::tempdir().unwrap();
         let out = Arc::new(Written::default());
-        let server = Server::listen(ServerOptions {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            log_requests: false,
-        })
-        .unwrap();
+        let server = Server::listen(ServerOptions::new("127.0.0.1:0".parse().unwrap())).unwrap();
         let addr = server.local_addr();
         let handle = server.handle();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -370,10 +399,7 @@ mod tests {
         let out = Arc::new(Written::default());
         let server = Server::bind(
             vec![app("a", "/a", cache.path(), &out)],
-            ServerOptions {
-                addr: "127.0.0.1:0".parse().unwrap(),
-                log_requests: false,
-            },
+            ServerOptions::new("127.0.0.1:0".parse().unwrap()),
         )
         .unwrap();
         let handle = server.handle();

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::metrics::CodeSource;
 use crate::serve::app::{LoadedApp, ServeApp};
@@ -80,6 +81,15 @@ impl Apps {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The longest `limits.timeout` of the apps served now.
+    pub(crate) fn longest_timeout(&self) -> Option<Duration> {
+        self.current()
+            .apps
+            .iter()
+            .filter_map(|a| a.spec.timeout)
+            .max()
     }
 }
 
@@ -158,6 +168,12 @@ impl ServeHandle {
     /// Each route and the app behind it.
     pub fn routes(&self) -> Vec<(String, String)> {
         self.apps.current().routes()
+    }
+
+    /// The longest `limits.timeout` of the apps served now: how long a
+    /// request in flight may still take.
+    pub fn longest_timeout(&self) -> Option<Duration> {
+        self.apps.longest_timeout()
     }
 
     /// Requests routed to each app served now, since it was put in.
