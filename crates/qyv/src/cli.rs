@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
-use qyvol_manifest::{parse_memory_limit, parse_timeout};
+use qyvol_manifest::{parse_duration, parse_memory_limit, parse_timeout};
 
 use crate::flags::{DirFlag, EnvFlag};
 
@@ -110,6 +110,18 @@ pub fn usage_status(e: &clap::Error) -> i32 {
         qyvol_runtime::ExitCodes::QYV_ERROR
     } else {
         0
+    }
+}
+
+impl ConnectionFlags {
+    /// The limits of the HTTP listener these flags describe.
+    pub fn limits(&self) -> qyvol_runtime::serve::ConnectionLimits {
+        qyvol_runtime::serve::ConnectionLimits {
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_per_client: usize::try_from(self.max_connections_per_client).unwrap_or(usize::MAX),
+        }
     }
 }
 
@@ -240,7 +252,8 @@ reaches another of the same server at http://NAME.service/. A busy app queues re
 (http.concurrency, http.queue) and answers 503 when its queue is full; limits.timeout bounds each \
 request (504); a trap fails only its request (500). Logs go to stderr, each line with the request \
 id that the response carries in x-request-id. SIGINT or SIGTERM stops accepting, finishes the \
-requests in flight and exits 0; a second one exits at once with status 1."
+requests in flight (for at most --drain-timeout, then closes what is left) and exits 0; a second \
+one exits at once with status 1."
 )]
 pub struct ServeArgs {
     /// Apps to serve: .qyv manifests of type http, folders holding one, or
@@ -261,6 +274,43 @@ pub struct ServeArgs {
     /// Compile without reading or writing the compiled-code cache
     #[arg(long)]
     pub no_cache: bool,
+
+    #[command(flatten)]
+    pub connections: ConnectionFlags,
+}
+
+/// What a listener allows its connections, and how long a stop waits.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connections")]
+pub struct ConnectionFlags {
+    /// How long a client may take to send a request's head (and, for the
+    /// node's API, its TLS handshake), counted from its connect or from
+    /// the first byte of its next request
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    pub header_timeout: std::time::Duration,
+
+    /// How long a connection may stay idle between requests; also how long
+    /// a request body may stop arriving, or a response wait for the client
+    /// to read it
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    pub idle_timeout: std::time::Duration,
+
+    /// Connections open at once on the HTTP listener; at the cap the one
+    /// idle the longest is closed, and when all are busy new ones get 503.
+    /// Lowered to fit the limit on open files
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
+    /// Connections open at once from one client address on the HTTP
+    /// listener; 0: no cap (behind a proxy every client has its address)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_connections_per_client: u64,
+
+    /// How long SIGINT or SIGTERM waits for the requests in flight before
+    /// closing what is left [default: 10s, or the longest limits.timeout
+    /// of the apps served]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub drain_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -411,7 +461,8 @@ pub struct NodeFlags {
     after_help = "On first start the node makes its data folder (database, bundles, logs, compiled \
 code), a self-signed certificate and an API token; it prints the certificate's fingerprint, which \
 clients pin. Apps that should run are started again when the node starts. Stop it with SIGINT or \
-SIGTERM."
+SIGTERM: it stops accepting, finishes the requests in flight on the API and the --http port (for \
+at most --drain-timeout, then closes what is left), stops the apps and exits 0."
 )]
 pub struct DaemonArgs {
     #[command(subcommand)]
@@ -463,6 +514,26 @@ pub struct DaemonArgs {
 
     #[command(flatten)]
     pub cluster: DaemonClusterFlags,
+
+    // The timeouts apply to the API and the --http port; --max-connections
+    // and --max-connections-per-client to the --http port.
+    #[command(flatten)]
+    pub connections: ConnectionFlags,
+
+    /// Connections open at once on the API; lowered to fit the limit on
+    /// open files
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Connections")]
+    pub api_max_connections: u64,
+
+    /// Connections open at once from one client address on the API; 0: no
+    /// cap
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 128,
+        help_heading = "Connections"
+    )]
+    pub api_max_connections_per_client: u64,
 }
 
 /// How a node joins a cluster at start.
@@ -853,6 +924,42 @@ mod tests {
         assert_eq!(serve.addr.port(), 0);
         assert!(Cli::try_parse_from(["qyv", "serve", "--addr", "nowhere", "a.qyv"]).is_err());
         assert!(Cli::try_parse_from(["qyv", "serve"]).is_err());
+    }
+
+    #[test]
+    fn connection_flags_have_defaults_and_refuse_what_cannot_work() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["qyv", "serve", "a.qyv"];
+            args.extend(extra);
+            Cli::try_parse_from(args).map(|cli| match cli.command {
+                Command::Serve(serve) => serve.connections,
+                _ => panic!(),
+            })
+        };
+        let limits = parse(&[]).unwrap().limits();
+        assert_eq!(limits, qyvol_runtime::serve::ConnectionLimits::default());
+        let flags = parse(&["--header-timeout", "2s", "--drain-timeout", "0s"]).unwrap();
+        assert_eq!(flags.header_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(flags.drain_timeout, Some(std::time::Duration::ZERO));
+        for bad in [
+            &["--header-timeout", "0s"][..],
+            &["--idle-timeout", "soon"],
+            &["--max-connections", "0"],
+            &["--max-connections-per-client", "-1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let Command::Daemon(daemon) = Cli::try_parse_from(["qyv", "daemon"]).unwrap().command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                daemon.api_max_connections,
+                daemon.api_max_connections_per_client
+            ),
+            (512, 128)
+        );
     }
 
     #[test]

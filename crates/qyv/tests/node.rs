@@ -257,6 +257,54 @@ impl Daemon {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
+
+    /// Sends `signal` (TERM, INT) with kill(1).
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn api_addr(&self) -> std::net::SocketAddr {
+        self.url.strip_prefix("https://").unwrap().parse().unwrap()
+    }
+
+    /// A TLS connection to the API, handshake done, the certificate pinned.
+    fn tls(&self) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+        let pin = Fingerprint::parse(&self.fingerprint).unwrap();
+        let config = qyvol_node::tls::client_config(Some(pin), Default::default()).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, connect(self.api_addr()));
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock).unwrap();
+        }
+        tls
+    }
+
+    /// One request to the API as raw HTTP/1.1, with the token or without,
+    /// and the answer.
+    fn raw(&self, method: &str, path: &str, token: bool, body: &[u8]) -> Reply {
+        let mut tls = self.tls();
+        let auth = if token {
+            format!("Authorization: Bearer {}\r\n", self.token)
+        } else {
+            String::new()
+        };
+        write!(
+            tls,
+            "{method} {path} HTTP/1.1\r\nHost: node\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        tls.write_all(body).unwrap();
+        tls.flush().unwrap();
+        let raw = until_closed(&mut tls);
+        parse_reply(&raw)
+    }
 }
 
 impl Drop for Daemon {
@@ -919,6 +967,140 @@ fn the_openapi_file_lists_the_routes_the_node_serves() {
         .collect();
     served.sort();
     assert_eq!(documented, served);
+}
+
+/// The error statuses of docs/api.md and the `error` words each may carry.
+fn documented_errors() -> Vec<(u16, Vec<String>)> {
+    let doc = std::fs::read_to_string(repo().join("docs/api.md")).unwrap();
+    let section = doc.split("\n## Errors").nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            let status = cells.first()?.parse().ok()?;
+            let codes = cells
+                .get(1)?
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect();
+            Some((status, codes))
+        })
+        .collect()
+}
+
+#[test]
+fn every_error_of_the_api_has_the_documented_json_shape() {
+    let s = Scratch::new();
+    let node = s.daemon(&[], None);
+    let documented = documented_errors();
+    let at = |path: &str| path.replace("{name}", "app");
+    let mut asked: Vec<(u16, String, String, bool, Vec<u8>)> = Vec::new();
+    for (method, path) in qyvol_node::api::ROUTES {
+        // A method the route does not have.
+        asked.push((405, "PUT".into(), at(path), true, Vec::new()));
+        if *path != "/v1/health" {
+            asked.push((401, method.to_string(), at(path), false, Vec::new()));
+        }
+    }
+    let big = vec![b'x'; 100 << 10];
+    for (status, method, path, body) in [
+        (405, "OPTIONS", "/v1/apps", &b""[..]),
+        (405, "TRACE", "/v1/apps", b""),
+        (400, "GET", "/v1/apps/app/wait?revision=abc", b""),
+        (400, "GET", "/v1/apps/app/logs?tail=-5", b""),
+        (400, "GET", "/v1/events?after=abc", b""),
+        (400, "GET", "/v1/apps/%FF", b""),
+        (400, "GET", "/v1/apps/Not_A_Name", b""),
+        (400, "POST", "/v1/apps", b"not a bundle"),
+        (
+            400,
+            "POST",
+            "/v1/apps/app/rollback",
+            b"{\"revision\": \"x\"}",
+        ),
+        (413, "POST", "/v1/apps/app/rollback", &big),
+        (404, "GET", "/v1/nothing", b""),
+        (404, "GET", "/v1/apps/app", b""),
+    ] {
+        asked.push((status, method.into(), path.into(), true, body.to_vec()));
+    }
+    for (status, method, path, token, body) in asked {
+        let reply = node.raw(&method, &path, token, &body);
+        let what = format!("{method} {path}: {reply:?}");
+        assert_eq!(reply.status, status, "{what}");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/json"),
+            "{what}"
+        );
+        let body: Value = serde_json::from_str(&reply.body).expect(&what);
+        let fields = body.as_object().expect(&what);
+        assert_eq!(fields.len(), 2, "{what}");
+        let code = fields["error"].as_str().expect(&what);
+        assert!(
+            !fields["message"].as_str().expect(&what).is_empty(),
+            "{what}"
+        );
+        assert!(
+            documented
+                .iter()
+                .any(|(s, codes)| *s == status && codes.iter().any(|c| c == code)),
+            "{what}: {status} {code} is not in docs/api.md"
+        );
+        if status == 405 {
+            assert!(reply.header("allow").is_some(), "{what}");
+            assert!(reply.body.contains("which takes"), "{what}");
+        }
+    }
+}
+
+#[test]
+fn the_api_and_the_http_port_close_stalled_clients_and_a_stop_keeps_to_the_drain_deadline() {
+    let s = Scratch::new();
+    let flags = [
+        "--http",
+        "127.0.0.1:0",
+        "--header-timeout",
+        "1s",
+        "--drain-timeout",
+        "2s",
+    ];
+    let mut node = s.daemon(&flags, None);
+    // On the API: a client that never starts its handshake, and one that
+    // finishes it and sends half a request head.
+    let mut raw = connect(node.api_addr());
+    assert!(until_closed(&mut raw).is_empty());
+    let mut tls = node.tls();
+    tls.write_all(b"GET /v1/health HTTP/1.1\r\nHost: node\r\n")
+        .unwrap();
+    tls.flush().unwrap();
+    assert!(until_closed(&mut tls).is_empty());
+    // On the HTTP port.
+    let http = node.http.unwrap();
+    let mut half = stalled(http, b"GET / HTTP/1.1\r\nHost: x\r\n");
+    assert!(until_closed(&mut half).is_empty());
+
+    // A request in flight on the HTTP port when the node stops is cut at
+    // the drain's deadline, and the node exits 0.
+    let web = s.http_app("web", "web", "/web", "hi");
+    node.qyv().arg("deploy").arg(&web).assert().success();
+    let mut busy = stalled(http, b"GET /web/sleep/600000 HTTP/1.1\r\nHost: x\r\n\r\n");
+    eventually(
+        || {
+            let out = node.qyv().args(["logs", "web"]).output().unwrap();
+            stdout(&out)
+        },
+        |out| out.contains("sleeping 600000"),
+    );
+    node.signal("TERM");
+    assert_eq!(exited(&mut node.child).code(), Some(0));
+    node.expect(
+        "qyv daemon: http: the wait for the requests in flight reached its limit of 2s: closed 1 connection and left 1 request unfinished",
+    );
+    assert!(until_closed(&mut busy).is_empty());
 }
 
 /// Polls `get` until it returns what `done` accepts, for at most [`STUCK`]

@@ -480,3 +480,140 @@ fn qyv_run_of_an_http_app_points_to_serve() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("wasi:http/proxy"), "{}", stdout(&out));
 }
+
+/// The flags, then the probe served bare at `/`.
+fn probe_with(flags: &[&str]) -> Vec<PathBuf> {
+    let mut args: Vec<PathBuf> = flags.iter().map(PathBuf::from).collect();
+    args.push(http_probe());
+    args
+}
+
+#[test]
+fn stalled_heads_are_closed_after_the_header_timeout_and_idle_connections_after_the_idle_timeout() {
+    let server = serve(&probe_with(&[
+        "--header-timeout",
+        "1s",
+        "--idle-timeout",
+        "8s",
+    ]));
+    // Half a request head, or nothing at all, is not kept waiting for.
+    let mut silent = connect(server.addr);
+    let mut half = stalled(server.addr, b"GET /hello HTTP/1.1\r\nHost: x\r\n");
+    assert!(until_closed(&mut silent).is_empty());
+    assert!(until_closed(&mut half).is_empty());
+    // A kept-alive connection may wait longer than the header timeout for
+    // its next request; it is closed once idle for the idle timeout.
+    let mut kept = connect(server.addr);
+    assert_eq!(ask(&mut kept, "/hello").body, "hello from probe\n");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(ask(&mut kept, "/hello").body, "hello from probe\n");
+    let idle = std::time::Instant::now();
+    assert!(until_closed(&mut kept).is_empty());
+    assert!(idle.elapsed() >= std::time::Duration::from_secs(6));
+    // A request that runs longer than both is answered.
+    let slow = serve(&probe_with(&[
+        "--header-timeout",
+        "1s",
+        "--idle-timeout",
+        "1s",
+    ]));
+    let mut busy = connect(slow.addr);
+    assert_eq!(ask(&mut busy, "/sleep/3000").body, "slept\n");
+}
+
+#[test]
+fn over_the_connection_cap_the_longest_idle_goes_and_when_all_are_busy_new_ones_get_503() {
+    let server = serve(&probe_with(&["--max-connections", "3"]));
+    let addr = server.addr;
+    let mut idle: Vec<_> = (0..3).map(|_| connect(addr)).collect();
+    for c in &mut idle {
+        assert_eq!(ask(c, "/hello").status, 200);
+    }
+    // A fourth client is served: the connection idle the longest makes
+    // room, and the server says so.
+    assert_eq!(http_get(addr, "/hello").status, 200);
+    assert!(until_closed(&mut idle[0]).is_empty());
+    server.stderr().wait_for(|l| {
+        l.contains("closed 1 connection waiting without a request, to stay within the cap of 3 connections")
+    });
+    // Three requests in flight take the places of the idle connections;
+    // with all three busy, a new connection is refused with 503.
+    let _busy: Vec<_> = (0..3)
+        .map(|_| stalled(addr, b"GET /sleep/600000 HTTP/1.1\r\nHost: x\r\n\r\n"))
+        .collect();
+    server
+        .stdout()
+        .wait_count(3, |l| l.ends_with("http-probe: sleeping 600000"));
+    let refused = http_get(addr, "/hello");
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(refused.body.contains("too many connections"), "{refused:?}");
+    server.stderr().wait_for(|l| {
+        l.contains(
+            "refused 1 new connection: the cap of 3 connections reached with every connection busy",
+        )
+    });
+}
+
+/// The soft and hard limits on open files of process `pid`.
+fn open_files(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let mut words = line.split_whitespace().skip(3);
+    (
+        words.next().unwrap().to_string(),
+        words.next().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn the_limit_on_open_files_is_raised_and_a_low_one_lowers_the_cap_without_locking_clients_out() {
+    let server = Served::start_under("-S -n 256", &[http_probe().as_os_str()]);
+    let (soft, hard) = open_files(server.child.id());
+    assert_eq!(soft, hard);
+    assert_ne!(soft, "256");
+
+    // Under a hard limit of 64 the cap is lowered to fit, and many silent
+    // connections do not lock a real client out.
+    let server = Served::start_under("-n 64", &[http_probe().as_os_str()]);
+    server.stderr().wait_for(|l| {
+        l.starts_with("warning: the limit on open files (64) leaves room for 48 connections")
+    });
+    let _silent: Vec<_> = (0..80).map(|_| connect(server.addr)).collect();
+    assert_eq!(server.get("/hello").status, 200);
+    server
+        .stderr()
+        .wait_for(|l| l.contains("waiting without a request"));
+}
+
+#[test]
+fn a_stop_closes_what_is_left_at_the_drain_deadline_and_exits_0() {
+    let mut server = serve(&probe_with(&["--drain-timeout", "2s"]));
+    let _stalled = stalled(server.addr, b"GET /hello HTTP/1.1\r\nHost: x\r\n");
+    let mut busy = stalled(
+        server.addr,
+        b"GET /sleep/600000 HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    server
+        .stdout()
+        .wait_for(|l| l.ends_with("http-probe: sleeping 600000"));
+    server.signal("TERM");
+    let status = exited(&mut server.child);
+    assert_eq!(status.code(), Some(0), "{}", server.stderr().text());
+    server.stderr().wait_for(|l| {
+        l == "qyv serve: the wait for the requests in flight reached its limit of 2s: closed 2 connections and left 1 request unfinished"
+    });
+    assert!(until_closed(&mut busy).is_empty());
+
+    // Without a request in flight a stalled head holds a stop no longer
+    // than the header timeout.
+    let mut server = serve(&probe_with(&["--header-timeout", "1s"]));
+    let _stalled = stalled(server.addr, b"GET /hello HTTP/1.1\r\nHost: x\r\n");
+    server.signal("TERM");
+    assert_eq!(exited(&mut server.child).code(), Some(0));
+    let said = server.stderr().text();
+    assert!(!said.contains("reached its limit"), "{said}");
+}

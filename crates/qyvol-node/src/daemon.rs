@@ -25,8 +25,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qyvol_manifest::bundle::TrustPolicy;
+use qyvol_manifest::format_duration;
 use qyvol_runtime::CodeCache;
-use qyvol_runtime::serve::{ServeError, Server, ServerOptions};
+use qyvol_runtime::serve::{
+    ConnectionLimits, Connections, Drained, Protocol, ServeError, ServeHandle, Server,
+    ServerOptions, connection_budget, drain, drain_time,
+};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -41,15 +45,14 @@ use crate::store::Store;
 use crate::supervisor::Supervisor;
 use crate::tls::{Fingerprint, Identity};
 
-/// How long requests in flight on the HTTP port get to finish when the node
-/// stops.
-const HTTP_DRAIN: Duration = Duration::from_secs(2);
-
 /// Binds the HTTP apps' port, with no app on it yet.
-fn listen_http(addr: SocketAddr) -> Result<Server, NodeError> {
+fn listen_http(addr: SocketAddr, listeners: &Listeners) -> Result<Server, NodeError> {
     Server::listen(ServerOptions {
         addr,
         log_requests: false,
+        limits: listeners.http.clone(),
+        drain: listeners.drain,
+        label: "qyv daemon: http".into(),
     })
     .map_err(|e| match e {
         ServeError::Bind { addr, source } => NodeError::BadRequest(format!(
@@ -59,32 +62,79 @@ fn listen_http(addr: SocketAddr) -> Result<Server, NodeError> {
     })
 }
 
-/// Runs the HTTP server on a thread of its own until `stopping` turns true.
+/// Runs the HTTP server on a thread of its own until `stopping` turns true;
+/// it then drains as the API does, by the same rule.
 fn serve_http(
     server: Server,
-    stopping: tokio::sync::watch::Receiver<bool>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Result<std::thread::JoinHandle<()>, NodeError> {
-    let mut stop = stopping.clone();
-    let mut force = stopping;
     std::thread::Builder::new()
         .name("qyv-daemon-http".into())
         .spawn(move || {
             let stop = async move {
-                let _ = stop.wait_for(|s| *s).await;
+                let _ = stopping.wait_for(|s| *s).await;
             };
-            let force = async move {
-                let _ = force.wait_for(|s| *s).await;
-                tokio::time::sleep(HTTP_DRAIN).await;
-            };
-            if let Err(e) = server.run_until(stop, force) {
-                eprintln!("qyv daemon: the HTTP server stopped: {e}");
+            match server.run_until(stop, std::future::pending()) {
+                Ok(summary) => {
+                    if let Some(line) = summary.drain_report() {
+                        eprintln!("qyv daemon: http: {line}");
+                    }
+                }
+                Err(e) => eprintln!("qyv daemon: the HTTP server stopped: {e}"),
             }
         })
         .map_err(|e| NodeError::Internal(format!("cannot start the HTTP server's thread: {e}")))
 }
 
-/// A TLS handshake that takes longer than this is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// What the node's listeners allow their connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listeners {
+    /// The API's (TLS) listener.
+    pub api: ConnectionLimits,
+    /// The HTTP apps' port (`--http`).
+    pub http: ConnectionLimits,
+    /// How long a stopping node waits for the requests in flight on both;
+    /// `None`: 10 s, or the longest `limits.timeout` of its HTTP apps.
+    pub drain: Option<Duration>,
+}
+
+impl Default for Listeners {
+    /// The API is for a node's operators and their tools: 512 connections,
+    /// 128 from one address (more than 50 deploys at once). The HTTP port
+    /// is a server of apps, often behind a proxy: no cap per address.
+    fn default() -> Self {
+        Listeners {
+            api: ConnectionLimits {
+                max_connections: 512,
+                max_per_client: 128,
+                ..ConnectionLimits::default()
+            },
+            http: ConnectionLimits::default(),
+            drain: None,
+        }
+    }
+}
+
+impl Listeners {
+    /// Lowers the caps so that the listeners' connections fit in the
+    /// descriptors the process may use (`budget`), the API's in a quarter
+    /// of them when the node serves HTTP apps too; says what it lowered.
+    fn fit(&mut self, budget: usize, http: bool) -> Vec<String> {
+        let api_share = if http { (budget / 4).max(1) } else { budget };
+        let mut lowered = Vec::new();
+        if let Some(w) = self.api.fit(api_share) {
+            lowered.push(format!("API: {w}"));
+        }
+        if http
+            && let Some(w) = self
+                .http
+                .fit(budget.saturating_sub(self.api.max_connections))
+        {
+            lowered.push(format!("http: {w}"));
+        }
+        lowered
+    }
+}
 
 /// Largest upload when `--max-upload` is not given.
 pub const DEFAULT_MAX_UPLOAD: u64 = 256 << 20;
@@ -109,6 +159,8 @@ pub struct DaemonConfig {
     /// The cluster to join (`--cluster`); `None`: the one joined before,
     /// if any.
     pub cluster: Option<qyvol_cluster::Membership>,
+    /// Timeouts, connection caps and the drain.
+    pub listeners: Listeners,
 }
 
 /// What a started node tells its user.
@@ -123,6 +175,10 @@ pub struct Started {
     pub apps: usize,
     /// Where HTTP apps are served.
     pub http: Option<SocketAddr>,
+    /// What the listeners allow, caps lowered to fit the descriptor limit.
+    pub listeners: Listeners,
+    /// Things to tell the user that did not stop the node.
+    pub warnings: Vec<String>,
 }
 
 /// A node ready to serve.
@@ -136,6 +192,7 @@ pub struct Daemon {
     allowed_paths: Vec<PathBuf>,
     http: Option<Server>,
     cluster: Option<qyvol_cluster::Membership>,
+    api: Arc<Connections>,
     _lock: File,
 }
 
@@ -184,7 +241,12 @@ impl Daemon {
         let logs = Arc::new(LogBook::open(&data.join("logs"))?);
         let cache = CodeCache::new(data.join("cache"));
         let apps = store.apps()?.len();
-        let http = config.http.map(listen_http).transpose()?;
+        let mut listeners = config.listeners.clone();
+        let warnings = listeners.fit(connection_budget(), config.http.is_some());
+        let http = config
+            .http
+            .map(|addr| listen_http(addr, &listeners))
+            .transpose()?;
         let http_addr = http.as_ref().map(Server::local_addr);
         config.limits.check().map_err(NodeError::BadRequest)?;
         let supervisor = Supervisor::new(
@@ -222,7 +284,10 @@ impl Daemon {
             token_created,
             apps,
             http: http_addr,
+            listeners: listeners.clone(),
+            warnings,
         };
+        let api = Connections::new("qyv daemon: API", listeners.api, Protocol::Tls);
         let node = Arc::new(Node {
             supervisor,
             token,
@@ -230,6 +295,7 @@ impl Daemon {
             fingerprint: identity.fingerprint,
             hold: Hold::from_env(),
             cluster: crate::cluster::Slot::new(data, Some(format!("https://{addr}"))),
+            closing: api.closing(),
         });
         Ok(Daemon {
             runtime,
@@ -241,6 +307,7 @@ impl Daemon {
             allowed_paths: config.allowed_paths,
             http,
             cluster: config.cluster,
+            api,
             _lock: lock,
         })
     }
@@ -250,7 +317,8 @@ impl Daemon {
     }
 
     /// Starts the apps, then serves until SIGINT or SIGTERM; then stops
-    /// the apps' instances and returns.
+    /// accepting, lets the requests in flight finish (until the drain's
+    /// deadline), stops the apps' instances and returns.
     pub fn run(self) -> Result<(), NodeError> {
         let Daemon {
             runtime,
@@ -261,10 +329,12 @@ impl Daemon {
             allowed_paths,
             http,
             cluster,
+            api,
+            started,
             ..
         } = self;
-        // The HTTP server drains its requests when told to stop, and gives
-        // up on them a moment later.
+        let apps = http.as_ref().map(Server::handle);
+        // The HTTP server drains by itself when told to stop.
         let (stop_http, stopping) = tokio::sync::watch::channel(false);
         let http = match http {
             Some(server) => Some(serve_http(server, stopping)?),
@@ -282,39 +352,44 @@ impl Daemon {
                 .map(|dir| tokio::spawn(crate::bootdir::watch(node.clone(), dir, allowed_paths)));
             let router = crate::api::router(node.clone());
             loop {
-                let (tcp, _) = tokio::select! {
+                let (tcp, slot) = tokio::select! {
                     _ = interrupt.recv() => break,
                     _ = terminate.recv() => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok(a) => a,
-                        Err(_) => {
-                            // Out of descriptors, or a connection reset before
-                            // it was accepted: the listener itself is fine.
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    },
+                    accepted = api.accept(&listener) => accepted,
                 };
-                let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let router = router.clone();
                 tokio::spawn(async move {
-                    let Ok(Ok(tls)) =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-                    else {
+                    // The header timeout covers the handshake.
+                    let Some(Ok(tls)) = slot.guard(acceptor.accept(tcp)).await else {
                         return;
                     };
                     let service = hyper_util::service::TowerToHyperService::new(router);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                        .await;
+                    slot.serve(hyper_util::rt::TokioIo::new(tls), service).await;
                 });
             }
-            eprintln!("qyv daemon: stopping the apps' instances");
+            drop(listener);
             if let Some(w) = watcher {
                 w.abort();
             }
+            let limit = drain_time(
+                started.listeners.drain,
+                apps.as_ref().and_then(ServeHandle::longest_timeout),
+            );
+            eprintln!(
+                "qyv daemon: stopping: finishing the requests in flight (at most {})",
+                format_duration(limit)
+            );
             let _ = stop_http.send(true);
+            let deadline = std::time::Instant::now() + limit;
+            if let Drained::DeadlinePassed { cut } | Drained::Forced { cut } =
+                drain(&api, async {}, deadline, std::future::pending()).await
+            {
+                eprintln!(
+                    "qyv daemon: API: the drain's deadline passed: closed {cut} connections still open"
+                );
+            }
+            eprintln!("qyv daemon: stopping the apps' instances");
             node.supervisor.shutdown().await;
             Ok(())
         });

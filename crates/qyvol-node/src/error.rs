@@ -58,6 +58,12 @@ pub enum NodeError {
     #[error("the node is shutting down")]
     ShuttingDown,
 
+    /// The HTTP layer refused the request before a route's handler saw it
+    /// (a method the route does not have, a query or path it cannot read, a
+    /// body over its limit), with that status.
+    #[error("{message}")]
+    Rejected { status: u16, message: String },
+
     #[error("{0}")]
     Internal(String),
 }
@@ -80,6 +86,7 @@ impl NodeError {
             NodeError::Conflict(_) => 409,
             NodeError::Unauthorized => 401,
             NodeError::ShuttingDown => 503,
+            NodeError::Rejected { status, .. } => *status,
             NodeError::Store { .. }
             | NodeError::Io { .. }
             | NodeError::Tls(_)
@@ -100,6 +107,13 @@ impl NodeError {
             NodeError::Conflict(_) => "conflict",
             NodeError::Unauthorized => "unauthorized",
             NodeError::ShuttingDown => "shutting_down",
+            NodeError::Rejected { status, .. } => match status {
+                404 => "not_found",
+                405 => "method_not_allowed",
+                413 => "too_large",
+                400..=499 => "bad_request",
+                _ => "internal",
+            },
             NodeError::Store { .. }
             | NodeError::Io { .. }
             | NodeError::Tls(_)

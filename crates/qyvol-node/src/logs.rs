@@ -133,20 +133,23 @@ impl AppLog {
         n: usize,
         follow: bool,
     ) -> (Vec<LogLine>, Option<broadcast::Receiver<LogLine>>) {
-        let guard = lock(&self.file);
-        let mut lines = last_lines(&self.path, n);
-        if lines.len() < n {
-            let mut before = last_lines(&older(&self.path), n - lines.len());
-            before.append(&mut lines);
-            lines = before;
-        }
-        let receiver = follow.then(|| self.followers.subscribe());
-        drop(guard);
-        let parsed = lines
-            .iter()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        (parsed, receiver)
+        let (snapshot, receiver) = self.snapshot(follow);
+        (snapshot.last(n), receiver)
+    }
+
+    /// The log as it is now, to be read without the writers' lock: the
+    /// lock is held only to open the files and note where they end (and to
+    /// subscribe), so a long tail never holds up the app's output or
+    /// another reader. An open file is read up to the end noted even when
+    /// a rotation renames or replaces it meanwhile; what is written after
+    /// goes to the receiver.
+    fn snapshot(&self, follow: bool) -> (Snapshot, Option<broadcast::Receiver<LogLine>>) {
+        let _writers = lock(&self.file);
+        let snapshot = Snapshot {
+            current: Ended::open(&self.path),
+            older: Ended::open(&older(&self.path)),
+        };
+        (snapshot, follow.then(|| self.followers.subscribe()))
     }
 
     /// A sink for one instance's output, at `revision`.
@@ -159,39 +162,79 @@ impl AppLog {
     }
 }
 
-/// The last `n` lines of a file, read from its end.
-fn last_lines(path: &Path, n: usize) -> Vec<String> {
-    if n == 0 {
-        return Vec::new();
-    }
-    let Ok(mut f) = File::open(path) else {
-        return Vec::new();
-    };
-    let Ok(len) = f.seek(SeekFrom::End(0)) else {
-        return Vec::new();
-    };
-    let mut end = len;
-    let mut buf: Vec<u8> = Vec::new();
-    const CHUNK: u64 = 64 << 10;
-    // One more line end than lines: the file ends with one.
-    while end > 0 && buf.iter().filter(|b| **b == b'\n').count() <= n {
-        let start = end.saturating_sub(CHUNK);
-        let mut chunk = vec![0; (end - start) as usize];
-        if f.seek(SeekFrom::Start(start)).is_err() || f.read_exact(&mut chunk).is_err() {
-            break;
+/// An app's log files as they were at one moment.
+struct Snapshot {
+    current: Option<Ended>,
+    older: Option<Ended>,
+}
+
+impl Snapshot {
+    /// The last `n` lines, from the older file when the current one has
+    /// fewer.
+    fn last(self, n: usize) -> Vec<LogLine> {
+        let mut lines = self.current.map(|f| f.last_lines(n)).unwrap_or_default();
+        if lines.len() < n
+            && let Some(older) = self.older
+        {
+            let mut earlier = older.last_lines(n - lines.len());
+            earlier.append(&mut lines);
+            lines = earlier;
         }
-        chunk.extend_from_slice(&buf);
-        buf = chunk;
-        end = start;
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_slice(l).ok())
+            .collect()
     }
-    let text = String::from_utf8_lossy(&buf);
-    let mut lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
-    // A first line cut by the chunk boundary is not whole.
-    if end > 0 && !lines.is_empty() {
-        lines.remove(0);
+}
+
+/// A log file opened for reading, and where it ended when it was opened.
+struct Ended {
+    file: File,
+    len: u64,
+}
+
+impl Ended {
+    fn open(path: &Path) -> Option<Ended> {
+        let file = File::open(path).ok()?;
+        let len = file.metadata().ok()?.len();
+        Some(Ended { file, len })
     }
-    let skip = lines.len().saturating_sub(n);
-    lines[skip..].iter().map(|l| l.to_string()).collect()
+
+    /// The last `n` whole lines before the end noted, read backwards in
+    /// chunks until enough line ends are seen: the work is in proportion
+    /// to what is returned, not to the size of the file.
+    fn last_lines(mut self, n: usize) -> Vec<Vec<u8>> {
+        const CHUNK: u64 = 64 << 10;
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut chunks: Vec<Vec<u8>> = Vec::new();
+        let mut start = self.len;
+        let mut ends = 0;
+        // One more line end than lines: the file ends with one.
+        while start > 0 && ends <= n {
+            let from = start.saturating_sub(CHUNK);
+            let mut chunk = vec![0; (start - from) as usize];
+            if self.file.seek(SeekFrom::Start(from)).is_err()
+                || self.file.read_exact(&mut chunk).is_err()
+            {
+                break;
+            }
+            ends += chunk.iter().filter(|b| **b == b'\n').count();
+            chunks.push(chunk);
+            start = from;
+        }
+        let text: Vec<u8> = chunks.into_iter().rev().flatten().collect();
+        let mut pieces = text.split(|b| *b == b'\n');
+        // What comes before the first line end read is cut by the chunk
+        // boundary (or empty, when the boundary fell on a line end).
+        if start > 0 {
+            pieces.next();
+        }
+        let lines: Vec<&[u8]> = pieces.filter(|l| !l.is_empty()).collect();
+        let skip = lines.len().saturating_sub(n);
+        lines[skip..].iter().map(|l| l.to_vec()).collect()
+    }
 }
 
 /// What one instance writes, cut into lines.
@@ -315,6 +358,50 @@ mod tests {
         assert_eq!(texts(&lines), ["line 4998", "line 4999", "new"]);
         book.remove("a");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_tail_is_read_without_the_writers_lock_as_the_log_was() {
+        let d = tempfile::tempdir().unwrap();
+        let book = LogBook::open(d.path()).unwrap();
+        let log = book.app("a");
+        let out = log.sink(1);
+        let text: String = (0..3000).map(|i| format!("line {i}\n")).collect();
+        out.write(StdStream::Stdout, text.as_bytes());
+        let (snapshot, rx) = log.snapshot(true);
+        // Nothing is held while the snapshot is read: the app writes on,
+        // and a rotation sets the file aside meanwhile.
+        assert!(log.file.try_lock().is_ok());
+        fs::rename(d.path().join("a.log"), d.path().join("a.log.1")).unwrap();
+        *lock(&log.file) = None;
+        out.write(StdStream::Stdout, b"after\n");
+        let lines = snapshot.last(2);
+        assert_eq!(texts(&lines), ["line 2998", "line 2999"]);
+        assert_eq!(rx.unwrap().try_recv().unwrap().text, "after");
+        // A later tail sees both files.
+        let (lines, _) = log.tail(2, false);
+        assert_eq!(texts(&lines), ["line 2999", "after"]);
+    }
+
+    #[test]
+    fn a_chunk_boundary_on_a_line_end_loses_no_line() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("x.log");
+        // The last 64 KiB (one chunk) start with a line end: 4095 lines of
+        // 16 bytes and a last one of 15 follow it.
+        let line = |i: usize| format!("line {i:010}\n");
+        assert_eq!(line(0).len(), 16);
+        let mut text: String = (0..100).map(line).collect();
+        text.extend((100..4195).map(line));
+        text.push_str("the last line!\n");
+        assert_eq!(text.len() - 100 * 16 + 1, 64 << 10);
+        fs::write(&path, &text).unwrap();
+        let lines = Ended::open(&path).unwrap().last_lines(4096);
+        assert_eq!(lines.len(), 4096);
+        assert_eq!(lines[0], line(100).trim_end().as_bytes());
+        assert_eq!(lines[4095], b"the last line!");
+        let all = Ended::open(&path).unwrap().last_lines(1 << 20);
+        assert_eq!(all.len(), 4196);
     }
 
     #[test]

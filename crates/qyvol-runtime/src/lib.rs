@@ -20,6 +20,7 @@ mod cache;
 mod code;
 mod component;
 mod control;
+mod diagnosis;
 mod engine;
 mod error;
 mod findings;

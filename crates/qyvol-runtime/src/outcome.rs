@@ -1,8 +1,17 @@
-//! How a run ended, and the process exit status `qyv` gives each ending.
+//! How a run ended: the endings, the process exit status `qyv` gives each,
+//! how an error out of wasm becomes an ending ([`classify`]) and how a limit
+//! the guest ran into explains a failure ([`explain`]). The run path and the
+//! serve path both end their guests here.
 
 use std::time::Duration;
 
 use qyvol_manifest::{format_duration, format_size};
+use wasmtime::{Trap, WasmBacktrace};
+use wasmtime_wasi::I32Exit;
+
+use crate::control::RunControl;
+use crate::net::NetGate;
+use crate::spec::RunSpec;
 
 /// The exit statuses `qyv run` uses besides the guest's own exit code.
 /// Documented in the README; tests check each one.
@@ -138,6 +147,97 @@ impl Outcome {
             other => format!("ended with status {}", other.exit_code()),
         }
     }
+}
+
+/// What the limiter saw, copied out of the store.
+#[derive(Debug, Default)]
+pub(crate) struct LimiterView {
+    pub(crate) peak: u64,
+    pub(crate) hit: bool,
+}
+
+/// Turns an error out of wasm into how the run ended.
+pub(crate) fn classify(e: wasmtime::Error, spec: &RunSpec) -> Outcome {
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return Outcome::Exited(exit.0);
+    }
+    let backtrace = e
+        .downcast_ref::<WasmBacktrace>()
+        .map(format_backtrace)
+        .unwrap_or_default();
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) if spec.control.as_ref().is_some_and(RunControl::is_stopped) => {
+            Outcome::Stopped
+        }
+        Some(Trap::Interrupt) => Outcome::TimedOut {
+            limit: spec.timeout.unwrap_or_default(),
+            blocked: false,
+        },
+        Some(Trap::OutOfFuel) => Outcome::FuelExhausted {
+            fuel: spec.fuel.unwrap_or_default(),
+        },
+        Some(trap) => Outcome::Trapped {
+            reason: trap
+                .to_string()
+                .trim_start_matches("wasm trap: ")
+                .to_string(),
+            backtrace,
+        },
+        // A host function failed in a way the guest cannot handle.
+        None => Outcome::Trapped {
+            reason: format!("{:#}", e.root_cause()),
+            backtrace,
+        },
+    }
+}
+
+/// Wasmtime's own rendering of frames, without its heading line.
+fn format_backtrace(bt: &WasmBacktrace) -> Vec<String> {
+    bt.to_string()
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// When a limit the guest ran into explains its failure better than the
+/// failure itself, say so.
+pub(crate) fn explain(
+    outcome: Outcome,
+    limiter: &LimiterView,
+    spec: &RunSpec,
+    gate: &NetGate,
+) -> Outcome {
+    if matches!(
+        outcome,
+        Outcome::TimedOut { .. } | Outcome::FuelExhausted { .. } | Outcome::Stopped
+    ) {
+        return outcome;
+    }
+    if limiter.hit
+        && let Some(limit) = spec.memory
+    {
+        return Outcome::MemoryLimit {
+            limit,
+            then: Box::new(outcome),
+        };
+    }
+    let denied = gate.denials.list();
+    if !denied.is_empty() {
+        let mut rules: Vec<String> = Vec::new();
+        for d in &denied {
+            if !rules.contains(&d.rule) {
+                rules.push(d.rule.clone());
+            }
+        }
+        return Outcome::NetDenied {
+            denied: denied.into_iter().map(|d| d.what).collect(),
+            rules,
+            then: Box::new(outcome),
+        };
+    }
+    outcome
 }
 
 #[cfg(test)]

@@ -5,15 +5,16 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, ResourceTable};
-use wasmtime::{Engine, Linker, Module, Store, Trap, WasmBacktrace};
+use wasmtime::{Engine, Linker, Module, Store};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bundle::unpack;
 use crate::cache::{LoadedCode, load_uncached};
 use crate::code::Code;
 use crate::control::RunControl;
+use crate::diagnosis;
 use crate::engine::EngineOptions;
 use crate::error::{RuntimeError, chain};
 use crate::kind::WasmKind;
@@ -21,7 +22,7 @@ use crate::limits::MemoryLimiter;
 use crate::lookup::{self, GatedLookups};
 use crate::metrics::{Metrics, ms};
 use crate::net::NetGate;
-use crate::outcome::Outcome;
+use crate::outcome::{LimiterView, Outcome, classify, explain};
 use crate::spec::RunSpec;
 use crate::wasi;
 
@@ -113,13 +114,6 @@ pub fn run(mut spec: RunSpec) -> Result<RunReport, RuntimeError> {
     })
 }
 
-/// What the limiter saw, copied out of the store.
-#[derive(Debug, Default)]
-pub(crate) struct LimiterView {
-    pub(crate) peak: u64,
-    pub(crate) hit: bool,
-}
-
 struct Execution {
     outcome: Outcome,
     instantiate_time: Duration,
@@ -127,45 +121,6 @@ struct Execution {
     limiter: LimiterView,
     fuel_consumed: Option<u64>,
     coarse_exit: bool,
-}
-
-/// When a limit the guest ran into explains its failure better than the
-/// failure itself, say so.
-pub(crate) fn explain(
-    outcome: Outcome,
-    limiter: &LimiterView,
-    spec: &RunSpec,
-    gate: &NetGate,
-) -> Outcome {
-    if matches!(
-        outcome,
-        Outcome::TimedOut { .. } | Outcome::FuelExhausted { .. } | Outcome::Stopped
-    ) {
-        return outcome;
-    }
-    if limiter.hit
-        && let Some(limit) = spec.memory
-    {
-        return Outcome::MemoryLimit {
-            limit,
-            then: Box::new(outcome),
-        };
-    }
-    let denied = gate.denials.list();
-    if !denied.is_empty() {
-        let mut rules: Vec<String> = Vec::new();
-        for d in &denied {
-            if !rules.contains(&d.rule) {
-                rules.push(d.rule.clone());
-            }
-        }
-        return Outcome::NetDenied {
-            denied: denied.into_iter().map(|d| d.what).collect(),
-            rules,
-            then: Box::new(outcome),
-        };
-    }
-    outcome
 }
 
 /// Runs on a worker thread so that a program blocked in a host call cannot
@@ -299,7 +254,7 @@ fn execute_module(
         .instantiate_pre(module)
         .map_err(|e| RuntimeError::Link {
             path: spec.wasm.clone(),
-            message: explain_link_error(&chain(&e)),
+            message: diagnosis::explain_link_error(&chain(&e)),
         })?;
     let instance = match pre.instantiate(&mut store) {
         Ok(i) => i,
@@ -342,17 +297,17 @@ fn execute_component(
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .and_then(|()| lookup::add_to_linker(&mut linker))
         .map_err(|e| RuntimeError::Engine(chain(&e)))?;
-    let exports = command_exports(engine, component);
+    let exports = diagnosis::exports(engine, component);
     let coarse_exit = !imports_exit_with_code(engine, component);
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| RuntimeError::Link {
             path: spec.wasm.clone(),
-            message: explain_link_error(&chain(&e)),
+            message: diagnosis::explain_link_error(&chain(&e)),
         })?;
     let pre = CommandPre::new(pre).map_err(|_| RuntimeError::NotRunnable {
         path: spec.wasm.clone(),
-        message: not_a_command(&exports),
+        message: diagnosis::not_a_command(&exports),
     })?;
     let state = P2State {
         wasi: builder.build(),
@@ -456,59 +411,6 @@ impl LimiterAccess for P2State {
     }
 }
 
-/// Turns an error out of wasm into how the run ended.
-pub(crate) fn classify(e: wasmtime::Error, spec: &RunSpec) -> Outcome {
-    if let Some(exit) = e.downcast_ref::<I32Exit>() {
-        return Outcome::Exited(exit.0);
-    }
-    let backtrace = e
-        .downcast_ref::<WasmBacktrace>()
-        .map(format_backtrace)
-        .unwrap_or_default();
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) if spec.control.as_ref().is_some_and(RunControl::is_stopped) => {
-            Outcome::Stopped
-        }
-        Some(Trap::Interrupt) => Outcome::TimedOut {
-            limit: spec.timeout.unwrap_or_default(),
-            blocked: false,
-        },
-        Some(Trap::OutOfFuel) => Outcome::FuelExhausted {
-            fuel: spec.fuel.unwrap_or_default(),
-        },
-        Some(trap) => Outcome::Trapped {
-            reason: trap
-                .to_string()
-                .trim_start_matches("wasm trap: ")
-                .to_string(),
-            backtrace,
-        },
-        // A host function failed in a way the guest cannot handle.
-        None => Outcome::Trapped {
-            reason: format!("{:#}", e.root_cause()),
-            backtrace,
-        },
-    }
-}
-
-/// Wasmtime's own rendering of frames, without its heading line.
-fn format_backtrace(bt: &WasmBacktrace) -> Vec<String> {
-    bt.to_string()
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-pub(crate) fn command_exports(engine: &Engine, component: &Component) -> Vec<String> {
-    component
-        .component_type()
-        .exports(engine)
-        .map(|(name, _)| name.to_string())
-        .collect()
-}
-
 /// Whether the component can report an exact exit code: only through WASI
 /// 0.2.12's `wasi:cli/exit.exit-with-code`; plain `exit` says ok or error.
 fn imports_exit_with_code(engine: &Engine, component: &Component) -> bool {
@@ -521,40 +423,4 @@ fn imports_exit_with_code(engine: &Engine, component: &Component) -> bool {
                 && matches!(&item.ty, ComponentItem::ComponentInstance(instance)
                     if instance.exports(engine).any(|(f, _)| f == "exit-with-code"))
         })
-}
-
-fn not_a_command(exports: &[String]) -> String {
-    let listed = if exports.is_empty() {
-        "nothing".to_string()
-    } else {
-        exports.join(", ")
-    };
-    if exports
-        .iter()
-        .any(|e| e.starts_with("wasi:http/incoming-handler"))
-    {
-        format!(
-            "it is an HTTP handler (it exports {listed}), not a command; HTTP apps are served by `qyv serve`"
-        )
-    } else {
-        format!(
-            "it does not export wasi:cli/run (it exports {listed}); `qyv run` runs command components"
-        )
-    }
-}
-
-pub(crate) fn explain_link_error(message: &str) -> String {
-    if message.contains("thread-spawn") {
-        format!(
-            "{message}; it uses threads (wasi-threads), and threads are not supported: build it for a target without threads"
-        )
-    } else if message.contains("wasi:http/") {
-        format!("{message}; HTTP interfaces are provided by `qyv serve`, not `qyv run`")
-    } else if message.contains("unknown import")
-        || message.contains("matching implementation was not found")
-    {
-        format!("{message}; qyv provides WASI preview 1 and WASI 0.2 interfaces only")
-    } else {
-        message.to_string()
-    }
 }

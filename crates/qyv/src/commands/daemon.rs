@@ -4,10 +4,27 @@
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use qyvol_node::{Daemon, DaemonConfig, NodeLimits, Token, default_data_dir};
+use qyvol_manifest::format_duration;
+use qyvol_node::{Daemon, DaemonConfig, Listeners, NodeLimits, Token, default_data_dir};
 
 use crate::bundled::Policy;
 use crate::cli::{DaemonArgs, DaemonClusterFlags, DaemonCommand};
+
+/// The node's listeners as the flags describe them.
+fn listeners(args: &DaemonArgs) -> Listeners {
+    let http = args.connections.limits();
+    Listeners {
+        api: qyvol_runtime::serve::ConnectionLimits {
+            max_connections: usize::try_from(args.api_max_connections).unwrap_or(usize::MAX),
+            max_per_client: usize::try_from(args.api_max_connections_per_client)
+                .unwrap_or(usize::MAX),
+            header_timeout: http.header_timeout,
+            idle_timeout: http.idle_timeout,
+        },
+        http,
+        drain: args.connections.drain_timeout,
+    }
+}
 
 fn data_dir(given: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
     given
@@ -62,6 +79,7 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
         println!("{}", token.as_str());
         return Ok(0);
     }
+    let listeners = listeners(&args);
     let data = data_dir(args.data_dir)?;
     let policy = Policy::load(&args.trust)?;
     let tls = args.tls_cert.zip(args.tls_key);
@@ -91,6 +109,7 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
         limits: limits.clone(),
         allowed_paths: args.allow_paths.clone(),
         cluster,
+        listeners,
     })?;
     let s = daemon.started();
     let data = s.data_dir.display();
@@ -135,6 +154,23 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
         "  connect      qyv context add NAME {reach} --token TOKEN --fingerprint {}",
         s.fingerprint
     )?;
+    let l = &s.listeners;
+    writeln!(
+        out,
+        "  connections  API {} ({} per client){}; header timeout {}, idle {}",
+        l.api.max_connections,
+        l.api.max_per_client,
+        match s.http {
+            Some(_) if l.http.max_per_client > 0 => format!(
+                ", http {} ({} per client)",
+                l.http.max_connections, l.http.max_per_client
+            ),
+            Some(_) => format!(", http {}", l.http.max_connections),
+            None => String::new(),
+        },
+        format_duration(l.api.header_timeout),
+        format_duration(l.api.idle_timeout),
+    )?;
     if s.certificate_created {
         writeln!(
             out,
@@ -143,6 +179,9 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
     }
     out.flush()?;
     drop(out);
+    for warning in &s.warnings {
+        eprintln!("warning: {warning}");
+    }
     daemon.run()?;
     Ok(0)
 }

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use qyvol_manifest::{Manifest, Purpose};
-use qyvol_runtime::serve::{ServeApp, ServeError, Server, ServerOptions};
+use qyvol_runtime::serve::{Drained, ServeApp, ServeError, Server, ServerOptions};
 use qyvol_runtime::{ExitCodes, kind_findings};
 
 use crate::admission::{admit, locate};
@@ -38,8 +38,10 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
         apps.push(app);
     }
     let options = ServerOptions {
-        addr: args.addr,
         log_requests: args.log_requests,
+        limits: args.connections.limits(),
+        drain: args.connections.drain_timeout,
+        ..ServerOptions::new(args.addr)
     };
     let server = Server::bind(apps, options).map_err(|e| place(&manifests, e))?;
     for warning in server.warnings() {
@@ -51,15 +53,16 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
     }
     eprintln!("listening on http://{addr}");
     let summary = server.run()?;
-    if summary.unfinished > 0 {
-        eprintln!(
-            "qyv serve: stopped with {} requests still running, after {} requests",
-            summary.unfinished, summary.requests
-        );
-        return Ok(1);
+    if let Some(report) = summary.drain_report() {
+        eprintln!("qyv serve: {report}");
     }
     eprintln!("qyv serve: stopped after {} requests", summary.requests);
-    Ok(0)
+    // Only a second signal, which cut the wait short, leaves a failure;
+    // the drain's own limit is the end a stop asked for.
+    Ok(match summary.drain {
+        Drained::Forced { cut } if cut > 0 || summary.unfinished > 0 => 1,
+        _ => 0,
+    })
 }
 
 /// An error about one app points at the line of its manifest.

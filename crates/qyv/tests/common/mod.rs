@@ -287,12 +287,44 @@ impl Lines {
     pub fn text(&self) -> String {
         self.0.0.lock().unwrap().join("\n")
     }
+
+    /// Waits (as [`Lines::wait_for`]) until `n` lines match `pred`.
+    pub fn wait_count(&self, n: usize, pred: impl Fn(&str) -> bool) {
+        let (list, ready) = &*self.0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        let mut guard = list.lock().unwrap();
+        while guard.iter().filter(|l| pred(l)).count() < n {
+            let now = std::time::Instant::now();
+            assert!(
+                now < deadline,
+                "not {n} such lines in:\n{}",
+                guard.join("\n")
+            );
+            guard = ready.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
 }
 
 impl Served {
     /// `qyv serve ARGS --addr 127.0.0.1:0`, once it says where it listens.
     pub fn start(args: &[&std::ffi::OsStr]) -> Served {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("qyv"));
+        Served::launch(
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("qyv")),
+            args,
+        )
+    }
+
+    /// The same, started by `sh` after `ulimit LIMIT` (e.g. `-S -n 256`):
+    /// `sh` execs `qyv`, which keeps its process id.
+    pub fn start_under(limit: &str, args: &[&std::ffi::OsStr]) -> Served {
+        let mut sh = std::process::Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
+            .arg(assert_cmd::cargo::cargo_bin("qyv"));
+        Served::launch(sh, args)
+    }
+
+    fn launch(mut cmd: std::process::Command, args: &[&std::ffi::OsStr]) -> Served {
         cmd.env("QYVOL_CACHE_DIR", shared_cache())
             .env_remove("XDG_CACHE_HOME")
             .arg("serve")
@@ -380,7 +412,7 @@ pub fn http_get(addr: std::net::SocketAddr, path: &str) -> Reply {
     parse_reply(&raw)
 }
 
-fn parse_reply(raw: &[u8]) -> Reply {
+pub fn parse_reply(raw: &[u8]) -> Reply {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -422,6 +454,102 @@ fn parse_reply(raw: &[u8]) -> Reply {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// How long a test waits for a server to close a connection it must close:
+/// a bound on a hang, never what decides a result.
+pub const CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// A connection to `addr` whose reads wake up now and then, so that
+/// [`until_closed`] can keep to its bound.
+pub fn connect(addr: std::net::SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    stream
+}
+
+/// A connection to `addr` that sends `bytes` and then nothing.
+pub fn stalled(addr: std::net::SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut stream = connect(addr);
+    stream.write_all(bytes).unwrap();
+    stream
+}
+
+/// Reads until the other side closes, which it must do within
+/// [`CLOSE_BOUND`]: what it sent before.
+pub fn until_closed(stream: &mut impl std::io::Read) -> Vec<u8> {
+    let deadline = std::time::Instant::now() + CLOSE_BOUND;
+    let mut got = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection stayed open; it sent {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        match stream.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            // A reset, or a TLS connection closed without its close_notify.
+            Err(_) => return got,
+        }
+    }
+}
+
+/// One GET on a kept-alive connection (from [`connect`]), and its answer.
+pub fn ask(stream: &mut TcpStream, path: &str) -> Reply {
+    use std::io::Read;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let deadline = std::time::Instant::now() + CLOSE_BOUND;
+    let mut raw = Vec::new();
+    let mut buf = [0; 4096];
+    while !complete(&raw) {
+        assert!(std::time::Instant::now() < deadline, "no answer to {path}");
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("closed after {:?}", String::from_utf8_lossy(&raw)),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    parse_reply(&raw)
+}
+
+/// Whether `raw` holds a whole answer (by its length or its last chunk).
+fn complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    body.len() >= length
+}
+
+/// Waits for `child` to exit, for at most [`CLOSE_BOUND`].
+pub fn exited(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + CLOSE_BOUND;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "it did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

@@ -334,7 +334,11 @@ pub async fn logs(
     }
     let log = node.supervisor.logs().app(&name);
     let tail = q.tail.unwrap_or(100).min(100_000);
-    let (lines, follow) = log.tail(tail, q.follow.unwrap_or(false));
+    let follow = q.follow.unwrap_or(false);
+    // Reading a long tail is blocking work: off the runtime's threads.
+    let (lines, follow) = tokio::task::spawn_blocking(move || log.tail(tail, follow))
+        .await
+        .map_err(|e| NodeError::Internal(format!("reading the log failed: {e}")))?;
     let mut text = String::new();
     for line in &lines {
         text.push_str(&serde_json::to_string(line).unwrap_or_default());
@@ -360,6 +364,8 @@ pub async fn logs(
                 bytes.push(b'\n');
                 Some((Ok::<Bytes, Infallible>(Bytes::from(bytes)), rx))
             });
+            // A stopping node ends the answer, which would go on forever.
+            let rest = rest.take_until(node.closing.clone().wait());
             Body::from_stream(head.chain(rest))
         }
     };

@@ -3,7 +3,8 @@
 //! start, restart, remove and roll them back, read their logs and the
 //! node's events, and `/metrics` for Prometheus. Every route but
 //! `/v1/health` needs the node's token (`Authorization: Bearer TOKEN`);
-//! every error is a JSON [`types::ErrorBody`] with its status.
+//! every error is a JSON [`types::ErrorBody`] with its status, the
+//! framework's own refusals included ([`json_errors`]).
 
 pub mod cluster;
 mod handlers;
@@ -12,7 +13,7 @@ pub mod types;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -41,6 +42,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/cluster/join"),
     ("GET", "/metrics"),
 ];
+
+/// Largest body a route reads whole (a rollback's); a deploy streams its
+/// upload, up to `--max-upload`.
+const BODY_LIMIT: usize = 64 << 10;
 
 /// An error as the API answers it.
 pub struct ApiError(pub NodeError);
@@ -135,7 +140,88 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/health", get(health))
         .merge(private)
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(json_errors))
         .with_state(node)
+}
+
+/// Puts the framework's own error answers in the API's shape: a method
+/// the route does not have (`405`, with its `Allow`), a query string or
+/// path it cannot read (`400`), a body over a route's limit (`413`), all
+/// of which it answers in plain text or with no body at all.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // The framework's answers are a line of text.
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let allow = parts.headers.get(header::ALLOW).cloned();
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => format!(
+            "{method} is not a method of {path}, which takes {}; the API is described in docs/api.md",
+            methods_of(&path).join(", ")
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "the body of {method} {path} is larger than the {} it accepts",
+            qyvol_manifest::format_size(BODY_LIMIT as u64)
+        ),
+        _ => rejection(&path, &text, status),
+    };
+    let mut answer = ApiError(NodeError::Rejected {
+        status: status.as_u16(),
+        message,
+    })
+    .into_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    answer
+}
+
+/// The methods [`ROUTES`] has for `path`.
+fn methods_of(path: &str) -> Vec<&'static str> {
+    let segments: Vec<&str> = path.split('/').collect();
+    ROUTES
+        .iter()
+        .filter(|(_, route)| {
+            let pattern: Vec<&str> = route.split('/').collect();
+            pattern.len() == segments.len()
+                && pattern
+                    .iter()
+                    .zip(&segments)
+                    .all(|(p, s)| p == s || p.starts_with('{'))
+        })
+        .map(|(method, _)| *method)
+        .collect()
+}
+
+/// The framework's text for a request it could not read, said as the
+/// API's other errors are.
+fn rejection(path: &str, text: &str, status: StatusCode) -> String {
+    if let Some(why) = text.strip_prefix("Failed to deserialize query string: ") {
+        format!("the query string of {path} is not valid: {why}; see docs/api.md")
+    } else if let Some(why) = text.strip_prefix("Invalid URL: ") {
+        format!("the path {path} is not valid: {why}")
+    } else if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("the request was refused")
+            .to_string()
+    } else {
+        text.to_string()
+    }
 }
 
 async fn not_found(request: Request) -> ApiError {
@@ -144,4 +230,17 @@ async fn not_found(request: Request) -> ApiError {
         request.method(),
         request.uri().path()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_methods_of_a_path_come_from_the_routes() {
+        assert_eq!(methods_of("/v1/apps"), ["GET", "POST"]);
+        assert_eq!(methods_of("/v1/apps/web/start"), ["POST"]);
+        assert_eq!(methods_of("/v1/apps/web"), ["GET", "DELETE"]);
+        assert!(methods_of("/v1/nothing").is_empty());
+    }
 }

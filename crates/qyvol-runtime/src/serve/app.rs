@@ -18,19 +18,18 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use crate::bundle::unpack;
 use crate::cache::{LoadedCode, load_uncached};
 use crate::code::Code;
+use crate::diagnosis;
 use crate::engine::EngineOptions;
 use crate::error::{RuntimeError, chain};
 use crate::limits::MemoryLimiter;
 use crate::metrics::CodeSource;
 use crate::net::NetGate;
 use crate::output::{OutputSink, Stdio};
-use crate::run::{command_exports, explain_link_error};
 use crate::serve::admission::Admission;
 use crate::serve::error::ServeError;
 use crate::serve::host::Host;
 use crate::serve::log::{self, GuestOutput};
-use crate::serve::outgoing::Outgoing;
-use crate::serve::server::Shared;
+use crate::serve::outgoing::{Outgoing, Peers};
 use crate::spec::RunSpec;
 use crate::wasi;
 
@@ -186,13 +185,13 @@ impl LoadedApp {
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             failed(RuntimeError::Link {
                 path: spec.wasm.clone(),
-                message: explain_link_error(&chain(&e)),
+                message: diagnosis::explain_link_error(&chain(&e)),
             })
         })?;
         let pre = ProxyPre::new(pre).map_err(|_| ServeError::NotHttp {
             app: name.clone(),
             path: spec.wasm.clone(),
-            message: not_a_handler(&command_exports(&engine, &component)),
+            message: diagnosis::not_a_handler(&diagnosis::exports(&engine, &component)),
         })?;
         let gate = NetGate::new(&spec.net);
         warnings.extend(gate.warnings.iter().map(|w| format!("{name}: {w}")));
@@ -216,8 +215,9 @@ impl LoadedApp {
         ))
     }
 
-    /// A store for a new instance, granting what the app's spec grants.
-    pub(crate) fn new_store(&self, server: Weak<Shared>) -> Result<Store<Host>, RuntimeError> {
+    /// A store for a new instance, granting what the app's spec grants;
+    /// its requests to `http://NAME.service/` go to `peers`.
+    pub(crate) fn new_store(&self, peers: Weak<dyn Peers>) -> Result<Store<Host>, RuntimeError> {
         let request = Arc::new(AtomicU64::new(0));
         let gate = self.gate.fresh();
         let mut builder = wasi::grants(&self.spec, &gate)?;
@@ -242,7 +242,7 @@ impl LoadedApp {
             outgoing: Outgoing {
                 app: self.name.clone(),
                 net: self.net.clone(),
-                server,
+                peers,
                 request: 0,
                 hops: 0,
             },
@@ -298,23 +298,6 @@ impl LoadedApp {
         if let Some(sink) = self.sink() {
             log::to_sink(&*sink, id, message);
         }
-    }
-}
-
-fn not_a_handler(exports: &[String]) -> String {
-    let listed = if exports.is_empty() {
-        "nothing".to_string()
-    } else {
-        exports.join(", ")
-    };
-    if exports.iter().any(|e| e.starts_with("wasi:cli/run")) {
-        format!(
-            "it is a command (it exports {listed}), not an HTTP handler: run it with `qyv run`, or build it for the wasi:http/proxy world"
-        )
-    } else {
-        format!(
-            "it does not export wasi:http/incoming-handler (it exports {listed}); qyv serve serves wasi:http/proxy components"
-        )
     }
 }
 

@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::serve::log;
-use crate::serve::server::Shared;
+use crate::serve::responses::Body;
 
 /// Host names under this domain are apps of the same server.
 pub(crate) const SERVICE_DOMAIN: &str = ".service";
@@ -39,11 +40,27 @@ const DEFAULT_NETWORK_TIMEOUT: Duration = Duration::from_secs(600);
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type Sent = Result<(http::Response<WasiBody>, IoFuture), Error>;
 
+/// The other apps of the server, as an instance's requests to
+/// `http://NAME.service/` reach them.
+pub(crate) trait Peers: Send + Sync {
+    /// Request `id` (after `hops` apps) to the app named `name`: its
+    /// response, or the server's own when there is no such app or it could
+    /// not answer.
+    fn call(
+        &self,
+        name: &str,
+        request: http::Request<WasiBody>,
+        id: u64,
+        hops: u32,
+    ) -> Pin<Box<dyn Future<Output = http::Response<Body>> + Send + '_>>;
+}
+
 /// The hooks of one instance: who is asking, and what it may reach.
 pub(crate) struct Outgoing {
     pub(crate) app: Arc<str>,
     pub(crate) net: Arc<NetPolicy>,
-    pub(crate) server: Weak<Shared>,
+    /// Gone once the server is.
+    pub(crate) peers: Weak<dyn Peers>,
     /// The request the instance serves now, for log lines.
     pub(crate) request: u64,
     /// How many apps that request already went through.
@@ -99,7 +116,7 @@ impl WasiHttpHooks for Outgoing {
         };
         match destination {
             Destination::App(name) => {
-                let server = self.server.clone();
+                let peers = self.peers.clone();
                 let hops = self.hops + 1;
                 Box::new(async move {
                     if hops > MAX_HOPS {
@@ -112,8 +129,8 @@ impl WasiHttpHooks for Outgoing {
                         );
                         return Err(Error::LoopDetected);
                     }
-                    let server = server.upgrade().ok_or(Error::ConnectionRefused)?;
-                    let response = server.call(&name, request, id, hops).await;
+                    let peers = peers.upgrade().ok_or(Error::ConnectionRefused)?;
+                    let response = peers.call(&name, request, id, hops).await;
                     Ok((response, Box::new(async { Ok(()) }) as IoFuture))
                 })
             }

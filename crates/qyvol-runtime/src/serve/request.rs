@@ -1,0 +1,224 @@
+//! The request path: a request is routed to its app, waits for a place in
+//! the app's queue, then runs on its own task ([`guest`]). The response goes
+//! back as soon as the guest sets it; the guest may go on writing the body.
+//! When the guest fails before answering, the way it ended picks the status
+//! (504 for the time limit, 500 otherwise) and is logged with the request
+//! id. Requests from the listener and from other apps of the server (the
+//! virtual network, [`Peers`]) take the same path.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::Body as HttpBody;
+use qyvol_manifest::format_duration;
+use tokio::sync::oneshot;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::{Error, WasiBody};
+
+use crate::outcome::Outcome;
+use crate::serve::app::LoadedApp;
+use crate::serve::guest::{self, End};
+use crate::serve::outgoing::{Peers, SERVICE_DOMAIN};
+use crate::serve::responses::{self, Body};
+use crate::serve::table::Apps;
+use crate::serve::work::Work;
+
+/// Everything a request needs: the apps, the ids, and the count of work in
+/// flight.
+pub(crate) struct Requests {
+    pub(crate) apps: Arc<Apps>,
+    next_id: AtomicU64,
+    log_requests: bool,
+    pub(crate) work: Arc<Work>,
+    me: Weak<Requests>,
+}
+
+impl Requests {
+    pub(crate) fn new(apps: Arc<Apps>, log_requests: bool) -> Arc<Requests> {
+        Arc::new_cyclic(|me| Requests {
+            apps,
+            next_id: AtomicU64::new(0),
+            log_requests,
+            work: Arc::default(),
+            me: me.clone(),
+        })
+    }
+
+    /// Requests received so far.
+    pub(crate) fn count(&self) -> u64 {
+        self.next_id.load(Ordering::Acquire)
+    }
+
+    /// A request from the listener.
+    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<Body>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<Error>,
+    {
+        let id = self.next_id.fetch_add(1, Ordering::AcqRel) + 1;
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let table = self.apps.current();
+        let Some(app) = table.route(&path).cloned() else {
+            let message = if table.apps.is_empty() {
+                format!("no app is served at {path}: no app is served here now")
+            } else {
+                let routes: Vec<String> = table
+                    .apps
+                    .iter()
+                    .map(|a| format!("{} ({})", a.http.route, a.name))
+                    .collect();
+                format!("no app is served at {path}; routes: {}", routes.join(", "))
+            };
+            return responses::text(StatusCode::NOT_FOUND, id, &message);
+        };
+        drop(table);
+        app.requests.fetch_add(1, Ordering::Relaxed);
+        if request.uri().authority().is_none()
+            && !request.headers().contains_key(http::header::HOST)
+        {
+            return responses::text(
+                StatusCode::BAD_REQUEST,
+                id,
+                "the request has no Host header",
+            );
+        }
+        let response = self.serve(&app, request, id, 0).await;
+        if self.log_requests {
+            app.log(
+                id,
+                &format!(
+                    "{method} {path} {} in {:.2} ms",
+                    response.status().as_u16(),
+                    started.elapsed().as_secs_f64() * 1e3
+                ),
+            );
+        }
+        response
+    }
+
+    /// Runs `request` on an instance of `app` and returns its response, or
+    /// the server's own when the app could not answer.
+    async fn serve<B>(
+        &self,
+        app: &Arc<LoadedApp>,
+        request: Request<B>,
+        id: u64,
+        hops: u32,
+    ) -> Response<Body>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<Error>,
+    {
+        let what = format!("{} {}", request.method(), request.uri().path());
+        let permit = match app.admission.enter().await {
+            Ok(p) => p,
+            Err(full) => {
+                let message = format!(
+                    "{} is busy: {} requests running and {} waiting (http.concurrency, http.queue); try again later",
+                    app.name, full.running, full.waiting
+                );
+                app.log(id, &format!("{what}: 503: {message}"));
+                return responses::text(StatusCode::SERVICE_UNAVAILABLE, id, &message);
+            }
+        };
+        let (sender, receiver) = oneshot::channel();
+        let busy = self.work.start();
+        let running = {
+            let app = app.clone();
+            let peers: Weak<dyn Peers> = self.me.clone();
+            let what = what.clone();
+            tokio::spawn(async move {
+                let call = guest::Call {
+                    id,
+                    hops,
+                    what: &what,
+                };
+                let end = guest::run(&app, peers, request, sender, call).await;
+                drop(permit);
+                drop(busy);
+                end
+            })
+        };
+        match receiver.await {
+            Ok(Ok(mut response)) => {
+                responses::tag(&mut response, id);
+                response
+            }
+            Ok(Err(code)) => {
+                let message = format!("{} answered with an error: {}", app.name, describe(&code));
+                app.log(id, &format!("{what}: 500: {message}"));
+                responses::text(StatusCode::INTERNAL_SERVER_ERROR, id, &message)
+            }
+            Err(_) => match running.await {
+                Ok(End::Failed(Outcome::TimedOut { limit, .. })) => responses::text(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    id,
+                    &format!(
+                        "{} did not answer within {} (limits.timeout)",
+                        app.name,
+                        format_duration(limit)
+                    ),
+                ),
+                Ok(End::Failed(_)) => responses::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    id,
+                    &format!(
+                        "{} failed while handling the request; the server log has the details",
+                        app.name
+                    ),
+                ),
+                Ok(End::Returned) => {
+                    let message = format!("{} returned without sending a response", app.name);
+                    app.log(id, &format!("{what}: 500: {message}"));
+                    responses::text(StatusCode::INTERNAL_SERVER_ERROR, id, &message)
+                }
+                Err(e) => {
+                    let message = format!("{} stopped unexpectedly: {e}", app.name);
+                    app.log(id, &format!("{what}: 500: {message}"));
+                    responses::text(StatusCode::INTERNAL_SERVER_ERROR, id, &message)
+                }
+            },
+        }
+    }
+}
+
+impl Peers for Requests {
+    /// A request from an app to `http://NAME.service/`.
+    fn call(
+        &self,
+        name: &str,
+        request: Request<WasiBody>,
+        id: u64,
+        hops: u32,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>> {
+        let table = self.apps.current();
+        let Some(app) = table.named(name).cloned() else {
+            let names: Vec<&str> = table.apps.iter().map(|a| &*a.name).collect();
+            let response = responses::text(
+                StatusCode::BAD_GATEWAY,
+                id,
+                &format!(
+                    "no app named {name:?} is served here, so http://{name}{SERVICE_DOMAIN}/ leads nowhere; apps on this server: {}",
+                    names.join(", ")
+                ),
+            );
+            return Box::pin(std::future::ready(response));
+        };
+        Box::pin(async move { self.serve(&app, request, id, hops).await })
+    }
+}
+
+/// A guest's error code in words.
+fn describe(code: &ErrorCode) -> String {
+    match code {
+        ErrorCode::InternalError(Some(m)) => format!("internal error: {m}"),
+        other => format!("{other:?}"),
+    }
+}
