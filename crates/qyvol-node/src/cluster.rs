@@ -29,6 +29,8 @@ const FILE: &str = "cluster.json";
 
 /// How long a join may take (connect, make the buckets, register).
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest an install waits for its replica to run before it ends.
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// The node's place in a cluster, if any.
 #[derive(Default)]
@@ -266,6 +268,16 @@ impl Host for NodeHost {
                 .map_err(|e| e.to_string())?;
             if !running {
                 self.set_running(&deployed.app, false).await?;
+            } else {
+                // The agent reports the replica at its next look, which it
+                // takes when this ends: end once the replica runs (or
+                // failed), not while it starts, so that a deploy waiting
+                // for it hears at once.
+                let _ = self
+                    .node
+                    .supervisor
+                    .settled(&deployed.app, deployed.revision, false, SETTLE)
+                    .await;
             }
             Ok(())
         })
