@@ -33,12 +33,24 @@ struct Node {
     token: String,
     stderr: Arc<Mutex<Vec<String>>>,
     args: Vec<String>,
+    env: Vec<(String, PathBuf)>,
 }
 
 impl Node {
     /// A node named `name` with its data in `dir/name`, joining `nats`
     /// (if given) with `extra` flags.
     fn start(s: &Scratch, name: &str, nats: Option<&str>, extra: &[&str]) -> Node {
+        Node::start_with_env(s, name, nats, extra, &[])
+    }
+
+    /// As [`Node::start`], with these environment variables.
+    fn start_with_env(
+        s: &Scratch,
+        name: &str,
+        nats: Option<&str>,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Node {
         let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
         if let Some(urls) = nats {
             args.extend([
@@ -57,6 +69,10 @@ impl Node {
             token: String::new(),
             stderr: Arc::default(),
             args,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_path_buf()))
+                .collect(),
         };
         node.spawn(s);
         node
@@ -71,6 +87,7 @@ impl Node {
             .env("QYVOL_CACHE_DIR", shared_cache())
             .env_remove("QYVOL_CONFIG")
             .env_remove("XDG_CACHE_HOME")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -479,6 +496,93 @@ fn a_node_joins_by_add_node_and_bad_tokens_or_credentials_cannot_join() {
     assert!(stdout(&out).contains("node joiner"), "{}", stdout(&out));
     wait_nodes(&s, 1);
     assert!(node.data.join("cluster.json").is_file());
+}
+
+#[test]
+fn a_cluster_over_tls_with_a_private_ca_named_by_ssl_cert_file() {
+    let nats = Nats::start_with(
+        1,
+        NatsOptions {
+            tls: true,
+            ..Default::default()
+        },
+    );
+    assert!(nats.urls().starts_with("tls://"), "{}", nats.urls());
+    let s = scratch_for(&nats.urls(), None);
+    // Without the CA the server's certificate is not trusted, and the
+    // error says how to trust it.
+    let out = s
+        .qyv()
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .args(["cluster", "nodes"])
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "SSL_CERT_FILE");
+    let ca = nats.ca();
+    let _node = Node::start_with_env(
+        &s,
+        "secure",
+        Some(&nats.urls()),
+        &[],
+        &[("SSL_CERT_FILE", &ca)],
+    );
+    let qyv = || {
+        let mut cmd = s.qyv();
+        cmd.env("SSL_CERT_FILE", &ca);
+        cmd
+    };
+    wait_for("the node over TLS", || {
+        let out = qyv().args(["cluster", "nodes", "--json"]).output().ok()?;
+        let nodes: Vec<Value> = serde_json::from_slice(&out.stdout).ok()?;
+        (nodes.iter().filter(|n| n["state"] == "ready").count() == 1).then_some(())
+    });
+    let app = service(&s, "over-tls", "");
+    let out = qyv()
+        .args(["cluster", "deploy"])
+        .arg(&app)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("1/1 replicas running"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_deploy_to_one_node_never_replaces_a_replica_the_cluster_placed_there() {
+    let nats = Nats::start(1);
+    let s = scratch_for(&nats.urls(), None);
+    let node = Node::start(&s, "solo", Some(&nats.urls()), &[]);
+    wait_nodes(&s, 1);
+    let app = service(&s, "placed", "");
+    let out = s
+        .qyv()
+        .args(["cluster", "deploy"])
+        .arg(&app)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let before = node.local_apps(&s);
+    let out = s
+        .qyv()
+        .arg("deploy")
+        .arg(&app)
+        .args(["--node", &node.url, "--token", &node.token])
+        .args(["--fingerprint", &node.fingerprint])
+        .output()
+        .unwrap();
+    expect_failure(
+        &out,
+        125,
+        "runs on this node as a replica the cluster placed",
+    );
+    let after = node.local_apps(&s);
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0]["revision"], after[0]["revision"], "{after:?}");
+    assert_eq!(running_on(&cluster_app(&s, "placed")), vec!["solo"]);
 }
 
 #[test]

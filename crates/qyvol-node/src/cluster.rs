@@ -219,6 +219,8 @@ impl Host for NodeHost {
             api: self.node.cluster.api.clone(),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             memory: machine_memory(),
+            default_memory: self.node.supervisor.limits().default_memory,
+            max_memory: self.node.supervisor.limits().max_memory,
             serves_http: self.node.supervisor.serves_http(),
             require_signature: trust.require_signature,
             trusted_keys: trust.keys.iter().map(|k| k.key.id()).collect(),

@@ -18,6 +18,9 @@ pub struct NatsOptions {
     pub no_jetstream: bool,
     /// A user and password every client must give.
     pub user: Option<(String, String)>,
+    /// TLS with a certificate for 127.0.0.1 signed by a CA of the test's
+    /// own (`Nats::ca`): clients connect with `tls://`.
+    pub tls: bool,
 }
 
 struct Server {
@@ -31,6 +34,24 @@ struct Server {
 pub struct Nats {
     servers: Vec<Server>,
     dir: tempfile::TempDir,
+    tls: bool,
+}
+
+/// A CA (its certificate in `ca.pem`) and a server certificate for
+/// 127.0.0.1 and localhost signed by it (`server.pem`, `server.key`), in
+/// `dir`.
+fn make_certificates(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
 }
 
 /// A port nothing listens on, never the same twice in this process (the
@@ -106,6 +127,9 @@ impl Nats {
             .iter()
             .map(|p| format!("nats://127.0.0.1:{p}"))
             .collect();
+        if options.tls {
+            make_certificates(dir.path());
+        }
         let mut servers = Vec::new();
         for (i, route) in routes.iter().enumerate() {
             let name = format!("n{}", i + 1);
@@ -128,6 +152,13 @@ impl Nats {
                     "authorization {{ users: [ {{ user: {user:?}, password: {password:?} }} ] }}\n"
                 ));
             }
+            if options.tls {
+                conf.push_str(&format!(
+                    "tls {{ cert_file: {:?}, key_file: {:?} }}\n",
+                    dir.path().join("server.pem"),
+                    dir.path().join("server.key")
+                ));
+            }
             let path = dir.path().join(format!("{name}.conf"));
             std::fs::write(&path, conf).unwrap();
             servers.push(Server {
@@ -138,7 +169,11 @@ impl Nats {
                 child: None,
             });
         }
-        let mut nats = Nats { servers, dir };
+        let mut nats = Nats {
+            servers,
+            dir,
+            tls: options.tls,
+        };
         for i in 0..n {
             nats.spawn(i);
         }
@@ -166,17 +201,24 @@ impl Nats {
             .join(format!("{}.log", self.servers[i].name))
     }
 
-    /// `nats://127.0.0.1:P1,nats://127.0.0.1:P2,…`
+    /// `nats://127.0.0.1:P1,nats://127.0.0.1:P2,…` (`tls://` with TLS).
     pub fn urls(&self) -> String {
+        let scheme = if self.tls { "tls" } else { "nats" };
         self.servers
             .iter()
-            .map(|s| format!("nats://127.0.0.1:{}", s.port))
+            .map(|s| format!("{scheme}://127.0.0.1:{}", s.port))
             .collect::<Vec<_>>()
             .join(",")
     }
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The PEM file of the CA that signed the servers' certificate (with
+    /// `tls`).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// Waits until every running server answers its health check (with
