@@ -1,10 +1,8 @@
 //! Every permission level, allowed and denied, enforced by the WASI context.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::common::*;
 
 /// A folder with a manifest for `wasm`, a data file and a secret one level
 /// above the data folder.

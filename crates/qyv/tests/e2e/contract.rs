@@ -1,11 +1,9 @@
 //! The contract app (examples/CONTRACT.md) in every language, run through
 //! `qyv`: exact stdout, the file it writes, and its exit status.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// Values that change from run to run, so no program can pass by printing
 /// what the test expects.

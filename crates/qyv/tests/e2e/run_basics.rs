@@ -1,9 +1,7 @@
 //! Arguments, environment, stdio and exit codes, for core modules and
 //! components alike.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn a_bare_module_gets_its_file_name_as_argv0_then_the_args() {

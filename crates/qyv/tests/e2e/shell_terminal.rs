@@ -4,14 +4,12 @@
 //! with the right arrow, searches the history with Ctrl-R, and reads it all
 //! on the screen; then it checks what the shell kept on disk.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use expectrl::Session;
 use expectrl::process::unix::WaitStatus;
 

@@ -2,12 +2,10 @@
 //! same stdout, same stderr, same exit code, same files written. The peer
 //! is wasmtime's own CLI, installed by scripts/install-toolchains.sh.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn wasmtime() -> PathBuf {
     if let Some(p) = std::env::var_os("WASMTIME").filter(|p| !p.is_empty()) {
@@ -57,12 +55,15 @@ fn run(program: &mut Command, stdin: &str) -> Ran {
     }
 }
 
-/// Runs `flags wasm args` under both and compares everything; `setup`
-/// prepares a fresh folder for each side, returned for the file check.
-fn same(flags: &[String], wasm: &Path, args: &[&str], stdin: &str) -> (PathBuf, PathBuf) {
-    let sides = ["qyv", "wasmtime"].map(|_| tempfile::tempdir().unwrap().keep());
+/// Runs `flags wasm args` under both, each in a fresh folder holding
+/// `data/in.txt`, and compares everything. Returns the two folders (qyv's,
+/// wasmtime's) for the caller to compare the files written; they are
+/// removed when dropped.
+fn same(flags: &[String], wasm: &Path, args: &[&str], stdin: &str) -> [tempfile::TempDir; 2] {
+    let sides = ["qyv", "wasmtime"].map(|_| tempfile::tempdir().unwrap());
     let mut results = Vec::new();
-    for (side, work) in sides.iter().enumerate() {
+    for (side, dir) in sides.iter().enumerate() {
+        let work = dir.path();
         std::fs::create_dir_all(work.join("data")).unwrap();
         std::fs::write(work.join("data/in.txt"), "line one\nline two\n").unwrap();
         let flags: Vec<String> = flags
@@ -86,8 +87,7 @@ fn same(flags: &[String], wasm: &Path, args: &[&str], stdin: &str) -> (PathBuf, 
     assert_eq!(q.stdout, w.stdout, "stdout differs: {what}");
     assert_eq!(q.stderr, w.stderr, "stderr differs: {what}");
     assert_eq!(q.code, w.code, "exit code differs: {what}");
-    let [a, b] = sides;
-    (a, b)
+    sides
 }
 
 fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -144,20 +144,20 @@ fn files_read_and_written_are_the_same() {
         same(&mount, &wasm, &["ls", "/data"], "");
         same(&mount, &wasm, &["cat", "/data/missing.txt"], "");
         same(&[], &wasm, &["cat", "/data/in.txt"], "");
-        let (q, w) = same(&mount, &wasm, &["write", "/data/out.txt", "written"], "");
-        assert_eq!(tree(&q), tree(&w));
+        let [q, w] = same(&mount, &wasm, &["write", "/data/out.txt", "written"], "");
+        assert_eq!(tree(q.path()), tree(w.path()));
         assert!(
-            tree(&q)
+            tree(q.path())
                 .iter()
                 .any(|(n, c)| n == "out.txt" && c == b"written")
         );
         // wasmtime's own form: the guest sees the host path as given.
-        let (q, w) = same(
+        let [q, w] = same(
             &s(&["--dir", "data"]),
             &wasm,
             &["write", "data/rel.txt", "x"],
             "",
         );
-        assert_eq!(tree(&q), tree(&w));
+        assert_eq!(tree(q.path()), tree(w.path()));
     }
 }

@@ -1,9 +1,7 @@
 //! Time, memory and fuel limits end a run with a message naming the limit
 //! and their own exit status. No assertion here depends on timing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn an_endless_loop_is_stopped_by_the_timeout() {

@@ -2,11 +2,9 @@
 //! qyv commands and built-ins in one process, with the last command's exit
 //! status; the saved history and model are read, never written.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// `qyv shell` with its own (empty) data folder, in `cwd`.
 fn shell(data: &Path, cwd: &Path) -> assert_cmd::Command {

@@ -2,13 +2,11 @@
 //! Nothing here depends on timing: limits are generous and the guests that
 //! must hit them exceed them without end (`/loop`) or by far.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use common::*;
+use crate::common::*;
 
 /// A folder with the probe guest and one manifest per `(file, name, rest)`,
 /// where `rest` is everything but name, entrypoint and type.

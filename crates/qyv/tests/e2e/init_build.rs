@@ -2,11 +2,9 @@
 //! toolchains scripts/install-toolchains.sh installs; and what `qyv build`
 //! and `qyv component new` say when something is wrong.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// A `qyv` command that builds too: the outer cargo's variables must not
 /// steer a cargo the Rust template starts.

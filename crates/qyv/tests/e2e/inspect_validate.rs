@@ -1,8 +1,6 @@
 //! `qyv inspect`, `qyv validate` and `qyv schema`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn inspect_a_component_shows_wit_names() {

@@ -5,15 +5,13 @@
 //! are reached with the daemon's test hold points (`QYVOL_TEST_HOLD`, see
 //! crates/qyvol-node/src/hold.rs), never with sleeps.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use qyvol_node::client::{Client, ClientError, Connection};
 use qyvol_node::tls::Fingerprint;
 use serde_json::Value;

@@ -4,16 +4,14 @@
 //! deadline (generous: the machine may be loaded); no timing decides a
 //! result.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::nats::{Nats, NatsOptions};
-use common::*;
+use crate::common::nats::{Nats, NatsOptions};
+use crate::common::*;
 use serde_json::Value;
 
 /// How long a state the cluster must reach may take before the test calls

@@ -1,9 +1,7 @@
 //! Bad manifests: each gets its exact error (file, line, column, field, what
 //! is allowed), exit status 125, and the program never starts.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// Runs `qyv run app.qyv` in `dir` and returns (status, stderr, stdout).
 fn run_in(dir: &std::path::Path) -> (Option<i32>, String, String) {

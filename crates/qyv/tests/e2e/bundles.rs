@@ -2,12 +2,10 @@
 //! run; files from mounts; signatures and the trust policy; precompiled
 //! code; damaged and hostile files.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 impl Scratch {
@@ -24,7 +22,7 @@ impl Scratch {
         );
         write(&self.path("app/data/sub"), "deep.txt", "deep\n");
         fs::create_dir_all(self.path("app/data/empty")).unwrap();
-        self.app(
+        self.app_in(
             "app",
             wasm,
             "permissions: { fs: read }\nfs:\n  - { source: ./data, target: /data }\n",
@@ -32,7 +30,7 @@ impl Scratch {
     }
 
     /// `common::app` in a new folder `rel`.
-    fn app(&self, rel: &str, wasm: &Path, rest: &str) -> PathBuf {
+    fn app_in(&self, rel: &str, wasm: &Path, rest: &str) -> PathBuf {
         fs::create_dir_all(self.path(rel)).unwrap();
         app(&self.path(rel), wasm, rest)
     }
@@ -175,14 +173,14 @@ fn a_writable_folder_comes_from_the_command_line() {
 #[test]
 fn pack_refuses_what_a_bundle_cannot_carry() {
     let s = Scratch::new();
-    let m = s.app("full", &probe_p1(), "permissions: { fs: full }\n");
+    let m = s.app_in("full", &probe_p1(), "permissions: { fs: full }\n");
     let out = s.qyv().arg("pack").arg(&m).output().unwrap();
     expect_failure(
         &out,
         125,
         "permissions.fs: full gives the app the host's whole file system",
     );
-    let m = s.app(
+    let m = s.app_in(
         "rw",
         &probe_p1(),
         "permissions: { fs: write }\nfs:\n  - { source: ., target: /w, mode: write }\n",
@@ -200,7 +198,7 @@ fn pack_refuses_what_a_bundle_cannot_carry() {
         stderr(&out)
     );
     // An invalid wasm is refused at its manifest line.
-    let m = s.app("bad", &probe_p1(), "");
+    let m = s.app_in("bad", &probe_p1(), "");
     fs::write(s.path("bad/probe.wasm"), b"\0asm\x01\0\0\0\x01\xff").unwrap();
     let out = s.qyv().arg("pack").arg(&m).output().unwrap();
     expect_failure(&out, 125, "app.qyv:2:13: entrypoint: ");
@@ -224,7 +222,7 @@ fn the_trust_policy_decides_which_bundles_run() {
     let s = Scratch::new();
     let (ours, ours_pub) = s.keygen("ours");
     let (theirs, _) = s.keygen("theirs");
-    let m = s.app("app", &probe_p1(), "");
+    let m = s.app_in("app", &probe_p1(), "");
     let unsigned = s.pack(&m, "unsigned.qyvbin", &[]);
     let signed = s.pack(&m, "signed.qyvbin", &["--sign", ours.to_str().unwrap()]);
     let foreign = s.pack(&m, "foreign.qyvbin", &["--sign", theirs.to_str().unwrap()]);
@@ -333,7 +331,7 @@ fn the_trust_policy_decides_which_bundles_run() {
 #[test]
 fn a_bad_config_is_an_error_at_its_line() {
     let s = Scratch::new();
-    let m = s.app("app", &probe_p1(), "");
+    let m = s.app_in("app", &probe_p1(), "");
     let bundle = s.pack(&m, "app.qyvbin", &[]);
     s.config("trust:\n  require_signatures: true\n");
     let out = s.qyv().arg("run").arg(&bundle).output().unwrap();
@@ -351,7 +349,7 @@ fn a_bad_config_is_an_error_at_its_line() {
 fn precompiled_code_is_used_when_trusted_and_made_for_this_engine() {
     let s = Scratch::new();
     let (key, public) = s.keygen("me");
-    let m = s.app("app", &probe_p2(), "");
+    let m = s.app_in("app", &probe_p2(), "");
     let bundle = s.pack(
         &m,
         "app.qyvbin",
@@ -679,7 +677,7 @@ fn files_that_are_not_good_bundles_get_clear_errors() {
 fn signing_keys_must_be_the_right_half() {
     let s = Scratch::new();
     let (key, public) = s.keygen("me");
-    let m = s.app("app", &probe_p1(), "");
+    let m = s.app_in("app", &probe_p1(), "");
     let out = s
         .qyv()
         .arg("pack")
@@ -755,7 +753,7 @@ fn commands_that_take_no_bundles_say_so() {
 #[test]
 fn an_http_app_in_a_bundle_is_not_run_as_a_command() {
     let s = Scratch::new();
-    let m = s.app("web", &http_probe(), "type: http\n");
+    let m = s.app_in("web", &http_probe(), "type: http\n");
     let bundle = s.pack(&m, "web.qyvbin", &[]);
     let out = s.qyv().arg("run").arg(&bundle).output().unwrap();
     expect_failure(

@@ -4,13 +4,11 @@
 //! `permissions.net`, naming a pipe or a device as a manifest, running
 //! threads. Each case is refused with a message that says what to change.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// A bound on a run that must not hang; passing never depends on it.
 const HANG: Duration = Duration::from_secs(120);

@@ -1,9 +1,7 @@
 //! Every example in examples/ runs through `qyv` and prints exactly what it
 //! should.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// (folder, manifest, exact stdout)
 const EXAMPLES: &[(&str, &str, &str)] = &[
@@ -56,7 +54,7 @@ fn every_example_folder_is_covered_by_a_test() {
             EXAMPLES.iter().any(|(d, _, _)| d == name)
                 || CONTRACT_APPS.iter().any(|(d, _, _)| d == name)
                 || HTTP_EXAMPLES.iter().any(|(d, ..)| d == name),
-            "examples/{name} has no end-to-end test: add it to EXAMPLES, CONTRACT_APPS or HTTP_EXAMPLES (tests/common)"
+            "examples/{name} has no end-to-end test: add it to EXAMPLES, CONTRACT_APPS or HTTP_EXAMPLES (tests/e2e/common)"
         );
     }
 }

@@ -1,11 +1,9 @@
 //! The compiled-code cache through the binary: a hit after the first run, a
 //! damaged entry rebuilt, concurrent runs, and `qyv cache`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 fn code_source(cache: &Path, wasm: &Path) -> String {
     let out = qyv_with_cache(cache)

@@ -2,9 +2,7 @@
 //! contract app's build command exactly, and says component or core module
 //! and exit-code behaviour as the built files and the contract list do.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn rows() -> Vec<Vec<String>> {
     let doc = std::fs::read_to_string(repo().join("docs/languages.md")).unwrap();
