@@ -11,6 +11,7 @@ mod common;
 mod contract;
 mod docs;
 mod examples;
+mod golden;
 mod init_build;
 mod inspect_validate;
 mod limits;
