@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{ErrorKind, ManifestError};
-use crate::model::{Manifest, MountKind, resolve};
+use crate::model::{FsAccess, Manifest, MountKind, resolve};
 
 impl Manifest {
     /// Each file the manifest names (its entrypoint, its directory mounts'
@@ -67,6 +67,66 @@ impl Manifest {
             err.kind = ErrorKind::Conflict;
             errors.push(err.with_hint(
                 "move the file into the manifest's folder, or have the node allow the folder it is in",
+            ));
+        }
+        errors
+    }
+
+    /// What would hand the app more than its own files where its folder is
+    /// shared, as a node's apps folder is (every app's manifest and wasm
+    /// side by side): `fs: full` (the host's `/`), and a mount of the
+    /// manifest's folder or a folder holding it, the implicit one of `fs:
+    /// read` without an `fs:` list included. Such a mount would be packed
+    /// whole into the app's bundle and readable by it.
+    pub fn shared_folder_grants(&self) -> Vec<ManifestError> {
+        let refuse = |field: &str, message: String, hint: &str| {
+            let mut err = self.error_at(field, message);
+            err.kind = ErrorKind::Conflict;
+            err.with_hint(hint)
+        };
+        if self.permissions.fs == FsAccess::Full {
+            return vec![refuse(
+                "permissions.fs",
+                "permissions.fs is full (the host's whole file system); a manifest that the node reads from its apps folder may not have it".into(),
+                "list the folders the app needs under fs: with fs: read or write",
+            )];
+        }
+        let Ok(home) = self.base_dir.canonicalize() else {
+            return Vec::new();
+        };
+        let mut errors = Vec::new();
+        for (i, mount) in self.effective_mounts().iter().enumerate() {
+            let Ok(real) = mount.source.canonicalize() else {
+                continue;
+            };
+            if mount.kind != MountKind::Dir || !home.starts_with(&real) {
+                continue;
+            }
+            let (field, what) = if self.mounts.is_empty() {
+                (
+                    "permissions.fs".to_string(),
+                    format!(
+                        "permissions.fs: {} with no fs: list mounts the manifest's folder ({}) at /",
+                        self.permissions.fs.as_str(),
+                        home.display()
+                    ),
+                )
+            } else {
+                (
+                    format!("fs[{i}].source"),
+                    format!(
+                        "{:?} mounts {}, which holds the manifest's folder",
+                        self.mounts[i].source.display().to_string(),
+                        real.display()
+                    ),
+                )
+            };
+            errors.push(refuse(
+                &field,
+                format!(
+                    "{what}; in the node's apps folder that is every app's manifest and files, which would be packed into this app and readable by it"
+                ),
+                "keep the app's files in a folder of their own beside the manifest and mount that, e.g. fs: [{ source: ./NAME-data, target: /data }]",
             ));
         }
         errors
@@ -136,6 +196,37 @@ mod tests {
         );
         // Unless the node allows that folder.
         assert!(m.paths_outside(&[apps.outside()]).is_empty());
+    }
+
+    #[test]
+    fn the_shared_folder_and_the_host_are_not_granted() {
+        let apps = Apps::new();
+        let implicit = apps.manifest("entrypoint: app/app.wasm\npermissions: {fs: read}\n");
+        let found = messages(implicit.shared_folder_grants());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("permissions.fs: read with no fs: list mounts the manifest's folder"),
+            "{found:?}"
+        );
+        assert!(
+            found[0].contains("every app's manifest and files"),
+            "{found:?}"
+        );
+        let explicit = apps.manifest(
+            "entrypoint: app/app.wasm\npermissions: {fs: read}\nfs: [{source: ., target: /a}]\n",
+        );
+        let found = messages(explicit.shared_folder_grants());
+        assert!(found[0].contains("fs[0].source: \".\" mounts"), "{found:?}");
+        let full = apps.manifest("entrypoint: app/app.wasm\npermissions: {fs: full}\n");
+        let found = messages(full.shared_folder_grants());
+        assert!(found[0].contains("permissions.fs is full"), "{found:?}");
+        // A folder of its own is fine, as is no file system at all.
+        let own = apps.manifest(
+            "entrypoint: app/app.wasm\npermissions: {fs: read}\nfs: [{source: app, target: /a}]\n",
+        );
+        assert!(own.shared_folder_grants().is_empty());
+        let none = apps.manifest("entrypoint: app/app.wasm\n");
+        assert!(none.shared_folder_grants().is_empty());
     }
 
     #[test]

@@ -156,7 +156,8 @@ async fn deploy_file(
         if owned.extension().and_then(|e| e.to_str()) == Some(MANIFEST_EXTENSION) {
             let m = Manifest::load(&owned).map_err(|e| NodeError::BadBundle(e.to_string()))?;
             // Someone else's manifest: only files of its own folder.
-            let outside = m.paths_outside(&allowed);
+            let mut outside = m.paths_outside(&allowed);
+            outside.extend(m.shared_folder_grants());
             if !outside.is_empty() {
                 let reasons: Vec<String> = outside.iter().map(ToString::to_string).collect();
                 return Err(NodeError::BadBundle(reasons.join("; ")));

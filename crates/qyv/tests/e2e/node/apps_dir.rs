@@ -111,3 +111,48 @@ fn apps_dir_manifests_name_only_files_of_their_own_folder() {
     let out = node.qyv().args(["logs", "peek"]).output().unwrap();
     assert!(stdout(&out).contains("private"), "{}", stdout(&out));
 }
+
+#[test]
+fn an_apps_dir_manifest_never_gets_the_shared_folder_or_the_host() {
+    let s = Scratch::new();
+    let apps_dir = s.path("apps.d");
+    std::fs::create_dir_all(apps_dir.join("own")).unwrap();
+    std::fs::copy(probe_p1(), apps_dir.join("probe.wasm")).unwrap();
+    write(&apps_dir, "secret.txt", "another app's file\n");
+    // fs: read without a list would mount (and pack) the whole apps
+    // folder: every other app's manifest and files.
+    write(
+        &apps_dir,
+        "nosy.qyv",
+        "name: nosy\nentrypoint: probe.wasm\nargs: [cat, /secret.txt]\npermissions: { fs: read }\n",
+    );
+    write(
+        &apps_dir,
+        "host.qyv",
+        "name: host\nentrypoint: probe.wasm\nargs: [args]\npermissions: { fs: full }\n",
+    );
+    // A folder of its own is fine.
+    write(&apps_dir.join("own"), "data.txt", "mine\n");
+    write(
+        &apps_dir,
+        "tidy.qyv",
+        "name: tidy\nentrypoint: probe.wasm\ntype: service\nrestart: always\nargs: [sleep, \"3600000\"]\npermissions: { fs: read }\nfs: [{ source: ./own, target: /data }]\n",
+    );
+    // The folder is read in name order.
+    let node = s.daemon(&["--apps-dir", apps_dir.to_str().unwrap()], None);
+    let line = node.expect("host.qyv");
+    assert!(line.contains("permissions.fs is full"), "{line}");
+    let line = node.expect("nosy.qyv");
+    assert!(
+        line.contains("permissions.fs: read with no fs: list mounts the manifest's folder"),
+        "{line}"
+    );
+    assert!(line.contains("every app's manifest and files"), "{line}");
+    node.expect("deployed as tidy revision 1");
+    let names: Vec<String> = node
+        .apps()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["tidy".to_string()]);
+}
