@@ -9,6 +9,7 @@ mod commands;
 mod contexts;
 mod flags;
 mod languages;
+mod logging;
 mod mounts;
 mod remote;
 mod shell;
@@ -21,5 +22,18 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => std::process::exit(cli::usage_status(&e)),
     };
+    // The daemon is a service: a RUST_LOG it cannot read is refused, as a
+    // bad flag is. Other commands log little and fall back to `info`.
+    let (program, format) = match &cli.command {
+        cli::Command::Daemon(args) => ("qyv daemon", args.log_format),
+        cli::Command::Serve(_) => ("qyv serve", logging::LogFormat::Human),
+        _ => ("qyv", logging::LogFormat::Human),
+    };
+    let filter = match logging::filter() {
+        Ok(filter) => filter,
+        Err(e) if program == "qyv daemon" => std::process::exit(commands::status(Err(e))),
+        Err(_) => tracing_subscriber::EnvFilter::new("info"),
+    };
+    logging::init(program, format, filter);
     std::process::exit(commands::status(commands::dispatch(cli.command)));
 }

@@ -52,7 +52,7 @@ fn listen_http(addr: SocketAddr, listeners: &Listeners) -> Result<Server, NodeEr
         log_requests: false,
         limits: listeners.http.clone(),
         drain: listeners.drain,
-        label: "qyv daemon: http".into(),
+        label: "http".into(),
     })
     .map_err(|e| match e {
         ServeError::Bind { addr, source } => NodeError::BadRequest(format!(
@@ -77,10 +77,10 @@ fn serve_http(
             match server.run_until(stop, std::future::pending()) {
                 Ok(summary) => {
                     if let Some(line) = summary.drain_report() {
-                        eprintln!("qyv daemon: http: {line}");
+                        tracing::warn!(listener = "http", "http: {line}");
                     }
                 }
-                Err(e) => eprintln!("qyv daemon: the HTTP server stopped: {e}"),
+                Err(e) => tracing::error!(error = %e, "the HTTP server stopped: {e}"),
             }
         })
         .map_err(|e| NodeError::Internal(format!("cannot start the HTTP server's thread: {e}")))
@@ -287,7 +287,7 @@ impl Daemon {
             listeners: listeners.clone(),
             warnings,
         };
-        let api = Connections::new("qyv daemon: API", listeners.api, Protocol::Tls);
+        let api = Connections::new("API", listeners.api, Protocol::Tls);
         let node = Arc::new(Node {
             supervisor,
             token,
@@ -376,8 +376,8 @@ impl Daemon {
                 started.listeners.drain,
                 apps.as_ref().and_then(ServeHandle::longest_timeout),
             );
-            eprintln!(
-                "qyv daemon: stopping: finishing the requests in flight (at most {})",
+            tracing::info!(
+                "stopping: finishing the requests in flight (at most {})",
                 format_duration(limit)
             );
             let _ = stop_http.send(true);
@@ -385,11 +385,13 @@ impl Daemon {
             if let Drained::DeadlinePassed { cut } | Drained::Forced { cut } =
                 drain(&api, async {}, deadline, std::future::pending()).await
             {
-                eprintln!(
-                    "qyv daemon: API: the drain's deadline passed: closed {cut} connections still open"
+                tracing::warn!(
+                    listener = "API",
+                    cut,
+                    "API: the drain's deadline passed: closed {cut} connections still open"
                 );
             }
-            eprintln!("qyv daemon: stopping the apps' instances");
+            tracing::info!("stopping the apps' instances");
             node.supervisor.shutdown().await;
             Ok(())
         });

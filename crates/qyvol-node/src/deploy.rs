@@ -194,8 +194,12 @@ pub(crate) async fn install(
         supervisor.artifacts().remove_unused(&pruned, &keep);
     }
     node.hold.at("deploy:recorded", &checked.app).await;
-    eprintln!(
-        "qyv daemon: {} revision {} deployed (sha256 {}){}",
+    tracing::info!(
+        app = checked.app,
+        revision = recorded.revision,
+        sha256 = digest,
+        unchanged = recorded.unchanged,
+        "{} revision {} deployed (sha256 {}){}",
         checked.app,
         recorded.revision,
         short(&digest),

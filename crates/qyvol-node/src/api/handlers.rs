@@ -147,7 +147,7 @@ pub async fn remove(State(node): State<Arc<Node>>, Path(name): Path<String>) -> 
     node.supervisor.apply(&held, Trigger::Removed).await?;
     let keep = db(node.supervisor.store(), |s| s.referenced_digests()).await?;
     node.supervisor.artifacts().remove_unused(&digests, &keep);
-    eprintln!("qyv daemon: {name} removed");
+    tracing::info!(app = name, "{name} removed");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -247,7 +247,12 @@ pub async fn rollback(
         s.rollback(&owned, Some(target.number))
     })
     .await?;
-    eprintln!("qyv daemon: {name} rolled back to revision {to} (now revision {number})");
+    tracing::info!(
+        app = name,
+        to,
+        revision = number,
+        "{name} rolled back to revision {to} (now revision {number})"
+    );
     // The revision is recorded: a failure to start shows in the status.
     let _ = node.supervisor.apply(&held, Trigger::Changed).await;
     drop(held);

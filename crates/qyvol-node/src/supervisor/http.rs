@@ -152,7 +152,7 @@ impl Supervisor {
             Ok(served) => {
                 let log = self.shared.logs.app(&name).sink(revision);
                 for w in &served.warnings {
-                    eprintln!("qyv daemon: {name}: {w}");
+                    tracing::warn!(app = name, "{name}: {w}");
                     qyvol_runtime::OutputSink::write(
                         &*log,
                         qyvol_runtime::StdStream::Stderr,
@@ -171,7 +171,7 @@ impl Supervisor {
                 let message = format!(
                     "revision {revision} served at {route} on the node's HTTP port, with {code}"
                 );
-                eprintln!("qyv daemon: {name}: {message}");
+                tracing::info!(app = name, revision, route, "{name}: {message}");
                 db(&self.shared.store, move |s| {
                     s.add_event(&name, Some(revision), EventKind::Started, &message)
                 })
@@ -186,7 +186,7 @@ impl Supervisor {
                     l.reason = Some(reason.clone());
                     l.ended_at = Some(crate::time::now_ms());
                 });
-                eprintln!("qyv daemon: {name} revision {revision}: {reason}");
+                tracing::warn!(app = name, revision, "{name} revision {revision}: {reason}");
                 let event = reason.clone();
                 db(&self.shared.store, move |s| {
                     s.add_event(&name, Some(revision), EventKind::Failed, &event)
