@@ -107,7 +107,7 @@ pub enum Command {
 pub fn usage_status(e: &clap::Error) -> i32 {
     let _ = e.print();
     if e.use_stderr() {
-        qyvol_runtime::ExitCodes::QYV_ERROR
+        crate::exit::QYV_ERROR
     } else {
         0
     }

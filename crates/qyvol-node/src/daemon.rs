@@ -36,7 +36,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::artifacts::Artifacts;
 use crate::auth::Token;
-use crate::error::NodeError;
+use crate::error::{Listener, NodeError};
 use crate::hold::Hold;
 use crate::limits::NodeLimits;
 use crate::logs::LogBook;
@@ -55,9 +55,10 @@ fn listen_http(addr: SocketAddr, listeners: &Listeners) -> Result<Server, NodeEr
         label: "http".into(),
     })
     .map_err(|e| match e {
-        ServeError::Bind { addr, source } => NodeError::BadRequest(format!(
-            "cannot serve HTTP apps on {addr}: {source}; choose another address with --http (port 0 picks a free one)"
-        )),
+        ServeError::Bind { addr, source } => NodeError::Bind {
+            listener: Listener::Http,
+            message: format!("cannot serve HTTP apps on {addr}: {source}"),
+        },
         other => NodeError::Internal(format!("cannot start the HTTP server: {other}")),
     })
 }
@@ -225,11 +226,10 @@ impl Daemon {
         let lock =
             File::create(&lock_path).map_err(|e| NodeError::io("cannot create", &lock_path, e))?;
         if lock.try_lock().is_err() {
-            return Err(NodeError::Conflict(format!(
-                "another qyv daemon uses {} (it holds {}); stop it, or give this one another --data-dir",
-                data.display(),
-                lock_path.display()
-            )));
+            return Err(NodeError::DataDirInUse {
+                dir: data.clone(),
+                lock: lock_path,
+            });
         }
         let identity = match &config.tls {
             Some((cert, key)) => Identity::load(cert, key)?,
@@ -266,11 +266,9 @@ impl Daemon {
             .map_err(|e| NodeError::Internal(format!("cannot start the async runtime: {e}")))?;
         let listener = runtime
             .block_on(TcpListener::bind(config.listen))
-            .map_err(|e| {
-                NodeError::BadRequest(format!(
-                    "cannot listen on {}: {e}; choose another address with --listen",
-                    config.listen
-                ))
+            .map_err(|e| NodeError::Bind {
+                listener: Listener::Api,
+                message: format!("cannot listen on {}: {e}", config.listen),
             })?;
         let addr = listener
             .local_addr()

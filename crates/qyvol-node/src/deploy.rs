@@ -57,8 +57,8 @@ fn check(path: &Path, trust: &TrustPolicy, limits: &NodeLimits) -> Result<Checke
             ),
             Standing::Trusted(_) => unreachable!("a trusted signer is admitted"),
         };
-        return Err(NodeError::BadBundle(format!(
-            "this node requires bundles signed by a key it trusts, and {who}; sign it with `qyv pack --sign KEY` (or `qyv deploy --sign KEY`), with a key whose public half the node was started with (--trust)"
+        return Err(NodeError::Unsigned(format!(
+            "this node requires bundles signed by a key it trusts, and {who}; sign it with a key whose public half this node trusts"
         )));
     }
     let manifest = bundle.manifest().map_err(|e| bad(&e))?;
@@ -128,7 +128,7 @@ async fn receive(
     }
     if upload.size() == 0 {
         return Err(NodeError::BadRequest(
-            "the request has no body; send the .qyvbin bundle as the body (qyv deploy does)".into(),
+            "the request has no body; send the .qyvbin bundle as the body".into(),
         ));
     }
     if length.is_some_and(|l| l != upload.size()) {
@@ -165,7 +165,7 @@ pub(crate) async fn install(
         Some(route) => {
             let guard = supervisor.lock_routes().await;
             if let Some(why) = supervisor.refuse_route(&checked.app, route).await? {
-                return Err(NodeError::BadBundle(why));
+                return Err(why);
             }
             Some(guard)
         }

@@ -232,6 +232,7 @@ pub async fn rollback(
         Some(route) => {
             let guard = node.supervisor.lock_routes().await;
             if let Some(why) = node.supervisor.refuse_route(&name, &route).await? {
+                // A rollback is refused as a conflict with the node's state.
                 return Err(NodeError::Conflict(format!(
                     "cannot roll {name} back to revision {}: {why}",
                     target.number

@@ -152,10 +152,10 @@ pub struct Supervisor {
 }
 
 /// What to tell when a bundle's precompiled code is not used because no
-/// key the node trusts signed it, as `qyv run` tells it.
+/// key the node trusts signed it, as a local run tells it.
 pub(crate) fn untrusted_code_note(bundle: &Bundle, trusted: bool) -> Option<String> {
     (!trusted && !bundle.natives().is_empty()).then(|| {
-        "note: the bundle's precompiled code is not used, because no key this node trusts signed it (machine code runs outside the sandbox); its wasm is compiled instead. Start the node with --key or --trust naming the signer's key".to_string()
+        "note: the bundle's precompiled code is not used, because no key this node trusts signed it (machine code runs outside the sandbox); its wasm is compiled instead; to use it, make the signer's key one the node trusts".to_string()
     })
 }
 

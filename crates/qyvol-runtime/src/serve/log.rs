@@ -23,11 +23,11 @@ pub(crate) fn line(id: u64, app: &str, message: &str) {
 }
 
 /// Writes a line about request `id` to `sink`, as the app's standard
-/// error. It keeps the prefix it always had in an app's log.
+/// error, opened as the host's other lines in an app's log are.
 pub(crate) fn to_sink(sink: &dyn OutputSink, id: u64, message: &str) {
     sink.write(
         StdStream::Stderr,
-        format!("qyv serve: [req {id}] {message}\n").as_bytes(),
+        format!("qyv: [req {id}] {message}\n").as_bytes(),
     );
 }
 
