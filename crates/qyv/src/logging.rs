@@ -3,7 +3,8 @@
 //! installs the subscriber: human lines on stderr, `qyv daemon: message`
 //! as they always read, or one JSON object per line (`qyv daemon
 //! --log-format json`) for a log collector. `RUST_LOG` filters both, in
-//! `tracing`'s syntax (`warn`, `qyvol_node=debug`); `info` by default.
+//! `tracing`'s syntax (`warn`, `qyvol_node=debug`, `async_nats=debug`);
+//! by default Qyvol's own events at `info` and no dependency's.
 
 use std::fmt;
 
@@ -25,7 +26,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// The filter `RUST_LOG` asks for, `info` when it is unset or empty.
+/// Qyvol's own crates at `info`, and nothing of the dependencies (the NATS
+/// client, rustls, hyper and the engine have events of their own, which
+/// `qyv` never printed): what a log says unless `RUST_LOG` asks otherwise.
+pub const DEFAULT_FILTER: &str =
+    "qyv=info,qyvol_manifest=info,qyvol_runtime=info,qyvol_node=info,qyvol_cluster=info";
+
+/// The filter `RUST_LOG` asks for, [`DEFAULT_FILTER`] when it is unset or
+/// empty.
 pub fn filter() -> anyhow::Result<EnvFilter> {
     match std::env::var("RUST_LOG") {
         Ok(text) if !text.trim().is_empty() => EnvFilter::try_new(&text).map_err(|e| {
@@ -33,7 +41,7 @@ pub fn filter() -> anyhow::Result<EnvFilter> {
                 "RUST_LOG={text:?}: {e}; write a level (error, warn, info, debug, trace) or TARGET=LEVEL pairs, comma-separated (e.g. qyvol_node=debug)"
             )
         }),
-        _ => Ok(EnvFilter::new("info")),
+        _ => Ok(EnvFilter::new(DEFAULT_FILTER)),
     }
 }
 

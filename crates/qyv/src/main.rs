@@ -25,7 +25,7 @@ fn main() {
         Err(e) => std::process::exit(cli::usage_status(&e)),
     };
     // The daemon is a service: a RUST_LOG it cannot read is refused, as a
-    // bad flag is. Other commands log little and fall back to `info`.
+    // bad flag is. Other commands log little and fall back to the default.
     let (program, format) = match &cli.command {
         cli::Command::Daemon(args) => ("qyv daemon", args.log_format),
         cli::Command::Serve(_) => ("qyv serve", logging::LogFormat::Human),
@@ -34,7 +34,7 @@ fn main() {
     let filter = match logging::filter() {
         Ok(filter) => filter,
         Err(e) if program == "qyv daemon" => std::process::exit(commands::status(Err(e))),
-        Err(_) => tracing_subscriber::EnvFilter::new("info"),
+        Err(_) => tracing_subscriber::EnvFilter::new(logging::DEFAULT_FILTER),
     };
     logging::init(program, format, filter);
     std::process::exit(commands::status(commands::dispatch(cli.command)));
