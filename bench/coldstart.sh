@@ -55,7 +55,8 @@ for case in "${cases[@]}"; do
     printf '%s|%s|%s\n' "$name" "$slug" "$target" >>"$results/cases"
 done
 
-# The reference points of WASMTIME-NOTES.md: a process spawn floor.
+# A reference point: spawning a process that does nothing (/bin/true), the
+# floor under the times of both runtimes.
 hyperfine --shell=none --warmup 5 --runs "$RUNS" --style basic \
     --export-json "$results/true.json" --command-name true /bin/true >&2
 

@@ -23,8 +23,10 @@
 #         packages leave them off PATH, so build commands can name them
 #
 # Idempotent: each step checks first and does nothing when already done, so
-# a second run takes a few seconds. Versions are pinned to the ones verified
-# in ../shared/TOOLCHAINS.md; scripts/toolchain-env.sh finds what this installs.
+# a second run takes a few seconds. Versions are pinned to the ones every
+# example and test guest was built and checked with (a new release may
+# change a build's flags or output: move a pin together with a run of
+# scripts/test.sh); scripts/toolchain-env.sh finds what this installs.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 

@@ -253,6 +253,10 @@ fn describe_connect_error(e: &async_nats::ConnectError) -> String {
         format!(
             "{text}: the credentials were refused (check the user, password, nkey or .creds file)"
         )
+    } else if lower.contains("certificate") || lower.contains("issuer") {
+        format!(
+            "{text}: the server's TLS certificate is not trusted here; if your own CA signed it, set SSL_CERT_FILE to the CA's PEM file (for the client and for every node)"
+        )
     } else if lower.contains("timed out") {
         format!("{text}: no answer in {}s", CONNECT_TIMEOUT.as_secs())
     } else {

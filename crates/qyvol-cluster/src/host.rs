@@ -17,6 +17,10 @@ pub struct Facts {
     pub api: Option<String>,
     pub cores: u32,
     pub memory: u64,
+    /// What an app without `limits.memory` gets, per instance.
+    pub default_memory: u64,
+    /// The most `limits.memory` the node runs.
+    pub max_memory: u64,
     pub serves_http: bool,
     pub require_signature: bool,
     /// Ids of the keys the node trusts.

@@ -31,4 +31,4 @@ pub use error::ClusterError;
 pub use host::{Facts, Held, Host};
 pub use ops::NodeChange;
 pub use state::{LIVE_TTL, State};
-pub use view::{AppView, LogRequest, NodeView, ReplicaView};
+pub use view::{AppView, Changes, LogRequest, NodeView, ReplicaView};

@@ -167,6 +167,14 @@ pub struct NodeRecord {
     pub cores: u32,
     /// Memory replicas may reserve, in bytes.
     pub memory: u64,
+    /// What a replica without `limits.memory` reserves there (the node's
+    /// `--default-memory`); 0 when the node did not say.
+    #[serde(default)]
+    pub default_memory: u64,
+    /// The most `limits.memory` it runs (`--max-memory`); 0 when the node
+    /// did not say.
+    #[serde(default)]
+    pub max_memory: u64,
     /// It was started with `--http`: it can run HTTP apps.
     pub serves_http: bool,
     /// It runs only bundles signed by one of `trusted_keys`.
@@ -322,6 +330,8 @@ mod tests {
             labels: BTreeMap::new(),
             cores: 1,
             memory: 1,
+            default_memory: 0,
+            max_memory: 0,
             serves_http: false,
             require_signature: false,
             trusted_keys: vec!["k1".into()],

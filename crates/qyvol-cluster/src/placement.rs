@@ -50,6 +50,7 @@ impl Capacity<'_> {
 /// What an app needs of a node.
 struct Needs<'a> {
     app: &'a AppSpec,
+    /// `limits.memory`; 0: the node's default.
     memory: u64,
     http: bool,
     signer: Option<&'a str>,
@@ -66,11 +67,22 @@ impl Needs<'_> {
         }
     }
 
-    /// Whether `node` may hold a replica (memory aside).
+    /// What a replica reserves on `node`: its `limits.memory`, else what
+    /// that node gives an app that sets none.
+    fn memory_on(&self, node: &NodeRecord) -> u64 {
+        if self.memory > 0 {
+            self.memory
+        } else {
+            node.default_memory
+        }
+    }
+
+    /// Whether `node` may hold a replica (free memory aside).
     fn suits(&self, node: &NodeRecord) -> bool {
         self.app.constraints.iter().all(|c| c.met_by(&node.labels))
             && (!self.http || node.serves_http)
             && node.admits(self.signer)
+            && (node.max_memory == 0 || self.memory <= node.max_memory)
     }
 }
 
@@ -103,7 +115,7 @@ pub fn schedule(
         let mut stay = keep(&needs, before.get(&app.name), &caps, &index);
         trim(&mut stay, app.replicas as usize, app.strategy, &caps);
         for &i in &stay {
-            caps[i].reserved += needs.memory;
+            caps[i].reserved += needs.memory_on(caps[i].record);
             caps[i].replicas += 1;
         }
         kept.push(stay);
@@ -117,7 +129,7 @@ pub fn schedule(
             if on.len() < want {
                 let added = choose(&needs, want - on.len(), &on, &caps);
                 for &i in &added {
-                    caps[i].reserved += needs.memory;
+                    caps[i].reserved += needs.memory_on(caps[i].record);
                     caps[i].replicas += 1;
                 }
                 on.extend(added);
@@ -191,7 +203,7 @@ fn choose(needs: &Needs, count: usize, taken: &[usize], caps: &[Capacity]) -> Ve
         .filter(|&i| {
             let c = &caps[i];
             c.schedulable()
-                && c.free() >= needs.memory
+                && c.free() >= needs.memory_on(c.record)
                 && needs.suits(c.record)
                 && !taken.contains(&i)
         })
@@ -255,11 +267,20 @@ fn why_pending(needs: &Needs, want: usize, on: &[usize], caps: &[Capacity]) -> S
             "{short}: every schedulable node requires bundles signed by a key it trusts, and {who}"
         );
     }
+    let allowed = |n: &&Capacity| n.record.max_memory == 0 || needs.memory <= n.record.max_memory;
+    if !fit.iter().any(allowed) {
+        let most = fit.iter().map(|n| n.record.max_memory).max().unwrap_or(0);
+        return format!(
+            "{short}: it asks for {} of memory (limits.memory) and no schedulable node runs more than {} (its --max-memory)",
+            format_size(needs.memory),
+            format_size(most)
+        );
+    }
     let suited: Vec<&Capacity> = fit.into_iter().filter(|n| needs.suits(n.record)).collect();
     let holds = |n: &Capacity| on.iter().any(|&i| caps[i].record.name == n.record.name);
     let usable = suited
         .iter()
-        .filter(|n| holds(n) || n.free() >= needs.memory)
+        .filter(|n| holds(n) || n.free() >= needs.memory_on(n.record))
         .count();
     if usable == suited.len() && suited.len() < want {
         return format!(
@@ -273,9 +294,16 @@ fn why_pending(needs: &Needs, want: usize, on: &[usize], caps: &[Capacity]) -> S
         .map(|n| n.free())
         .max()
         .unwrap_or(0);
+    let asked = if needs.memory > 0 {
+        format!(
+            "{} of memory free (limits.memory)",
+            format_size(needs.memory)
+        )
+    } else {
+        "the memory its nodes give an app without limits.memory free".to_string()
+    };
     format!(
-        "{short}: no other node has {} of memory free (limits.memory); the most free on a node that could run it is {}",
-        format_size(needs.memory),
+        "{short}: no other node has {asked}; the most free on a node that could run it is {}",
         format_size(most)
     )
 }
@@ -295,6 +323,8 @@ pub fn simulated(nodes: usize, replicas: usize) -> (Vec<AppSpec>, Vec<(NodeRecor
                 labels: [("zone".to_string(), ZONES[i % 3].to_string())].into(),
                 cores: 8,
                 memory: 16 << 30,
+                default_memory: 256 << 20,
+                max_memory: 4 << 30,
                 serves_http: true,
                 require_signature: false,
                 trusted_keys: Vec::new(),

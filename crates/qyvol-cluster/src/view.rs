@@ -78,7 +78,45 @@ fn beat<'a>(live: &'a Live, node: &str) -> Option<&'a Heartbeat> {
         .filter(|b| crate::model::now_ms() - b.at <= limit)
 }
 
+/// Changes of what the nodes say and of where replicas are placed, for a
+/// client that waits on them: it looks again at each instead of on a
+/// clock.
+pub struct Changes {
+    live: Option<async_nats::jetstream::kv::Watch>,
+    placed: Option<async_nats::jetstream::kv::Watch>,
+}
+
+impl Changes {
+    /// Resolves at the next change, or after `at_most` (a watch that
+    /// failed, or a change this does not see, is looked at then).
+    pub async fn next(&mut self, at_most: Duration) {
+        async fn one(w: &mut Option<async_nats::jetstream::kv::Watch>) {
+            match w {
+                Some(w) => {
+                    if w.next().await.is_none() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.live) => {}
+            _ = one(&mut self.placed) => {}
+            _ = tokio::time::sleep(at_most) => {}
+        }
+    }
+}
+
 impl State {
+    /// Starts watching for [`Changes`] (from now on).
+    pub async fn changes(&self) -> Changes {
+        Changes {
+            live: self.live.watch_all().await.ok(),
+            placed: self.placements.watch_all().await.ok(),
+        }
+    }
+
     pub async fn heartbeats(&self) -> Result<Live, ClusterError> {
         Ok(self
             .list::<Heartbeat>(&self.live)

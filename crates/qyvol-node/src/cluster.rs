@@ -29,6 +29,8 @@ const FILE: &str = "cluster.json";
 
 /// How long a join may take (connect, make the buckets, register).
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest an install waits for its replica to run before it ends.
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// The node's place in a cluster, if any.
 #[derive(Default)]
@@ -220,6 +222,8 @@ impl Host for NodeHost {
             api: self.node.cluster.api.clone(),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             memory: machine_memory(),
+            default_memory: self.node.supervisor.limits().default_memory,
+            max_memory: self.node.supervisor.limits().max_memory,
             serves_http: self.node.supervisor.serves_http(),
             require_signature: trust.require_signature,
             trusted_keys: trust.keys.iter().map(|k| k.key.id()).collect(),
@@ -269,6 +273,16 @@ impl Host for NodeHost {
                 .map_err(|e| e.to_string())?;
             if !running {
                 self.set_running(&deployed.app, false).await?;
+            } else {
+                // The agent reports the replica at its next look, which it
+                // takes when this ends: end once the replica runs (or
+                // failed), not while it starts, so that a deploy waiting
+                // for it hears at once.
+                let _ = self
+                    .node
+                    .supervisor
+                    .settled(&deployed.app, deployed.revision, false, SETTLE)
+                    .await;
             }
             Ok(())
         })

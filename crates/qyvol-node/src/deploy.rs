@@ -161,6 +161,19 @@ pub(crate) async fn install(
     .map_err(|e| NodeError::Internal(format!("a task failed: {e}")))??;
     let size = upload.size();
     let held_lock = supervisor.lock(&checked.app).await;
+    if source != crate::cluster::SOURCE {
+        // The cluster would put its replica back at its next look: say so
+        // rather than let this deploy be undone.
+        let name = checked.app.clone();
+        if let Ok((row, _)) = db(supervisor.store(), move |s| s.current(&name)).await
+            && row.source == crate::cluster::SOURCE
+        {
+            return Err(NodeError::Conflict(format!(
+                "{} runs on this node as a replica the cluster placed; deploy it to the cluster, or remove it from the cluster first (a deploy to this node alone would be undone by the cluster)",
+                checked.app
+            )));
+        }
+    }
     let _routes = match &checked.route {
         Some(route) => {
             let guard = supervisor.lock_routes().await;

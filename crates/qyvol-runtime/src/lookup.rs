@@ -26,7 +26,7 @@ use crate::net::NetGate;
 /// The interface, at the version wasmtime-wasi defines it (components
 /// importing any 0.2 version link to it). Were an update of wasmtime-wasi
 /// to move it, this would define a second instance instead of replacing
-/// the function: tests/sandbox.rs (a lookup under `net: false` is reported)
+/// the function: crates/qyv/tests/e2e/sandbox.rs (a lookup under `net: false` is reported)
 /// would fail.
 const INTERFACE: &str = "wasi:sockets/ip-name-lookup@0.2.12";
 

@@ -134,6 +134,8 @@ async fn register(
                 labels: membership.labels.clone(),
                 cores: facts.cores,
                 memory: facts.memory,
+                default_memory: facts.default_memory,
+                max_memory: facts.max_memory,
                 serves_http: facts.serves_http,
                 require_signature: facts.require_signature,
                 trusted_keys: facts.trusted_keys.clone(),

@@ -16,6 +16,8 @@ pub(crate) fn node(name: &str, memory: u64, labels: &[(&str, &str)]) -> NodeReco
             .collect::<BTreeMap<_, _>>(),
         cores: 2,
         memory,
+        default_memory: 0,
+        max_memory: 0,
         serves_http: true,
         require_signature: false,
         trusted_keys: vec![],
@@ -137,6 +139,54 @@ fn memory_reservations_refuse_what_does_not_fit() {
     let why = placed[0].reason.as_deref().unwrap();
     assert!(
         why.contains("no other node has 100 GiB of memory free") && why.contains("4 GiB"),
+        "{why}"
+    );
+}
+
+#[test]
+fn an_app_without_limits_memory_reserves_each_node_s_default() {
+    // Two nodes of 1 GiB that give 512 MiB by default hold two such
+    // replicas each: of five apps, four are placed and one is pending.
+    let mut nodes = vec![node("a", GIB, &[]), node("b", GIB, &[])];
+    for n in &mut nodes {
+        n.default_memory = 512 * MIB;
+    }
+    let apps: Vec<AppSpec> = (0..5)
+        .map(|i| app(&format!("app{i}"), 1, Strategy::Spread, 0))
+        .collect();
+    let placed = schedule(&apps, &HashMap::new(), &alive(&nodes));
+    let on: usize = placed.iter().map(|p| p.nodes.len()).sum();
+    assert_eq!(on, 4);
+    let why = placed
+        .iter()
+        .find_map(|p| p.reason.as_deref())
+        .expect("one is pending");
+    assert!(
+        why.contains("the memory its nodes give an app without limits.memory"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_node_s_max_memory_keeps_bigger_apps_away() {
+    let mut nodes = three();
+    nodes[0].max_memory = GIB;
+    nodes[1].max_memory = GIB;
+    let placed = schedule(
+        &[app("big", 1, Strategy::Spread, 2 * GIB)],
+        &HashMap::new(),
+        &alive(&nodes),
+    );
+    assert_eq!(placed[0].nodes, vec!["n3".to_string()]);
+    nodes[2].max_memory = GIB;
+    let placed = schedule(
+        &[app("big", 1, Strategy::Spread, 2 * GIB)],
+        &HashMap::new(),
+        &alive(&nodes),
+    );
+    let why = placed[0].reason.as_deref().unwrap();
+    assert!(
+        why.contains("asks for 2 GiB") && why.contains("no schedulable node runs more than 1 GiB"),
         "{why}"
     );
 }

@@ -9,8 +9,9 @@ use crate::{
     NetTarget, Runtime, Strategy,
 };
 
-/// The example from DESIGN.md, verbatim.
-pub(crate) const DESIGN_EXAMPLE: &str = r#"name: hello-qyvol              # required: [a-z0-9][a-z0-9-]*, ≤ 63
+/// The manifest of the format's first specification, every field with its
+/// comment, kept verbatim: what was promised then must still read the same.
+pub(crate) const REFERENCE_EXAMPLE: &str = r#"name: hello-qyvol              # required: [a-z0-9][a-z0-9-]*, ≤ 63
 version: 0.1.0                 # optional, semver
 entrypoint: hello.component.wasm   # required: path relative to this file
 runtime: wasi                  # wasi (default); p1 module or p2 component is detected
@@ -57,14 +58,14 @@ fn with(extra: &str) -> String {
 }
 
 #[test]
-fn design_example_parses_once_fs_allows_its_mount() {
+fn reference_example_parses_once_fs_allows_its_mount() {
     // As written, the example mounts ./data for reading under `fs: none`,
     // which its own comment ("never more than permissions.fs") forbids.
     assert_eq!(
-        err(DESIGN_EXAMPLE),
+        err(REFERENCE_EXAMPLE),
         "hello.qyv:18:11: fs[0].mode: a read mount needs permissions.fs: read, write or full, but permissions.fs is none; set permissions.fs: read"
     );
-    let text = DESIGN_EXAMPLE.replace("  fs: none  ", "  fs: read  ");
+    let text = REFERENCE_EXAMPLE.replace("  fs: none  ", "  fs: read  ");
     let m = ok(&text);
     assert_eq!(m.name, "hello-qyvol");
     assert_eq!(m.version.as_deref(), Some("0.1.0"));
@@ -741,7 +742,7 @@ fn error_fields_are_exposed() {
 /// by byte and parse each result.
 #[test]
 fn mutated_inputs_never_panic() {
-    let seed = DESIGN_EXAMPLE.replace("  fs: none  ", "  fs: read  ")
+    let seed = REFERENCE_EXAMPLE.replace("  fs: none  ", "  fs: read  ")
         + "replicas: 3\nscheduler: {strategy: pack}\n";
     let alphabet = b" \t\n:-[]{},&*!|>'\"#?%@`0123456789abcxyz/.\\~";
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -283,21 +283,16 @@ pub async fn wait(
     let owned = name.clone();
     let (row, rev) = db(node.supervisor.store(), move |s| s.current(&owned)).await?;
     let revision = q.revision.unwrap_or(row.revision);
-    let Some(mut rx) = node.supervisor.watch(&name) else {
+    if node.supervisor.watch(&name).is_none() {
         return Ok(Json(status(&row, &rev, node.supervisor.live(&name))));
-    };
+    }
     // A command is waited for until it has ended; anything else until it
     // runs (or has ended).
     let command = rev.app_type == AppType::Command;
-    let settled = |l: &Live| {
-        l.revision >= revision
-            && l.state.settled()
-            && !(command && l.state == super::types::State::Running)
-    };
-    let seen: Option<Live> = match tokio::time::timeout(limit, rx.wait_for(settled)).await {
-        Ok(Ok(live)) => Some(live.clone()),
-        _ => None,
-    };
+    let seen = node
+        .supervisor
+        .settled(&name, revision, command, limit)
+        .await;
     let Some(seen) = seen else {
         return app_status(&node, &name).await.map(Json);
     };

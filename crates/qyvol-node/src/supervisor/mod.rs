@@ -259,6 +259,26 @@ impl Supervisor {
         all
     }
 
+    /// Waits, up to `limit`, until the app's instance at `revision` or later
+    /// runs or has ended (a command: has ended); `None` when the time is up
+    /// or the node never started the app.
+    pub async fn settled(
+        &self,
+        app: &str,
+        revision: u32,
+        command: bool,
+        limit: std::time::Duration,
+    ) -> Option<Live> {
+        let mut rx = self.watch(app)?;
+        let settled = |l: &Live| {
+            l.revision >= revision && l.state.settled() && !(command && l.state == State::Running)
+        };
+        match tokio::time::timeout(limit, rx.wait_for(settled)).await {
+            Ok(Ok(live)) => Some(live.clone()),
+            _ => None,
+        }
+    }
+
     /// Changes to the app's instance, from now on.
     pub fn watch(&self, app: &str) -> Option<watch::Receiver<Live>> {
         lock(&self.shared.apps).get(app).map(|s| s.live.subscribe())

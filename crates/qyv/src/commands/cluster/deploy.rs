@@ -90,6 +90,7 @@ async fn follow(
     let mut said: HashMap<String, String> = HashMap::new();
     let mut said_pending: Option<String> = None;
     let mut last = None;
+    let mut changes = state.changes().await;
     loop {
         let view = state
             .app_views(Some(&deployed.app))
@@ -155,6 +156,6 @@ async fn follow(
             }
             return Ok((last, false));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        changes.next(Duration::from_millis(250)).await;
     }
 }
