@@ -4,7 +4,10 @@
 //! as they always read, or one JSON object per line (`qyv daemon
 //! --log-format json`) for a log collector. `RUST_LOG` filters both, in
 //! `tracing`'s syntax (`warn`, `qyvol_node=debug`, `async_nats=debug`);
-//! by default Qyvol's own events at `info` and no dependency's.
+//! by default Qyvol's own events at `info` and no dependency's. Commands
+//! whose libraries emit no events (`run`, `pack`, the node's client) do
+//! not install it (`main.rs`): a library that starts logging on their path
+//! adds its command there.
 
 use std::fmt;
 
