@@ -109,5 +109,5 @@ pub fn locate(manifest: Option<&Manifest>, e: RuntimeError) -> anyhow::Error {
             return e.into();
         }
     };
-    m.error_at(field, e.to_string()).into()
+    m.error_at(field, crate::hints::runtime_text(&e)).into()
 }

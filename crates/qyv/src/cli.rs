@@ -107,7 +107,7 @@ pub enum Command {
 pub fn usage_status(e: &clap::Error) -> i32 {
     let _ = e.print();
     if e.use_stderr() {
-        qyvol_runtime::ExitCodes::QYV_ERROR
+        crate::exit::QYV_ERROR
     } else {
         0
     }
@@ -534,6 +534,12 @@ pub struct DaemonArgs {
         help_heading = "Connections"
     )]
     pub api_max_connections_per_client: u64,
+
+    /// How the node writes its log on stderr: human lines, or one JSON
+    /// object a line for a log collector; RUST_LOG filters either (e.g.
+    /// RUST_LOG=warn)
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Human)]
+    pub log_format: crate::logging::LogFormat,
 }
 
 /// How a node joins a cluster at start.

@@ -271,7 +271,7 @@ fn why_pending(needs: &Needs, want: usize, on: &[usize], caps: &[Capacity]) -> S
     if !fit.iter().any(allowed) {
         let most = fit.iter().map(|n| n.record.max_memory).max().unwrap_or(0);
         return format!(
-            "{short}: it asks for {} of memory (limits.memory) and no schedulable node runs more than {} (its --max-memory)",
+            "{short}: it asks for {} of memory (limits.memory) and no schedulable node runs more than {} (its maximum for limits.memory)",
             format_size(needs.memory),
             format_size(most)
         );

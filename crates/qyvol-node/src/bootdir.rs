@@ -78,8 +78,9 @@ fn app_files(dir: &Path) -> Vec<PathBuf> {
 pub async fn watch(node: Arc<Node>, dir: PathBuf, allowed: Vec<PathBuf>) {
     let dir = std::path::absolute(&dir).unwrap_or(dir);
     if !dir.is_dir() {
-        eprintln!(
-            "qyv daemon: apps-dir {}: not a folder (yet); it is looked at every second",
+        tracing::warn!(
+            dir = %dir.display(),
+            "apps-dir {}: not a folder (yet); it is looked at every second",
             dir.display()
         );
     }
@@ -116,8 +117,10 @@ async fn scan(
         }
         seen.insert(file.clone(), stamp.clone());
         match deploy_file(node, file, allowed).await {
-            Ok(line) => eprintln!("qyv daemon: apps-dir: {line}"),
-            Err(e) => eprintln!("qyv daemon: apps-dir: {}: {e}", file.display()),
+            Ok(line) => tracing::info!(file = %file.display(), "apps-dir: {line}"),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "apps-dir: {}: {e}", file.display())
+            }
         }
     }
     seen.retain(|f, _| found.iter().any(|(g, _)| g == f));
@@ -133,12 +136,16 @@ async fn scan(
             continue;
         }
         match remove(node, &app.name).await {
-            Ok(()) => eprintln!(
-                "qyv daemon: apps-dir: {} is gone: removed {}",
+            Ok(()) => tracing::info!(
+                app = app.name,
+                file = %file.display(),
+                "apps-dir: {} is gone: removed {}",
                 file.display(),
                 app.name
             ),
-            Err(e) => eprintln!("qyv daemon: apps-dir: cannot remove {}: {e}", app.name),
+            Err(e) => {
+                tracing::warn!(app = app.name, error = %e, "apps-dir: cannot remove {}: {e}", app.name)
+            }
         }
     }
 }

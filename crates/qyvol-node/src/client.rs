@@ -28,17 +28,37 @@ pub struct Connection {
 pub enum ClientError {
     #[error("{0}")]
     BadUrl(String),
-    /// The node could not be reached, or its certificate was refused.
+    /// The node could not be reached.
     #[error("{url}: {message}")]
     Connect { url: String, message: String },
+    /// Nothing answered at the address.
+    #[error("{url}: cannot connect ({chain})")]
+    Unreachable { url: String, chain: String },
+    /// The node's certificate is not the one pinned.
+    #[error(
+        "{url}: the node presented the certificate {got}, not the pinned {pin}: refusing to talk to it"
+    )]
+    PinMismatch {
+        url: String,
+        got: Fingerprint,
+        pin: Fingerprint,
+    },
+    /// No pin, and the node's certificate is not signed by an authority
+    /// this machine trusts (a node's own certificate never is).
+    #[error(
+        "{url}: the node's certificate (fingerprint {got}) is not signed by an authority this machine trusts"
+    )]
+    Unverified { url: String, got: Fingerprint },
     /// The node answered with an error.
     #[error("{message}")]
     Api {
         status: u16,
         code: String,
         message: String,
+        /// See [`ErrorBody::reason`].
+        reason: Option<String>,
     },
-    #[error("{url}: the answer is not the API's ({message}); is this a qyv node?")]
+    #[error("{url}: the answer is not the API's ({message}); is this a Qyvol node?")]
     Protocol { url: String, message: String },
     #[error("{}: {source}", path.display())]
     File {
@@ -187,28 +207,21 @@ impl Client {
             source = s.source();
         }
         let seen = self.seen.get();
+        let url = self.base.clone();
         let message = match (self.pin, seen) {
-            (Some(pin), Some(got)) if pin != got => format!(
-                "the node presented the certificate {got}, not the pinned {pin}: refusing to talk to it. If the node's certificate changed on purpose, pin the new one (--fingerprint, or qyv context add again)"
-            ),
+            (Some(pin), Some(got)) if pin != got => {
+                return ClientError::PinMismatch { url, got, pin };
+            }
             (None, Some(got))
                 if chain.contains("certificate") || chain.contains("UnknownIssuer") =>
             {
-                format!(
-                    "the node's certificate (fingerprint {got}) is not signed by an authority this machine trusts. If `qyv daemon` printed this fingerprint, pin it: --fingerprint {got} (or qyv context add NAME {} --token TOKEN --fingerprint {got})",
-                    self.base
-                )
+                return ClientError::Unverified { url, got };
             }
             _ if e.is_timeout() => "the node did not answer in time".to_string(),
-            _ if e.is_connect() => {
-                format!("cannot connect ({chain}); is `qyv daemon` running there?")
-            }
+            _ if e.is_connect() => return ClientError::Unreachable { url, chain },
             _ => chain,
         };
-        ClientError::Connect {
-            url: self.base.clone(),
-            message,
-        }
+        ClientError::Connect { url, message }
     }
 
     fn send(
@@ -226,6 +239,7 @@ impl Client {
                 status,
                 code: body.error,
                 message: body.message,
+                reason: body.reason,
             },
             Err(_) => ClientError::Protocol {
                 url: self.base.clone(),
@@ -316,9 +330,10 @@ impl Client {
                 status: 413,
                 code: "too_large".into(),
                 message: format!(
-                    "the upload is larger than this node accepts ({}); start the node with a larger --max-upload",
+                    "the upload is larger than this node accepts ({})",
                     qyvol_manifest::format_size(info.max_upload)
                 ),
+                reason: None,
             }),
             _ => None,
         }

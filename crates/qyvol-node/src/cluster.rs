@@ -142,9 +142,12 @@ pub async fn join(node: &Arc<Node>, mut membership: Membership) -> Result<Status
             ))
         })?;
     joined.map_err(|e| NodeError::BadRequest(e.to_string()))?;
-    eprintln!(
-        "qyv daemon: joined the cluster at {} as node {}",
-        membership.address, membership.node
+    tracing::info!(
+        cluster = %membership.address,
+        node = membership.node,
+        "joined the cluster at {} as node {}",
+        membership.address,
+        membership.node
     );
     start(node, membership)?;
     Ok(node.cluster.status().unwrap_or_default())
@@ -176,7 +179,7 @@ async fn tell(node: Arc<Node>, mut status: tokio::sync::watch::Receiver<Status>)
             ),
         };
         if line != said {
-            eprintln!("qyv daemon: {line}");
+            tracing::info!(state = s.state, "{line}");
             said = line;
         }
         if s.state == "left" {
@@ -314,7 +317,7 @@ impl Host for NodeHost {
             crate::bootdir::remove(&self.node, &app)
                 .await
                 .map_err(|e| e.to_string())?;
-            eprintln!("qyv daemon: cluster: {app} is placed elsewhere now: removed here");
+            tracing::info!(app, "cluster: {app} is placed elsewhere now: removed here");
             Ok(())
         })
     }

@@ -36,7 +36,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::artifacts::Artifacts;
 use crate::auth::Token;
-use crate::error::NodeError;
+use crate::error::{Listener, NodeError};
 use crate::hold::Hold;
 use crate::limits::NodeLimits;
 use crate::logs::LogBook;
@@ -52,12 +52,13 @@ fn listen_http(addr: SocketAddr, listeners: &Listeners) -> Result<Server, NodeEr
         log_requests: false,
         limits: listeners.http.clone(),
         drain: listeners.drain,
-        label: "qyv daemon: http".into(),
+        label: "http".into(),
     })
     .map_err(|e| match e {
-        ServeError::Bind { addr, source } => NodeError::BadRequest(format!(
-            "cannot serve HTTP apps on {addr}: {source}; choose another address with --http (port 0 picks a free one)"
-        )),
+        ServeError::Bind { addr, source } => NodeError::Bind {
+            listener: Listener::Http,
+            message: format!("cannot serve HTTP apps on {addr}: {source}"),
+        },
         other => NodeError::Internal(format!("cannot start the HTTP server: {other}")),
     })
 }
@@ -77,10 +78,10 @@ fn serve_http(
             match server.run_until(stop, std::future::pending()) {
                 Ok(summary) => {
                     if let Some(line) = summary.drain_report() {
-                        eprintln!("qyv daemon: http: {line}");
+                        tracing::warn!(listener = "http", "http: {line}");
                     }
                 }
-                Err(e) => eprintln!("qyv daemon: the HTTP server stopped: {e}"),
+                Err(e) => tracing::error!(error = %e, "the HTTP server stopped: {e}"),
             }
         })
         .map_err(|e| NodeError::Internal(format!("cannot start the HTTP server's thread: {e}")))
@@ -225,11 +226,10 @@ impl Daemon {
         let lock =
             File::create(&lock_path).map_err(|e| NodeError::io("cannot create", &lock_path, e))?;
         if lock.try_lock().is_err() {
-            return Err(NodeError::Conflict(format!(
-                "another qyv daemon uses {} (it holds {}); stop it, or give this one another --data-dir",
-                data.display(),
-                lock_path.display()
-            )));
+            return Err(NodeError::DataDirInUse {
+                dir: data.clone(),
+                lock: lock_path,
+            });
         }
         let identity = match &config.tls {
             Some((cert, key)) => Identity::load(cert, key)?,
@@ -266,11 +266,9 @@ impl Daemon {
             .map_err(|e| NodeError::Internal(format!("cannot start the async runtime: {e}")))?;
         let listener = runtime
             .block_on(TcpListener::bind(config.listen))
-            .map_err(|e| {
-                NodeError::BadRequest(format!(
-                    "cannot listen on {}: {e}; choose another address with --listen",
-                    config.listen
-                ))
+            .map_err(|e| NodeError::Bind {
+                listener: Listener::Api,
+                message: format!("cannot listen on {}: {e}", config.listen),
             })?;
         let addr = listener
             .local_addr()
@@ -287,7 +285,7 @@ impl Daemon {
             listeners: listeners.clone(),
             warnings,
         };
-        let api = Connections::new("qyv daemon: API", listeners.api, Protocol::Tls);
+        let api = Connections::new("API", listeners.api, Protocol::Tls);
         let node = Arc::new(Node {
             supervisor,
             token,
@@ -376,8 +374,8 @@ impl Daemon {
                 started.listeners.drain,
                 apps.as_ref().and_then(ServeHandle::longest_timeout),
             );
-            eprintln!(
-                "qyv daemon: stopping: finishing the requests in flight (at most {})",
+            tracing::info!(
+                "stopping: finishing the requests in flight (at most {})",
                 format_duration(limit)
             );
             let _ = stop_http.send(true);
@@ -385,11 +383,13 @@ impl Daemon {
             if let Drained::DeadlinePassed { cut } | Drained::Forced { cut } =
                 drain(&api, async {}, deadline, std::future::pending()).await
             {
-                eprintln!(
-                    "qyv daemon: API: the drain's deadline passed: closed {cut} connections still open"
+                tracing::warn!(
+                    listener = "API",
+                    cut,
+                    "API: the drain's deadline passed: closed {cut} connections still open"
                 );
             }
-            eprintln!("qyv daemon: stopping the apps' instances");
+            tracing::info!("stopping the apps' instances");
             node.supervisor.shutdown().await;
             Ok(())
         });

@@ -57,8 +57,8 @@ fn check(path: &Path, trust: &TrustPolicy, limits: &NodeLimits) -> Result<Checke
             ),
             Standing::Trusted(_) => unreachable!("a trusted signer is admitted"),
         };
-        return Err(NodeError::BadBundle(format!(
-            "this node requires bundles signed by a key it trusts, and {who}; sign it with `qyv pack --sign KEY` (or `qyv deploy --sign KEY`), with a key whose public half the node was started with (--trust)"
+        return Err(NodeError::Unsigned(format!(
+            "this node requires bundles signed by a key it trusts, and {who}; sign it with a key whose public half this node trusts"
         )));
     }
     let manifest = bundle.manifest().map_err(|e| bad(&e))?;
@@ -128,7 +128,7 @@ async fn receive(
     }
     if upload.size() == 0 {
         return Err(NodeError::BadRequest(
-            "the request has no body; send the .qyvbin bundle as the body (qyv deploy does)".into(),
+            "the request has no body; send the .qyvbin bundle as the body".into(),
         ));
     }
     if length.is_some_and(|l| l != upload.size()) {
@@ -178,7 +178,7 @@ pub(crate) async fn install(
         Some(route) => {
             let guard = supervisor.lock_routes().await;
             if let Some(why) = supervisor.refuse_route(&checked.app, route).await? {
-                return Err(NodeError::BadBundle(why));
+                return Err(why);
             }
             Some(guard)
         }
@@ -207,8 +207,12 @@ pub(crate) async fn install(
         supervisor.artifacts().remove_unused(&pruned, &keep);
     }
     node.hold.at("deploy:recorded", &checked.app).await;
-    eprintln!(
-        "qyv daemon: {} revision {} deployed (sha256 {}){}",
+    tracing::info!(
+        app = checked.app,
+        revision = recorded.revision,
+        sha256 = digest,
+        unchanged = recorded.unchanged,
+        "{} revision {} deployed (sha256 {}){}",
         checked.app,
         recorded.revision,
         short(&digest),

@@ -1,6 +1,8 @@
 //! What can go wrong on a node, each with the HTTP status the API answers
 //! it with. The message is written for the person at the other end of the
-//! client: what happened and what to do.
+//! client: what happened and what the node allows, in the node's own terms
+//! (no client's commands: the `qyv` binary adds those from the code and
+//! the reason).
 
 use std::path::PathBuf;
 
@@ -23,7 +25,7 @@ pub enum NodeError {
         source: std::io::Error,
     },
 
-    #[error("no app named {0:?} on this node; `qyv ps` lists them")]
+    #[error("no app named {0:?} on this node")]
     NoSuchApp(String),
 
     #[error("{0}")]
@@ -37,9 +39,17 @@ pub enum NodeError {
     #[error("{0}")]
     BadBundle(String),
 
-    #[error(
-        "the upload is larger than this node accepts ({limit}); start the node with a larger --max-upload"
-    )]
+    /// The node requires bundles signed by a key it trusts, and this one
+    /// is not (a `bad_bundle` whose reason is `unsigned`).
+    #[error("{0}")]
+    Unsigned(String),
+
+    /// The app is a type: http app and the node serves none (a
+    /// `bad_bundle` whose reason is `no_http`).
+    #[error("{0}")]
+    NoHttpPort(String),
+
+    #[error("the upload is larger than this node accepts ({limit})")]
     TooLarge { limit: String },
 
     #[error("{0}")]
@@ -49,11 +59,19 @@ pub enum NodeError {
     #[error("{0}")]
     Conflict(String),
 
-    #[error("the token is missing or wrong; `qyv daemon token` on the node shows it")]
+    #[error("the token is missing or wrong")]
     Unauthorized,
 
     #[error("TLS: {0}")]
     Tls(String),
+
+    /// A listener of the node cannot have its address (at start).
+    #[error("{message}")]
+    Bind { listener: Listener, message: String },
+
+    /// Another node runs on the same data folder (at start).
+    #[error("another node uses {} (it holds {})", dir.display(), lock.display())]
+    DataDirInUse { dir: PathBuf, lock: PathBuf },
 
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -66,6 +84,15 @@ pub enum NodeError {
 
     #[error("{0}")]
     Internal(String),
+}
+
+/// The node's listeners, as a start error names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    /// The HTTPS API.
+    Api,
+    /// The port of the type: http apps.
+    Http,
 }
 
 impl NodeError {
@@ -81,7 +108,10 @@ impl NodeError {
     pub fn status(&self) -> u16 {
         match self {
             NodeError::NoSuchApp(_) | NodeError::NoSuchRevision(_) | NodeError::NotFound(_) => 404,
-            NodeError::BadBundle(_) | NodeError::BadRequest(_) => 400,
+            NodeError::BadBundle(_)
+            | NodeError::Unsigned(_)
+            | NodeError::NoHttpPort(_)
+            | NodeError::BadRequest(_) => 400,
             NodeError::TooLarge { .. } => 413,
             NodeError::Conflict(_) => 409,
             NodeError::Unauthorized => 401,
@@ -90,6 +120,8 @@ impl NodeError {
             NodeError::Store { .. }
             | NodeError::Io { .. }
             | NodeError::Tls(_)
+            | NodeError::Bind { .. }
+            | NodeError::DataDirInUse { .. }
             | NodeError::Internal(_) => 500,
         }
     }
@@ -101,7 +133,9 @@ impl NodeError {
             NodeError::NoSuchApp(_) => "no_such_app",
             NodeError::NoSuchRevision(_) => "no_such_revision",
             NodeError::NotFound(_) => "not_found",
-            NodeError::BadBundle(_) => "bad_bundle",
+            NodeError::BadBundle(_) | NodeError::Unsigned(_) | NodeError::NoHttpPort(_) => {
+                "bad_bundle"
+            }
             NodeError::TooLarge { .. } => "too_large",
             NodeError::BadRequest(_) => "bad_request",
             NodeError::Conflict(_) => "conflict",
@@ -117,7 +151,21 @@ impl NodeError {
             NodeError::Store { .. }
             | NodeError::Io { .. }
             | NodeError::Tls(_)
+            | NodeError::Bind { .. }
+            | NodeError::DataDirInUse { .. }
             | NodeError::Internal(_) => "internal",
+        }
+    }
+
+    /// Why, finer than [`code`](Self::code), where the client can do
+    /// something about it (`reason` in the API's error body): the messages
+    /// go to a remote user and name no command of a client, so a client
+    /// adds its own advice from this word.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            NodeError::Unsigned(_) => Some("unsigned"),
+            NodeError::NoHttpPort(_) => Some("no_http"),
+            _ => None,
         }
     }
 }

@@ -64,7 +64,7 @@ mod points {
             if p != point || only.as_deref().is_some_and(|a| a != app) {
                 return;
             }
-            eprintln!("qyv daemon: hold at {point} for {app}");
+            tracing::info!(point, app, "hold at {point} for {app}");
             release.lock().await.recv().await;
         }
     }

@@ -34,7 +34,7 @@ pub mod tls;
 pub use auth::{TOKEN_FILE, Token};
 pub use cluster::default_name as default_node_name;
 pub use daemon::{DEFAULT_MAX_UPLOAD, Daemon, DaemonConfig, Listeners, Started, default_data_dir};
-pub use error::NodeError;
+pub use error::{Listener, NodeError};
 #[cfg(feature = "test-hold")]
 pub use hold::VARIABLE as TEST_HOLD_VARIABLE;
 pub use limits::NodeLimits;

@@ -99,7 +99,7 @@ impl AppLog {
         if let Err(e) = self.write(&mut file, &line) {
             // The app goes on; the node says once per failure where its
             // log could not go.
-            eprintln!("qyv daemon: cannot write {}: {e}", self.path.display());
+            tracing::error!(file = %self.path.display(), error = %e, "cannot write {}: {e}", self.path.display());
             *file = None;
         }
         let _ = self.followers.send(line);

@@ -48,7 +48,7 @@ impl Fingerprint {
         match hex::decode_to_slice(&digits, &mut out) {
             Ok(()) => Ok(Fingerprint(out)),
             Err(_) => Err(format!(
-                "{text:?} is not a certificate fingerprint: expected sha256: and 64 hex digits, as `qyv daemon` prints it"
+                "{text:?} is not a certificate fingerprint: expected sha256: and 64 hex digits, as a node prints it when it starts"
             )),
         }
     }

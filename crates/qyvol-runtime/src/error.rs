@@ -21,10 +21,20 @@ pub enum RuntimeError {
     InvalidWasm { path: PathBuf, message: String },
 
     #[error("{} cannot run: {message}", path.display())]
-    NotRunnable { path: PathBuf, message: String },
+    NotRunnable {
+        path: PathBuf,
+        message: String,
+        /// It is an HTTP handler (it exports wasi:http/incoming-handler).
+        handler: bool,
+    },
 
     #[error("cannot link {}: {message}", path.display())]
-    Link { path: PathBuf, message: String },
+    Link {
+        path: PathBuf,
+        message: String,
+        /// It imports wasi:http interfaces, given to HTTP apps only.
+        http: bool,
+    },
 
     #[error("cannot mount {} at {guest}: {source}", host.display())]
     Preopen {

@@ -52,8 +52,8 @@ impl Guarded {
         match self {
             Guarded::Manifest => "rewrite its own permissions for its next run",
             Guarded::Code => "replace its own code",
-            Guarded::Cache => "plant machine code that qyv runs outside the sandbox",
-            Guarded::Config => "change whose bundles qyv trusts",
+            Guarded::Cache => "plant machine code that runs outside the sandbox",
+            Guarded::Config => "change whose bundles are trusted",
         }
     }
 

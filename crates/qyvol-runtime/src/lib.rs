@@ -53,7 +53,7 @@ pub use inspect::{
 };
 pub use kind::WasmKind;
 pub use metrics::{CodeSource, Metrics};
-pub use outcome::{ExitCodes, Outcome};
+pub use outcome::{Ending, Outcome};
 pub use output::{OutputSink, StdStream, Stdio};
 pub use run::{RunReport, run};
 pub use spec::{Preopen, RunSpec};

@@ -1,4 +1,4 @@
-//! How a run ended: the endings, the process exit status `qyv` gives each,
+//! How a run ended: the endings, the status each reports,
 //! how an error out of wasm becomes an ending ([`classify`]) and how a limit
 //! the guest ran into explains a failure ([`explain`]). The run path and the
 //! serve path both end their guests here.
@@ -13,27 +13,41 @@ use crate::control::RunControl;
 use crate::net::NetGate;
 use crate::spec::RunSpec;
 
-/// The exit statuses `qyv run` uses besides the guest's own exit code.
-/// Documented in the README; tests check each one.
-pub struct ExitCodes;
+/// How a run ended, as a kind without its details: what the binary turns
+/// into its exit status and the node records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The program returned or called exit with this code.
+    Exited(i32),
+    Trapped,
+    TimedOut,
+    MemoryLimit,
+    FuelExhausted,
+    NetDenied,
+    Stopped,
+}
 
-impl ExitCodes {
-    /// The time limit (`limits.timeout` / `--timeout`) ended the run, as GNU
-    /// `timeout` reports it.
-    pub const TIMEOUT: i32 = 124;
-    /// `qyv` could not start the program: bad manifest, flags, or wasm file.
-    pub const QYV_ERROR: i32 = 125;
-    /// The program failed after it was denied a permission it tried to use.
-    pub const DENIED: i32 = 126;
-    /// The program trapped; 128 + SIGABRT, as `wasmtime run` reports it.
-    pub const TRAP: i32 = 134;
-    /// The memory limit ended the run; 128 + SIGKILL, as an out-of-memory
-    /// kill reads in Docker.
-    pub const MEMORY: i32 = 137;
-    /// The fuel budget ran out; 128 + SIGXCPU, as a CPU-time limit reads.
-    pub const FUEL: i32 = 152;
-    /// A supervisor stopped the run; 128 + SIGTERM, as `docker stop` reads.
-    pub const STOPPED: i32 = 143;
+impl Ending {
+    /// The status a process that ended this way reports, by the Unix
+    /// conventions its readers know: the guest's own code, 124 for a time
+    /// limit (as GNU `timeout`), 126 for a denied permission, 128 + the
+    /// signal that would have ended a native process (134 SIGABRT for a
+    /// trap, as `wasmtime run`; 137 SIGKILL for the memory cap, as an
+    /// out-of-memory kill in Docker; 152 SIGXCPU for fuel; 143 SIGTERM for
+    /// a stop, as `docker stop`). The node's records and the run's metrics
+    /// report the same numbers as the binary's exit status, so they are
+    /// kept with the ending rather than in the binary.
+    pub fn status(self) -> i32 {
+        match self {
+            Ending::Exited(code) => code,
+            Ending::TimedOut => 124,
+            Ending::NetDenied => 126,
+            Ending::Trapped => 134,
+            Ending::MemoryLimit => 137,
+            Ending::FuelExhausted => 152,
+            Ending::Stopped => 143,
+        }
+    }
 }
 
 /// The end of a run that started.
@@ -68,16 +82,22 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn exit_code(&self) -> i32 {
+    /// The kind of this ending.
+    pub fn ending(&self) -> Ending {
         match self {
-            Outcome::Exited(code) => *code,
-            Outcome::Trapped { .. } => ExitCodes::TRAP,
-            Outcome::TimedOut { .. } => ExitCodes::TIMEOUT,
-            Outcome::MemoryLimit { .. } => ExitCodes::MEMORY,
-            Outcome::FuelExhausted { .. } => ExitCodes::FUEL,
-            Outcome::NetDenied { .. } => ExitCodes::DENIED,
-            Outcome::Stopped => ExitCodes::STOPPED,
+            Outcome::Exited(code) => Ending::Exited(*code),
+            Outcome::Trapped { .. } => Ending::Trapped,
+            Outcome::TimedOut { .. } => Ending::TimedOut,
+            Outcome::MemoryLimit { .. } => Ending::MemoryLimit,
+            Outcome::FuelExhausted { .. } => Ending::FuelExhausted,
+            Outcome::NetDenied { .. } => Ending::NetDenied,
+            Outcome::Stopped => Ending::Stopped,
         }
+    }
+
+    /// The status this ending reports (see [`Ending::status`]).
+    pub fn exit_code(&self) -> i32 {
+        self.ending().status()
     }
 
     pub fn succeeded(&self) -> bool {
@@ -87,6 +107,20 @@ impl Outcome {
     /// What `qyv` says on stderr about this ending; `None` for a plain exit,
     /// whose story the program told itself.
     pub fn report(&self, program: &str) -> Option<String> {
+        self.report_with(program, |_| None)
+    }
+
+    /// The same, with what else the caller lets the user do about a limit
+    /// or a denial (`also`, e.g. a flag of its own), said beside the
+    /// manifest field that does it.
+    pub fn report_with(
+        &self,
+        program: &str,
+        also: impl Fn(&Outcome) -> Option<String>,
+    ) -> Option<String> {
+        let or = |before: &str, after: &str| {
+            also(self).map_or(String::new(), |a| format!("{before}{a}{after}"))
+        };
         match self {
             Outcome::Exited(_) => None,
             Outcome::Trapped { reason, backtrace } => {
@@ -110,12 +144,14 @@ impl Outcome {
                 }
             )),
             Outcome::MemoryLimit { limit, then } => Some(format!(
-                "{program} reached the memory limit of {} (limits.memory) and {}; raise limits.memory or pass --memory",
+                "{program} reached the memory limit of {} (limits.memory) and {}; raise limits.memory{}",
                 format_size(*limit),
-                then.ended_as()
+                then.ended_as(),
+                or(" or ", "")
             )),
             Outcome::FuelExhausted { fuel } => Some(format!(
-                "{program} ran out of fuel after {fuel} units (limits.fuel); raise limits.fuel or pass --fuel"
+                "{program} ran out of fuel after {fuel} units (limits.fuel); raise limits.fuel{}",
+                or(" or ", "")
             )),
             Outcome::NetDenied {
                 denied,
@@ -129,11 +165,11 @@ impl Outcome {
                     ""
                 };
                 Some(format!(
-                    "{program} was denied network access ({}) by permissions.net and {}; to allow it, add {} to permissions.net (or pass --allow-net={}){port}",
+                    "{program} was denied network access ({}) by permissions.net and {}; to allow it, add {} to permissions.net{}{port}",
                     denied.join(", "),
                     then.ended_as(),
                     quoted.join(" and "),
-                    rules.join(",")
+                    or(" (or ", ")")
                 ))
             }
             Outcome::Stopped => Some(format!("{program} was stopped")),
@@ -299,15 +335,20 @@ mod tests {
         assert!(r.contains("limits.memory"), "{r}");
         assert!(r.contains("exited with code 1"), "{r}");
         assert!(Outcome::Exited(2).report("app").is_none());
-        let r = Outcome::NetDenied {
+        let denied = Outcome::NetDenied {
             denied: vec!["look up localhost".into()],
             rules: vec!["localhost:PORT".into()],
             then: Box::new(Outcome::Exited(1)),
-        }
-        .report("app")
-        .unwrap();
+        };
         assert_eq!(
-            r,
+            denied.report("app").unwrap(),
+            "app was denied network access (look up localhost) by permissions.net and exited with code 1; to allow it, add \"localhost:PORT\" to permissions.net; PORT is the port it connects to (* for any)"
+        );
+        // The caller's own way is said beside the field's.
+        assert_eq!(
+            denied
+                .report_with("app", |_| Some("pass --allow-net=localhost:PORT".into()))
+                .unwrap(),
             "app was denied network access (look up localhost) by permissions.net and exited with code 1; to allow it, add \"localhost:PORT\" to permissions.net (or pass --allow-net=localhost:PORT); PORT is the port it connects to (* for any)"
         );
     }

@@ -255,6 +255,7 @@ fn execute_module(
         .map_err(|e| RuntimeError::Link {
             path: spec.wasm.clone(),
             message: diagnosis::explain_link_error(&chain(&e)),
+            http: diagnosis::wants_http(&chain(&e)),
         })?;
     let instance = match pre.instantiate(&mut store) {
         Ok(i) => i,
@@ -269,6 +270,7 @@ fn execute_module(
             message:
                 "it exports no `_start` function: it is a library (reactor) module, not a program"
                     .into(),
+            handler: false,
         });
     };
     if let Some(stopped) = entering(spec) {
@@ -304,10 +306,12 @@ fn execute_component(
         .map_err(|e| RuntimeError::Link {
             path: spec.wasm.clone(),
             message: diagnosis::explain_link_error(&chain(&e)),
+            http: diagnosis::wants_http(&chain(&e)),
         })?;
     let pre = CommandPre::new(pre).map_err(|_| RuntimeError::NotRunnable {
         path: spec.wasm.clone(),
         message: diagnosis::not_a_command(&exports),
+        handler: diagnosis::is_handler(&exports),
     })?;
     let state = P2State {
         wasi: builder.build(),

@@ -72,6 +72,7 @@ pub(crate) fn refusal(
             "it uses threads (it {}), and threads are not supported (wasi-threads); build it for a target without threads (Rust: wasm32-wasip1 or wasm32-wasip2, not wasm32-wasip1-threads; C: wasm32-wasi, not wasm32-wasi-threads)",
             uses.join(" and ")
         ),
+        handler: false,
     }
 }
 

@@ -9,6 +9,7 @@ use qyvol_node::{Daemon, DaemonConfig, Listeners, NodeLimits, Token, default_dat
 
 use crate::bundled::Policy;
 use crate::cli::{DaemonArgs, DaemonClusterFlags, DaemonCommand};
+use crate::logging::LogFormat;
 
 /// The node's listeners as the flags describe them.
 fn listeners(args: &DaemonArgs) -> Listeners {
@@ -80,6 +81,7 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
         return Ok(0);
     }
     let listeners = listeners(&args);
+    let format = args.log_format;
     let data = data_dir(args.data_dir)?;
     let policy = Policy::load(&args.trust)?;
     let tls = args.tls_cert.zip(args.tls_key);
@@ -180,7 +182,11 @@ pub fn daemon(args: DaemonArgs) -> Result<i32> {
     out.flush()?;
     drop(out);
     for warning in &s.warnings {
-        eprintln!("warning: {warning}");
+        // A JSON log stays JSON on every line.
+        match format {
+            LogFormat::Human => eprintln!("warning: {warning}"),
+            LogFormat::Json => tracing::warn!("{warning}"),
+        }
     }
     daemon.run()?;
     Ok(0)

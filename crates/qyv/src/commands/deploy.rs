@@ -8,7 +8,6 @@ use anyhow::{Result, bail};
 use qyvol_manifest::Purpose;
 use qyvol_manifest::bundle::{self, Packer, SecretKey};
 use qyvol_node::api::types::State;
-use qyvol_runtime::ExitCodes;
 use serde::Serialize;
 
 use crate::admission::load_bundleable;
@@ -25,7 +24,7 @@ struct Report {
 pub fn deploy(args: DeployArgs) -> Result<i32> {
     let client = connect(&args.node, args.url.as_deref())?;
     let Some(sendable) = bundle_to_send(&args.target, args.sign.as_deref())? else {
-        return Ok(ExitCodes::QYV_ERROR);
+        return Ok(crate::exit::QYV_ERROR);
     };
     let bundle = sendable.path.clone();
     // Ask first: a wrong token or a bundle over the node's limit is said

@@ -24,7 +24,6 @@ mod verify;
 
 use anyhow::Result;
 use qyvol_node::api::types::Action;
-use qyvol_runtime::ExitCodes;
 
 use crate::cli::Command;
 
@@ -62,7 +61,7 @@ pub fn dispatch(command: Command) -> Result<i32> {
 /// (125).
 pub fn status(result: Result<i32>) -> i32 {
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
-        ExitCodes::QYV_ERROR
+        eprintln!("error: {:#}", crate::hints::advise(e));
+        crate::exit::QYV_ERROR
     })
 }

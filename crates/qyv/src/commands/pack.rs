@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use qyvol_manifest::bundle::{self, Packer, SecretKey};
 use qyvol_manifest::{Purpose, format_size};
-use qyvol_runtime::{ExitCodes, RunSpec, precompile};
+use qyvol_runtime::{RunSpec, precompile};
 
 use crate::admission::load_bundleable;
 use crate::cli::PackArgs;
@@ -24,7 +24,7 @@ pub fn pack(args: PackArgs) -> Result<i32> {
         ),
     };
     let Some(m) = load_bundleable(&path, Purpose::Pack)? else {
-        return Ok(ExitCodes::QYV_ERROR);
+        return Ok(crate::exit::QYV_ERROR);
     };
     // Read before anything is written: a bad key should not cost a compile.
     let key = args.sign.as_deref().map(SecretKey::load).transpose()?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use qyvol_manifest::bundle::{Bundle, Standing};
 use qyvol_manifest::{Manifest, Purpose};
-use qyvol_runtime::{ExitCodes, Outcome, Preopen, RunSpec, kind_findings};
+use qyvol_runtime::{Outcome, Preopen, RunSpec, kind_findings};
 
 use crate::admission::{admit, locate};
 use crate::bundled::{Policy, manifest_of};
@@ -31,7 +31,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
             let mut findings = m.problems(Purpose::Run);
             findings.extend(kind_findings(&m));
             if !admit(&m, Purpose::Run, findings) {
-                return Ok(ExitCodes::QYV_ERROR);
+                return Ok(crate::exit::QYV_ERROR);
             }
             (RunSpec::from_manifest(&m), Some(m))
         }
@@ -70,7 +70,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    if let Some(message) = report.outcome.report(&program) {
+    if let Some(message) = report.outcome.report_with(&program, crate::hints::run_flag) {
         eprintln!("qyv: {message}");
     }
     // Said for apps run from a manifest; a bare .wasm keeps `wasmtime
@@ -99,7 +99,7 @@ fn open_bundle(
     let standing = policy.policy.standing(bundle.signer());
     if !policy.policy.admits(&standing) {
         eprintln!("error: {}", policy.refusal(path, &standing));
-        return Ok(Err(ExitCodes::QYV_ERROR));
+        return Ok(Err(crate::exit::QYV_ERROR));
     }
     match &standing {
         Standing::Trusted(_) => {}
@@ -122,7 +122,7 @@ fn open_bundle(
     }
     let m = manifest_of(&bundle)?;
     if !admit(&m, Purpose::RunBundled, m.problems(Purpose::RunBundled)) {
-        return Ok(Err(ExitCodes::QYV_ERROR));
+        return Ok(Err(crate::exit::QYV_ERROR));
     }
     Ok(Ok((
         RunSpec::from_bundle(&m, Arc::new(bundle), allow_native),

@@ -3,8 +3,8 @@
 
 use anyhow::{Result, bail};
 use qyvol_manifest::{Manifest, Purpose};
+use qyvol_runtime::kind_findings;
 use qyvol_runtime::serve::{Drained, ServeApp, ServeError, Server, ServerOptions};
-use qyvol_runtime::{ExitCodes, kind_findings};
 
 use crate::admission::{admit, locate};
 use crate::cli::ServeArgs;
@@ -20,7 +20,7 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
                 let mut findings = m.problems(Purpose::Serve);
                 findings.extend(kind_findings(&m));
                 if !admit(&m, Purpose::Serve, findings) {
-                    return Ok(ExitCodes::QYV_ERROR);
+                    return Ok(crate::exit::QYV_ERROR);
                 }
                 let app = ServeApp::from_manifest(&m);
                 manifests.push(m);
@@ -75,7 +75,9 @@ fn place(manifests: &[Manifest], e: ServeError) -> anyhow::Error {
     };
     match e {
         ServeError::App { source, .. } => locate(Some(m), source),
-        ServeError::NotHttp { .. } => m.error_at("entrypoint", e.to_string()).into(),
+        ServeError::NotHttp { .. } => m
+            .error_at("entrypoint", crate::hints::serve_text(&e))
+            .into(),
         other => other.into(),
     }
 }

@@ -52,7 +52,7 @@ pub fn run(mut session: Session, warnings: Vec<String>) -> Result<i32> {
             Ok(Flow::Exit(code)) => return Ok(code),
             Err(e) => {
                 eprintln!("error: {}", split_error(Origin::Typed, &line, &e));
-                session.status = qyvol_runtime::ExitCodes::QYV_ERROR;
+                session.status = crate::exit::QYV_ERROR;
             }
         }
     }

@@ -20,7 +20,7 @@ pub fn run(mut session: Session, commands: Option<&str>) -> Result<i32> {
             Ok(Flow::Continue) => session.status,
             Err(e) => {
                 eprintln!("error: {}", split_error(Origin::Commands, text, &e));
-                qyvol_runtime::ExitCodes::QYV_ERROR
+                crate::exit::QYV_ERROR
             }
         });
     }
@@ -43,7 +43,7 @@ pub fn run(mut session: Session, commands: Option<&str>) -> Result<i32> {
             Ok(Flow::Exit(code)) => return Ok(code),
             Err(e) => {
                 eprintln!("error: {}", split_error(Origin::Script(number), line, &e));
-                session.status = qyvol_runtime::ExitCodes::QYV_ERROR;
+                session.status = crate::exit::QYV_ERROR;
                 if session.errexit {
                     return Ok(session.status);
                 }

@@ -116,7 +116,7 @@ impl Session {
                 let status = match command {
                     LineCommand::Qyv(Command::Shell(_)) => {
                         eprintln!("error: this is the qyv shell already; `exit` leaves it");
-                        qyvol_runtime::ExitCodes::QYV_ERROR
+                        crate::exit::QYV_ERROR
                     }
                     // `context` alone: the shell has more to say.
                     LineCommand::Qyv(Command::Context(args)) if args.command.is_none() => {
@@ -131,7 +131,7 @@ impl Session {
                 };
                 // A command qyv could not carry out (a typo in a path, a bad
                 // manifest) is not worth suggesting; an app's own failure is.
-                let learn = learn && status != qyvol_runtime::ExitCodes::QYV_ERROR;
+                let learn = learn && status != crate::exit::QYV_ERROR;
                 suggest::lock(&self.suggester).ran(&prepared.source, learn);
                 status
             }

@@ -427,6 +427,8 @@ fn what_cannot_be_served_is_refused_with_the_reason() {
         err.contains("it is a command (it exports wasi:cli/run"),
         "{err}"
     );
+    // The runtime says what the program is; qyv names the command for it.
+    assert!(err.trim_end().ends_with("; `qyv run` runs it"), "{err}");
     let err = refused(&[probe_p1().as_os_str()]);
     assert!(err.contains("it is a WASI preview 1 core module"), "{err}");
     let manifest = write(

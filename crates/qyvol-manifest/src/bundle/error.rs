@@ -24,7 +24,9 @@ pub enum BundleErrorKind {
     Tampered,
     /// A key file that cannot be used.
     Key,
-    /// Something `qyv pack` cannot put in a bundle.
+    /// A new key pair would overwrite a key file.
+    KeyExists,
+    /// Something a bundle cannot hold.
     Pack,
 }
 

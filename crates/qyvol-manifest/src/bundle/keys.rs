@@ -48,13 +48,13 @@ impl SecretKey {
         if text.contains("PUBLIC KEY-----") {
             return Err(key_error(
                 path,
-                "this is a public key; signing needs the private key (the .key file qyv keygen wrote)",
+                "this is a public key; signing needs the private key (the .key file of the pair)",
             ));
         }
         let pair = KeyPair::from_pem(&text).map_err(|_| {
             key_error(
                 path,
-                "not an Ed25519 private key in PEM form (-----BEGIN PRIVATE KEY-----, as qyv keygen writes)",
+                "not an Ed25519 private key in PEM form (-----BEGIN PRIVATE KEY-----)",
             )
         })?;
         Ok(SecretKey(pair))
@@ -90,13 +90,13 @@ impl PublicKey {
         if text.contains("PRIVATE KEY-----") {
             return Err(key_error(
                 path,
-                "this is a private key; give the public key here (the .pub file qyv keygen wrote)",
+                "this is a private key; give the public key here (the .pub file of the pair)",
             ));
         }
         let key = ed25519_compact::PublicKey::from_pem(&text).map_err(|_| {
             key_error(
                 path,
-                "not an Ed25519 public key in PEM form (-----BEGIN PUBLIC KEY-----, as qyv keygen writes)",
+                "not an Ed25519 public key in PEM form (-----BEGIN PUBLIC KEY-----)",
             )
         })?;
         key.validate()
@@ -161,9 +161,10 @@ pub fn write_new_key_pair(dir: &Path) -> Result<(PathBuf, PathBuf, PublicKey), B
     let public_path = dir.join(PUBLIC_KEY_FILE);
     for existing in [&secret_path, &public_path] {
         if existing.exists() {
-            return Err(key_error(
+            return Err(BundleError::new(
                 existing,
-                "already exists; qyv keygen never overwrites a key: remove it or choose another folder with --out",
+                BundleErrorKind::KeyExists,
+                "already exists; a key is never overwritten: remove it or choose another folder",
             ));
         }
     }

@@ -90,7 +90,7 @@ impl<S: Source> Reader<'_, S> {
             } else if version == 0 {
                 "the file is damaged"
             } else {
-                "pack it again with this qyv (`qyv pack`)"
+                "pack it again with this qyv"
             };
             return Err(self.error(
                 Version,
@@ -230,10 +230,11 @@ fn not_a_bundle(head: &[u8]) -> String {
         return "the file is empty, not a bundle".into();
     }
     if head.starts_with(crate::WASM_MAGIC) {
-        return "this is a .wasm file, not a bundle; run it directly, or pack it with its manifest: qyv pack APP.qyv".into();
+        return "this is a .wasm file, not a bundle; run it directly, or pack it with its manifest"
+            .into();
     }
     format!(
-        "not a Qyvol bundle (it starts with {}); bundles are made by qyv pack",
+        "not a Qyvol bundle (it starts with {}); bundles are packed from a .qyv manifest",
         crate::files::describe_head(head)
     )
 }

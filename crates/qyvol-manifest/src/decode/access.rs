@@ -63,7 +63,7 @@ pub(super) const PERMISSIONS: Section<Permissions> = Section {
                 p.exec = d.boolean(node, path)?;
                 Ok(())
             },
-            schema: || json!({"type": "boolean", "default": false, "description": "Starting host processes (not supported yet by qyv run)."}),
+            schema: || json!({"type": "boolean", "default": false, "description": "Starting host processes (not supported yet)."}),
         },
         Field {
             name: "ai",
@@ -72,7 +72,7 @@ pub(super) const PERMISSIONS: Section<Permissions> = Section {
                 p.ai = d.boolean(node, path)?;
                 Ok(())
             },
-            schema: || json!({"type": "boolean", "default": false, "description": "AI inference (not supported yet by qyv run)."}),
+            schema: || json!({"type": "boolean", "default": false, "description": "AI inference (not supported yet)."}),
         },
         Field {
             name: "gfx",
@@ -81,7 +81,7 @@ pub(super) const PERMISSIONS: Section<Permissions> = Section {
                 p.gfx = d.boolean(node, path)?;
                 Ok(())
             },
-            schema: || json!({"type": "boolean", "default": false, "description": "Graphics (not supported yet by qyv run)."}),
+            schema: || json!({"type": "boolean", "default": false, "description": "Graphics (not supported yet)."}),
         },
     ],
 };
@@ -135,7 +135,7 @@ pub(super) const MOUNT: Section<Mount> = Section {
             },
             schema: || {
                 json!({
-                    "description": "What backs the mount: a host directory, an in-memory file system or a network file system (memfs and netfs are not supported yet by qyv run).",
+                    "description": "What backs the mount: a host directory, an in-memory file system or a network file system (memfs and netfs are not supported yet).",
                     "enum": MountKind::NAMES,
                     "default": "dir",
                 })

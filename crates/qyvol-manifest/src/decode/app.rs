@@ -87,7 +87,7 @@ pub(crate) const MANIFEST: Section<Manifest> = Section {
                 m.app_type = d.keyword(node, path, AppType::NAMES, AppType::from_name)?;
                 Ok(())
             },
-            schema: || json!({"enum": AppType::NAMES, "default": "command", "description": "Kind of app: command runs to completion (qyv run); http serves requests (qyv serve); service runs in the background; gui has a window (service and gui are not supported yet)."}),
+            schema: || json!({"enum": AppType::NAMES, "default": "command", "description": "Kind of app: command runs to completion; http serves requests; service runs in the background; gui has a window (service and gui are not supported yet)."}),
         },
         Field {
             name: "language",
@@ -219,7 +219,7 @@ pub(crate) const MANIFEST: Section<Manifest> = Section {
                 m.component = d.boolean(node, path)?;
                 Ok(())
             },
-            schema: || json!({"type": "boolean", "default": false, "description": "The entrypoint is a WASI 0.2 component: `qyv build` turns a preview-1 module into one with Wasmtime's adapter."}),
+            schema: || json!({"type": "boolean", "default": false, "description": "The entrypoint is a WASI 0.2 component: a build turns a preview-1 module into one with Wasmtime's adapter."}),
         },
     ],
 };

@@ -11,7 +11,7 @@ use crate::yaml::{Node, Value};
 
 /// `build:` (as in Spin's `[component.build]`).
 pub(super) const BUILD: Section<Build> = Section {
-    description: "How `qyv build` makes the entrypoint, in the style of Spin's build section.",
+    description: "How the entrypoint is built, in the style of Spin's build section.",
     expected: "a mapping like {command: \"make\", workdir: ., watch: [\"src/*.c\"]}",
     fields: &[
         Field {
@@ -41,7 +41,7 @@ pub(super) const BUILD: Section<Build> = Section {
             },
             schema: || {
                 json!({
-                    "description": "Glob patterns (*, ?, **) of the source files, relative to workdir: the entrypoint is rebuilt only when one is newer, and `qyv build --watch` rebuilds when one changes.",
+                    "description": "Glob patterns (*, ?, **) of the source files, relative to workdir: the entrypoint is rebuilt only when one is newer, and a watching build rebuilds when one changes.",
                     "oneOf": [
                         {"type": "string", "minLength": 1},
                         {"type": "array", "items": {"type": "string", "minLength": 1}},

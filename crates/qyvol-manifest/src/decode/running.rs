@@ -72,7 +72,7 @@ pub(super) const LIMITS: Section<Limits> = Section {
 
 /// `http:`, for apps of `type: http`.
 pub(super) const HTTP: Section<Http> = Section {
-    description: "How an HTTP app (type: http) is served by qyv serve.",
+    description: "How an HTTP app (type: http) is served.",
     expected: "a mapping like {route: /api, reuse: 1}",
     fields: &[
         Field {
@@ -144,7 +144,7 @@ pub(super) const SCHEDULER: Section<Scheduler> = Section {
             },
             schema: || {
                 json!({
-                    "description": "Labels (KEY=VALUE) a node must carry to get a replica, as given by qyv daemon --label.",
+                    "description": "Labels (KEY=VALUE) a node must carry to get a replica, as a node is given them when it starts.",
                     "type": "array",
                     "items": { "type": "string", "pattern": "^[A-Za-z0-9._-]{1,63}=[A-Za-z0-9._-]{1,63}$" },
                 })

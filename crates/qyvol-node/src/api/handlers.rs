@@ -147,7 +147,7 @@ pub async fn remove(State(node): State<Arc<Node>>, Path(name): Path<String>) -> 
     node.supervisor.apply(&held, Trigger::Removed).await?;
     let keep = db(node.supervisor.store(), |s| s.referenced_digests()).await?;
     node.supervisor.artifacts().remove_unused(&digests, &keep);
-    eprintln!("qyv daemon: {name} removed");
+    tracing::info!(app = name, "{name} removed");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -232,6 +232,7 @@ pub async fn rollback(
         Some(route) => {
             let guard = node.supervisor.lock_routes().await;
             if let Some(why) = node.supervisor.refuse_route(&name, &route).await? {
+                // A rollback is refused as a conflict with the node's state.
                 return Err(NodeError::Conflict(format!(
                     "cannot roll {name} back to revision {}: {why}",
                     target.number
@@ -247,7 +248,12 @@ pub async fn rollback(
         s.rollback(&owned, Some(target.number))
     })
     .await?;
-    eprintln!("qyv daemon: {name} rolled back to revision {to} (now revision {number})");
+    tracing::info!(
+        app = name,
+        to,
+        revision = number,
+        "{name} rolled back to revision {to} (now revision {number})"
+    );
     // The revision is recorded: a failure to start shows in the status.
     let _ = node.supervisor.apply(&held, Trigger::Changed).await;
     drop(held);

@@ -63,6 +63,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.0.code().into(),
             message: self.0.to_string(),
+            reason: self.0.reason().map(str::to_string),
         };
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {

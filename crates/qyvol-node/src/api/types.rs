@@ -196,6 +196,11 @@ pub struct Health {
 pub struct ErrorBody {
     /// A stable word: no_such_app, bad_bundle, too_large, unauthorized…
     pub error: String,
-    /// What happened and what to do, for people.
+    /// What happened and what the node allows, for people.
     pub message: String,
+    /// Why, finer than `error`, where a client can act on it: `unsigned`
+    /// (the node requires bundles signed by a key it trusts), `no_http`
+    /// (the node serves no HTTP apps). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

@@ -410,11 +410,8 @@ fn rollback_target(c: &Connection, name: &str, to: Option<u32>) -> Tx<RevisionRo
                 ))
                 .into());
             }
-            revision(c, name, n)?.ok_or_else(|| {
-                NodeError::NoSuchRevision(format!(
-                    "{name} has no revision {n}; `qyv ps {name}` lists its revisions"
-                ))
-            })?
+            revision(c, name, n)?
+                .ok_or_else(|| NodeError::NoSuchRevision(format!("{name} has no revision {n}")))?
         }
         None => {
             let current = revision(c, name, app.revision)?;

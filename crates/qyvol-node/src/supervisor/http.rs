@@ -16,10 +16,10 @@ use crate::api::types::State;
 use crate::error::NodeError;
 use crate::store::EventKind;
 
-/// Why an HTTP app is not served by a node started without `--http`.
+/// Why an HTTP app is not served by a node started without an HTTP port.
 pub(crate) fn no_http_port(app: &str) -> String {
     format!(
-        "{app} is a type: http app, and this node serves no HTTP apps: it was started without --http; start it with `qyv daemon --http ADDR` (for example --http 0.0.0.0:8080) to serve them on that port"
+        "{app} is a type: http app, and this node serves no HTTP apps: it was started without an HTTP port"
     )
 }
 
@@ -63,9 +63,13 @@ impl Supervisor {
     /// node serves no HTTP apps, or another app holds the route (stopped
     /// apps hold theirs too, so that starting one never finds it taken).
     /// Call it with [`Supervisor::lock_routes`] held.
-    pub async fn refuse_route(&self, app: &str, route: &str) -> Result<Option<String>, NodeError> {
+    pub async fn refuse_route(
+        &self,
+        app: &str,
+        route: &str,
+    ) -> Result<Option<NodeError>, NodeError> {
         if !self.serves_http() {
-            return Ok(Some(no_http_port(app)));
+            return Ok(Some(NodeError::NoHttpPort(no_http_port(app))));
         }
         let rows = db(&self.shared.store, |s| s.all_current()).await?;
         for (row, rev) in rows {
@@ -76,9 +80,9 @@ impl Supervisor {
             // serve; its own start says what is wrong with it.
             if self.stored_route(&rev.digest).await.as_deref() == Some(route) {
                 let other = row.name;
-                return Ok(Some(format!(
-                    "http.route {route} belongs to app {other} on this node; give {app} another http.route, or remove {other} first (`qyv rm {other}`)"
-                )));
+                return Ok(Some(NodeError::BadBundle(format!(
+                    "http.route {route} belongs to app {other} on this node; give {app} another http.route, or remove {other} from this node first"
+                ))));
             }
         }
         Ok(None)
@@ -152,7 +156,7 @@ impl Supervisor {
             Ok(served) => {
                 let log = self.shared.logs.app(&name).sink(revision);
                 for w in &served.warnings {
-                    eprintln!("qyv daemon: {name}: {w}");
+                    tracing::warn!(app = name, "{name}: {w}");
                     qyvol_runtime::OutputSink::write(
                         &*log,
                         qyvol_runtime::StdStream::Stderr,
@@ -171,7 +175,7 @@ impl Supervisor {
                 let message = format!(
                     "revision {revision} served at {route} on the node's HTTP port, with {code}"
                 );
-                eprintln!("qyv daemon: {name}: {message}");
+                tracing::info!(app = name, revision, route, "{name}: {message}");
                 db(&self.shared.store, move |s| {
                     s.add_event(&name, Some(revision), EventKind::Started, &message)
                 })
@@ -186,7 +190,7 @@ impl Supervisor {
                     l.reason = Some(reason.clone());
                     l.ended_at = Some(crate::time::now_ms());
                 });
-                eprintln!("qyv daemon: {name} revision {revision}: {reason}");
+                tracing::warn!(app = name, revision, "{name} revision {revision}: {reason}");
                 let event = reason.clone();
                 db(&self.shared.store, move |s| {
                     s.add_event(&name, Some(revision), EventKind::Failed, &event)

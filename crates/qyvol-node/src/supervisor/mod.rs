@@ -152,10 +152,10 @@ pub struct Supervisor {
 }
 
 /// What to tell when a bundle's precompiled code is not used because no
-/// key the node trusts signed it, as `qyv run` tells it.
+/// key the node trusts signed it, as a local run tells it.
 pub(crate) fn untrusted_code_note(bundle: &Bundle, trusted: bool) -> Option<String> {
     (!trusted && !bundle.natives().is_empty()).then(|| {
-        "note: the bundle's precompiled code is not used, because no key this node trusts signed it (machine code runs outside the sandbox); its wasm is compiled instead. Start the node with --key or --trust naming the signer's key".to_string()
+        "note: the bundle's precompiled code is not used, because no key this node trusts signed it (machine code runs outside the sandbox); its wasm is compiled instead; to use it, make the signer's key one the node trusts".to_string()
     })
 }
 
@@ -231,7 +231,7 @@ impl Supervisor {
         let guard = match mutex.clone().try_lock_owned() {
             Ok(g) => g,
             Err(_) => {
-                eprintln!("qyv daemon: {app}: waiting for the change in progress to finish");
+                tracing::info!(app, "{app}: waiting for the change in progress to finish");
                 mutex.lock_owned().await
             }
         };
@@ -522,9 +522,12 @@ impl Supervisor {
         let store = self.shared.store.clone();
         let interrupted = db(&store, |s| s.end_interrupted_runs()).await?;
         for run in &interrupted {
-            eprintln!(
-                "qyv daemon: {} revision {}: its last instance was interrupted when the node stopped",
-                run.app, run.revision
+            tracing::warn!(
+                app = run.app,
+                revision = run.revision,
+                "{} revision {}: its last instance was interrupted when the node stopped",
+                run.app,
+                run.revision
             );
         }
         let keep = db(&store, |s| s.referenced_digests()).await?;
@@ -533,13 +536,13 @@ impl Supervisor {
             .await
             .map_err(|e| NodeError::Internal(e.to_string()))??;
         if removed > 0 {
-            eprintln!("qyv daemon: removed {removed} bundle(s) no revision uses");
+            tracing::info!(removed, "removed {removed} bundle(s) no revision uses");
         }
         let apps = db(&store, |s| s.apps()).await?;
         for app in apps {
             let held = self.lock(&app.name).await;
             if let Err(e) = self.apply(&held, Trigger::Boot).await {
-                eprintln!("qyv daemon: {}: {e}", app.name);
+                tracing::warn!(app = app.name, error = %e, "{}: {e}", app.name);
             }
         }
         Ok(())

@@ -271,9 +271,13 @@ impl Supervised<'_> {
             }
             l.state = state_after(&end);
         });
-        eprintln!(
-            "qyv daemon: {} revision {}: {}",
-            app.name, app.revision, end.reason
+        tracing::info!(
+            app = app.name,
+            revision = app.revision,
+            "{} revision {}: {}",
+            app.name,
+            app.revision,
+            end.reason
         );
         Some(Ran {
             end,
@@ -324,6 +328,6 @@ fn fail(live: &watch::Sender<Live>, reason: String) {
 async fn record(shared: &Shared, run: &StartedRun, end: &RunEnd) {
     let (owned_run, owned_end) = (run.clone(), end.clone());
     if let Err(e) = db(&shared.store, move |s| s.run_ended(&owned_run, &owned_end)).await {
-        eprintln!("qyv daemon: {}: cannot record how it ended: {e}", run.app);
+        tracing::error!(app = run.app, error = %e, "{}: cannot record how it ended: {e}", run.app);
     }
 }

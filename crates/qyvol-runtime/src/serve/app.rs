@@ -173,7 +173,8 @@ impl LoadedApp {
                 return Err(ServeError::NotHttp {
                     app: name,
                     path: spec.wasm.clone(),
-                    message: "it is a WASI preview 1 core module; qyv serve serves components that export wasi:http/incoming-handler (Rust wasm32-wasip2, componentize-py, componentize-js, ...)".into(),
+                    message: "it is a WASI preview 1 core module; HTTP apps are components that export wasi:http/incoming-handler (Rust wasm32-wasip2, componentize-py, componentize-js, ...)".into(),
+                    command: false,
                 });
             }
         };
@@ -186,12 +187,17 @@ impl LoadedApp {
             failed(RuntimeError::Link {
                 path: spec.wasm.clone(),
                 message: diagnosis::explain_link_error(&chain(&e)),
+                http: false,
             })
         })?;
-        let pre = ProxyPre::new(pre).map_err(|_| ServeError::NotHttp {
-            app: name.clone(),
-            path: spec.wasm.clone(),
-            message: diagnosis::not_a_handler(&diagnosis::exports(&engine, &component)),
+        let pre = ProxyPre::new(pre).map_err(|_| {
+            let exports = diagnosis::exports(&engine, &component);
+            ServeError::NotHttp {
+                app: name.clone(),
+                path: spec.wasm.clone(),
+                message: diagnosis::not_a_handler(&exports),
+                command: diagnosis::is_command(&exports),
+            }
         })?;
         let gate = NetGate::new(&spec.net);
         warnings.extend(gate.warnings.iter().map(|w| format!("{name}: {w}")));

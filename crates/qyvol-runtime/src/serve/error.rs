@@ -23,6 +23,8 @@ pub enum ServeError {
         app: String,
         path: PathBuf,
         message: String,
+        /// It is a command (it exports wasi:cli/run).
+        command: bool,
     },
 
     #[error(
@@ -57,9 +59,7 @@ pub enum ServeError {
 
 fn bind_hint(e: &std::io::Error) -> &'static str {
     match e.kind() {
-        std::io::ErrorKind::AddrInUse => {
-            "; another program uses this port: pick another with --addr (port 0 picks a free one)"
-        }
+        std::io::ErrorKind::AddrInUse => "; another program uses this port",
         std::io::ErrorKind::PermissionDenied => {
             "; ports below 1024 need privileges: use a port of 1024 or above"
         }

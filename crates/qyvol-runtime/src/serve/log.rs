@@ -1,4 +1,4 @@
-//! The server's log (stderr) and the apps' output. Every line names the
+//! The server's log (`tracing` events) and the apps' output. Every line names the
 //! request it is about, as `[req N]`; the same N is sent back to the client
 //! in the `x-request-id` header, so a user can find the lines of a failed
 //! request. An app whose spec captures its output (a node keeping each
@@ -16,18 +16,18 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 use crate::output::{OutputSink, StdStream};
 
-/// Writes one server log line about request `id` of `app`.
+/// Logs one server line about request `id` of `app`, as an event with
+/// the request and the app as fields (the binary writes it out).
 pub(crate) fn line(id: u64, app: &str, message: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "qyv serve: [req {id}] {app}: {message}");
+    tracing::info!(request = id, app, "[req {id}] {app}: {message}");
 }
 
 /// Writes a line about request `id` to `sink`, as the app's standard
-/// error.
+/// error, opened as the host's other lines in an app's log are.
 pub(crate) fn to_sink(sink: &dyn OutputSink, id: u64, message: &str) {
     sink.write(
         StdStream::Stderr,
-        format!("qyv serve: [req {id}] {message}\n").as_bytes(),
+        format!("qyv: [req {id}] {message}\n").as_bytes(),
     );
 }
 

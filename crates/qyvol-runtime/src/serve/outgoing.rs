@@ -162,11 +162,11 @@ impl WasiHttpHooks for Outgoing {
                             id,
                             &app,
                             &format!(
-                                "outgoing request {what}: https is not supported yet by qyv serve; use http"
+                                "outgoing request {what}: https is not supported yet for outgoing requests; use http"
                             ),
                         );
                         return Err(Error::InternalError(Some(
-                            "https is not supported yet by qyv serve".into(),
+                            "https is not supported yet for outgoing requests".into(),
                         )));
                     }
                     send(request, &addrs, options).await

@@ -35,7 +35,8 @@ pub struct ServerOptions {
     /// How long a stop waits for the requests in flight; `None`: 10 s, or
     /// the longest `limits.timeout` of the apps served.
     pub drain: Option<Duration>,
-    /// How the server's own log lines about its connections name it.
+    /// How the server's own log lines about its connections name its
+    /// listener (`http`); empty when it has only one.
     pub label: String,
 }
 
@@ -47,7 +48,7 @@ impl ServerOptions {
             log_requests: false,
             limits: ConnectionLimits::default(),
             drain: None,
-            label: "qyv serve".into(),
+            label: String::new(),
         }
     }
 }

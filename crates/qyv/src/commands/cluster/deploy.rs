@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use qyvol_cluster::{AppView, DeployOptions, Deployed, read_bundle};
-use qyvol_runtime::ExitCodes;
 use serde::Serialize;
 
 use super::{block_on, open};
@@ -24,7 +23,7 @@ struct Report {
 
 pub fn deploy(args: ClusterDeployArgs) -> Result<i32> {
     let Some(sendable) = bundle_to_send(&args.target, args.sign.as_deref())? else {
-        return Ok(ExitCodes::QYV_ERROR);
+        return Ok(crate::exit::QYV_ERROR);
     };
     let facts = read_bundle(&sendable.path)?;
     let options = DeployOptions {

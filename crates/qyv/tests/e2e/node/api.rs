@@ -46,6 +46,7 @@ fn a_damaged_bundle_is_400_and_nothing_is_stored() {
                 status,
                 code,
                 message,
+                ..
             }) => {
                 assert_eq!((status, code.as_str()), (400, "bad_bundle"), "{message}");
                 assert!(!message.is_empty());
@@ -85,6 +86,7 @@ fn a_bundle_the_node_cannot_run_is_400_with_the_finding() {
             status,
             code,
             message,
+            ..
         }) => {
             assert_eq!((status, code.as_str()), (400, "bad_bundle"), "{message}");
             assert!(

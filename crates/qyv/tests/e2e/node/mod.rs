@@ -5,9 +5,9 @@
 //! `crash` (kill -9 inside a deploy), `trust` (token, pin, certificates,
 //! signatures), `api` (refused uploads, the API's errors and limits),
 //! `http` (HTTP apps on a node), `apps_dir` and `limits` (what a node
-//! grants). Moments inside a deploy are reached with the daemon's test hold
-//! points (`QYVOL_TEST_HOLD`, see crates/qyvol-node/src/hold.rs), never
-//! with sleeps.
+//! grants), `logging` (the node's log). Moments inside a deploy are
+//! reached with the daemon's test hold points (`QYVOL_TEST_HOLD`, see
+//! crates/qyvol-node/src/hold.rs), never with sleeps.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -26,6 +26,7 @@ mod crash;
 mod http;
 mod lifecycle;
 mod limits;
+mod logging;
 mod trust;
 
 /// How long a test waits for a line the daemon must print before it calls
@@ -115,6 +116,7 @@ impl Daemon {
             .env("XDG_CONFIG_HOME", s.path("config"))
             .env_remove("QYVOL_CONFIG")
             .env_remove("XDG_CACHE_HOME")
+            .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -86,6 +86,36 @@ fn a_node_that_requires_signatures_refuses_unsigned_bundles() {
         125,
         "requires bundles signed by a key it trusts, and it is not signed",
     );
+    // The node tells the remote user what it allows; the client adds its
+    // own commands, from the answer's reason.
+    assert!(
+        stderr(&out).contains("sign it with `qyv pack --sign KEY` (or `qyv deploy --sign KEY`)"),
+        "{}",
+        stderr(&out)
+    );
+    let bundle = s.pack(&manifest, "unsigned.qyvbin", &[]);
+    match node
+        .client(Some(&node.token), Some(&node.fingerprint))
+        .deploy(&bundle, |_, _| {})
+    {
+        Err(ClientError::Api {
+            code,
+            message,
+            reason,
+            ..
+        }) => {
+            assert_eq!(
+                (code.as_str(), reason.as_deref()),
+                ("bad_bundle", Some("unsigned"))
+            );
+            assert!(!message.contains("qyv"), "{message}");
+            assert!(
+                message.ends_with("sign it with a key whose public half this node trusts"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(s.stored_bundles().is_empty(), "{:?}", s.stored_bundles());
     assert!(node.apps().is_empty());
 

@@ -169,7 +169,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Refused(Cause);
 
 impl Connections {
-    /// `label` names the listener in log lines (`qyv serve`, …).
+    /// `label` names the listener in log lines (`API`, `http`); empty for
+    /// a server with one listener.
     pub fn new(label: &str, limits: ConnectionLimits, protocol: Protocol) -> Arc<Connections> {
         Arc::new(Connections {
             label: label.to_string(),
@@ -308,7 +309,11 @@ impl Connections {
         let line = self.describe(report);
         report.shed.clear();
         report.refused.clear();
-        eprintln!("{}: {line}", self.label);
+        if self.label.is_empty() {
+            tracing::warn!("{line}");
+        } else {
+            tracing::warn!(listener = self.label, "{}: {line}", self.label);
+        }
     }
 
     fn describe(&self, report: &Report) -> String {
