@@ -591,7 +591,14 @@ fn the_limit_on_open_files_is_raised_and_a_low_one_lowers_the_cap_without_lockin
 
 #[test]
 fn a_stop_closes_what_is_left_at_the_drain_deadline_and_exits_0() {
-    let mut server = serve(&probe_with(&["--drain-timeout", "2s"]));
+    // The stalled head must still be open at the stop, however slow the
+    // machine: its header timeout is far away.
+    let mut server = serve(&probe_with(&[
+        "--drain-timeout",
+        "2s",
+        "--header-timeout",
+        "10m",
+    ]));
     let _stalled = stalled(server.addr, b"GET /hello HTTP/1.1\r\nHost: x\r\n");
     let mut busy = stalled(
         server.addr,
