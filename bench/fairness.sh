@@ -161,7 +161,7 @@ core. There is no wasmtime equivalent (one program per process).
 | case | measured | target |
 |---|---|---|
 | weight 1 vs weight 3, node pinned to one core | {lshare:.1f} % / {hshare:.1f} % ({light / 1000:.2f} s / {heavy / 1000:.2f} s of CPU) | 25 ± 5 % / 75 ± 5 %: {ok(abs(lshare - 25) <= 5)} |
-| `limits.cpu: 0.5` beside an uncapped one, idle 2-core node | {half / 1000 / secs:.2f} cores (uncapped: {free / 1000 / secs:.2f}) | ≤ 0.5: {ok(half / 1000 / secs <= 0.5)} |
+| `limits.cpu: 0.5` beside an uncapped one, unpinned 2-core node | {half / 1000 / secs:.2f} cores (uncapped: {free / 1000 / secs:.2f}) | ≤ 0.5: {ok(half / 1000 / secs <= 0.5)} |
 | HTTP p50 / p99 alone, one core | {a50:.2f} ms / {a99:.2f} ms ({arps:.0f} req/s) | |
 | HTTP p50 / p99 beside a CPU hog, one core | {b50:.2f} ms / {b99:.2f} ms ({brps:.0f} req/s) | p99 ≤ 2× alone: {ok(b99 <= 2 * a99)} |
 
