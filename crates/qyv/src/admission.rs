@@ -66,6 +66,12 @@ fn with_hint(m: &Manifest, purpose: Purpose, mut f: Finding) -> Finding {
                 _ => "`qyv run` runs one instance".into(),
             });
         }
+        Reason::NodeOnly => {
+            f.detail.hint = Some(match purpose {
+                Purpose::Serve => "`qyv serve` neither caps nor shares the CPU".into(),
+                _ => "`qyv run` neither caps nor shares the CPU".into(),
+            });
+        }
         Reason::BundleWrites => {
             f.detail.hint = Some(
                 "give the app a writable folder when it runs (qyv run --dir HOST::GUEST)".into(),

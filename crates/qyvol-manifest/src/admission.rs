@@ -101,6 +101,8 @@ pub enum Reason {
     NotHttp,
     /// Fields only a cluster acts on (`replicas`, `scheduler`).
     ClusterOnly,
+    /// Fields only a node acts on (`limits.cpu`, `scheduler.weight`).
+    NodeOnly,
     /// `permissions.fs: full`: the host's whole file system.
     HostFiles,
     /// A write to files that a bundle holds read-only.
@@ -194,6 +196,18 @@ impl Manifest {
             .at(self.location(first));
             found.push(Finding::new(Severity::Note, Reason::ClusterOnly, detail));
         }
+        let node = self.node_only_fields();
+        if purpose.starts_here()
+            && let Some(first) = node.first()
+        {
+            let detail = ManifestError::new(
+                &self.file,
+                ErrorKind::Runtime,
+                format!("{} take effect on a node (qyv deploy)", node.join(", ")),
+            )
+            .at(self.location(first));
+            found.push(Finding::new(Severity::Note, Reason::NodeOnly, detail));
+        }
         found.sort_by_key(|f| f.severity);
         found
     }
@@ -272,8 +286,25 @@ impl Manifest {
         if self.replicas.is_some() {
             fields.push("replicas");
         }
-        if self.scheduler.is_some() {
+        // `scheduler.weight` alone is the node's business.
+        if self.scheduler.is_some()
+            && (self.location("scheduler.strategy").is_some()
+                || self.location("scheduler.constraints").is_some()
+                || self.location("scheduler.weight").is_none())
+        {
             fields.push("scheduler");
+        }
+        fields
+    }
+
+    /// Fields set in the manifest that only a node acts on: the CPU share.
+    pub(crate) fn node_only_fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.limits.cpu_millicores.is_some() {
+            fields.push("limits.cpu");
+        }
+        if self.scheduler.as_ref().is_some_and(|s| s.weight.is_some()) {
+            fields.push("scheduler.weight");
         }
         fields
     }

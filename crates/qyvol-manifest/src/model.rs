@@ -70,6 +70,18 @@ pub struct Limits {
     pub timeout: Option<Duration>,
     /// Instruction budget.
     pub fuel: Option<u64>,
+    /// Most CPU the app may use on a node, in thousandths of a core
+    /// (`limits.cpu: 0.5` is 500), even when the node is idle.
+    #[serde(rename = "cpu", serialize_with = "serialize_cores")]
+    pub cpu_millicores: Option<u32>,
+}
+
+/// Thousandths of a core, written as cores.
+fn serialize_cores<S: Serializer>(value: &Option<u32>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(m) => serializer.serialize_f64(f64::from(*m) / 1000.0),
+        None => serializer.serialize_none(),
+    }
 }
 
 fn serialize_duration<S: Serializer>(
@@ -135,6 +147,9 @@ pub struct Scheduler {
     pub strategy: Strategy,
     /// `KEY=VALUE` labels a node must carry to get a replica, as written.
     pub constraints: Vec<String>,
+    /// The app's share of a node's CPU when apps compete for it, against
+    /// the others' weights (1 when unset).
+    pub weight: Option<u32>,
 }
 
 /// How `qyv build` makes the entrypoint (`build:`).

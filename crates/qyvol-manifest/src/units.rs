@@ -286,6 +286,46 @@ pub fn format_duration(duration: Duration) -> String {
     format!("{}.{}s", nanos / SECOND, fraction.trim_end_matches('0'))
 }
 
+/// Most cores `limits.cpu` may name.
+pub const MAX_CPU_CORES: u32 = 1024;
+
+/// `limits.cpu`: cores as a number (`0.5`, `2`) or thousandths of a core
+/// with `m` (`500m`), in thousandths of a core.
+pub fn parse_cpu(text: &str) -> Result<u32, String> {
+    let example =
+        "write cores as a number, e.g. 0.5 (half a core) or 2, or thousandths with m, e.g. 250m";
+    let text = text.trim();
+    let millicores = if let Some(m) = text.strip_suffix('m') {
+        m.parse::<u64>()
+            .map_err(|_| format!("{text:?} is not a CPU amount; {example}"))?
+    } else {
+        let cores: f64 = text
+            .parse()
+            .ok()
+            .filter(|c: &f64| c.is_finite())
+            .ok_or_else(|| format!("{text:?} is not a CPU amount; {example}"))?;
+        if cores < 0.0 {
+            return Err(format!("must be more than 0 cores; got {text}; {example}"));
+        }
+        let m = cores * 1000.0;
+        // 1.1 × 1000 is 1100.0000000000002 in floating point.
+        if (m - m.round()).abs() > 1e-6 {
+            return Err(format!(
+                "{text} is finer than a thousandth of a core; round it, e.g. {:.3}",
+                cores
+            ));
+        }
+        m.round().min(u64::MAX as f64) as u64
+    };
+    if millicores == 0 {
+        return Err(format!("must be more than 0 cores; got {text}; {example}"));
+    }
+    if millicores > u64::from(MAX_CPU_CORES) * 1000 {
+        return Err(format!("at most {MAX_CPU_CORES} cores; got {text}"));
+    }
+    Ok(millicores as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

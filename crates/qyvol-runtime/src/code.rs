@@ -9,6 +9,8 @@ use wasmtime::component::Component;
 
 use crate::kind::WasmKind;
 
+// Cloning shares the compiled code (it is reference-counted).
+#[derive(Clone)]
 pub(crate) enum Code {
     Module(Module),
     Component(Component),

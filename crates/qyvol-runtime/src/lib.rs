@@ -12,7 +12,8 @@
 //! outgoing requests under `permissions.net`, apps calling each other
 //! in-process), and runs apps from `.qyvbin` bundles, using their
 //! precompiled code when it fits this engine (it makes that code for
-//! `qyv pack` too). It knows nothing of command lines: the `qyv` binary
+//! `qyv pack` too). A host that runs many programs at once runs them as
+//! async tasks ([`Executor`]) under CPU shares ([`sched`]). It knows nothing of command lines: the `qyv` binary
 //! builds a [`RunSpec`] (or [`serve::ServeApp`]s) and presents the results.
 
 mod bundle;
@@ -34,8 +35,10 @@ mod net;
 mod outcome;
 mod output;
 mod run;
+pub mod sched;
 pub mod serve;
 mod spec;
+mod task;
 mod threads;
 mod wasi;
 
@@ -57,3 +60,4 @@ pub use outcome::{Ending, Outcome};
 pub use output::{OutputSink, StdStream, Stdio};
 pub use run::{RunReport, run};
 pub use spec::{Preopen, RunSpec};
+pub use task::Executor;

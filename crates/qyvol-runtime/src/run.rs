@@ -49,27 +49,64 @@ pub struct RunReport {
 }
 
 /// Runs a program to its end.
-pub fn run(mut spec: RunSpec) -> Result<RunReport, RuntimeError> {
+pub fn run(spec: RunSpec) -> Result<RunReport, RuntimeError> {
     let started = Instant::now();
-    crate::guard::check(&spec)?;
     let engine = EngineOptions::for_spec(&spec).engine()?;
+    let prepared = prepare(spec, &engine)?;
+    let execution = match prepared.spec.timeout {
+        None => execute(
+            &engine,
+            prepared.code.clone(),
+            &prepared.spec,
+            &prepared.gate,
+        )?,
+        Some(limit) => execute_with_deadline(
+            engine,
+            prepared.code.clone(),
+            prepared.spec.clone(),
+            prepared.gate.clone(),
+            limit,
+        )?,
+    };
+    Ok(prepared.report(execution, started))
+}
+
+/// A program ready to run on an engine: its code, loaded or compiled, and
+/// its spec with the bundle's mounts in place. Shared by `qyv run` (which
+/// runs it on its thread) and the tasks of a node (crate::task).
+pub(crate) struct Prepared {
+    pub(crate) spec: RunSpec,
+    pub(crate) code: Code,
+    pub(crate) gate: NetGate,
+    kind: WasmKind,
+    source: crate::metrics::CodeSource,
+    read_time: Duration,
+    code_time: Duration,
+    warnings: Vec<String>,
+    notes: Vec<String>,
+    /// Holds a bundle's temporary files folder, if it needs one, until the
+    /// program has ended.
+    _bundle_files: Option<tempfile::TempDir>,
+}
+
+/// Checks the spec's mounts and gets the code for `engine`.
+pub(crate) fn prepare(mut spec: RunSpec, engine: &Engine) -> Result<Prepared, RuntimeError> {
+    crate::guard::check(&spec)?;
     if let Some(control) = &spec.control {
-        control.attach(&engine);
+        control.attach(engine);
     }
-    // Holds a bundle's temporary files folder, if it needs one, until the
-    // program has ended.
-    let mut _bundle_files = None;
+    let mut bundle_files = None;
     let loaded = match (&spec.bundle, &spec.cache) {
         (Some(run), cache) => {
-            let unpacked = unpack(&engine, run, cache.as_ref())?;
+            let unpacked = unpack(engine, run, cache.as_ref())?;
             // The manifest's mounts come first, as they do for a manifest;
             // `--dir` flags follow.
             spec.preopens.splice(0..0, unpacked.mounts(run));
-            _bundle_files = unpacked._temp;
+            bundle_files = unpacked._temp;
             unpacked.code
         }
-        (None, Some(cache)) => cache.load(&engine, &spec.wasm)?,
-        (None, None) => load_uncached(&engine, &spec.wasm)?,
+        (None, Some(cache)) => cache.load(engine, &spec.wasm)?,
+        (None, None) => load_uncached(engine, &spec.wasm)?,
     };
     let LoadedCode {
         code,
@@ -82,45 +119,56 @@ pub fn run(mut spec: RunSpec) -> Result<RunReport, RuntimeError> {
     } = loaded;
     let gate = NetGate::new(&spec.net);
     warnings.extend(gate.warnings.iter().cloned());
-
-    let timeout = spec.timeout;
-    let execution = match timeout {
-        None => execute(&engine, code, &spec, &gate)?,
-        Some(limit) => execute_with_deadline(engine, code, spec.clone(), gate.clone(), limit)?,
-    };
-
-    let mut outcome = execution.outcome;
-    if !outcome.succeeded() {
-        outcome = explain(outcome, &execution.limiter, &spec, &gate);
-    }
-    let metrics = Metrics {
-        read_ms: ms(read_time),
-        code_ms: ms(code_time),
-        code_source: Some(source),
-        instantiate_ms: ms(execution.instantiate_time),
-        run_ms: ms(execution.run_time),
-        total_ms: ms(started.elapsed()),
-        peak_memory_bytes: execution.limiter.peak,
-        exit_code: Some(outcome.exit_code()),
-        fuel_consumed: execution.fuel_consumed,
-    };
-    Ok(RunReport {
-        outcome,
-        metrics,
+    Ok(Prepared {
+        spec,
+        code,
+        gate,
         kind,
+        source,
+        read_time,
+        code_time,
         warnings,
-        coarse_exit: execution.coarse_exit,
         notes,
+        _bundle_files: bundle_files,
     })
 }
 
-struct Execution {
-    outcome: Outcome,
-    instantiate_time: Duration,
-    run_time: Duration,
-    limiter: LimiterView,
-    fuel_consumed: Option<u64>,
-    coarse_exit: bool,
+impl Prepared {
+    /// How the run went, from its execution; `started` is when it began.
+    pub(crate) fn report(self, execution: Execution, started: Instant) -> RunReport {
+        let mut outcome = execution.outcome;
+        if !outcome.succeeded() {
+            outcome = explain(outcome, &execution.limiter, &self.spec, &self.gate);
+        }
+        let metrics = Metrics {
+            read_ms: ms(self.read_time),
+            code_ms: ms(self.code_time),
+            code_source: Some(self.source),
+            instantiate_ms: ms(execution.instantiate_time),
+            run_ms: ms(execution.run_time),
+            total_ms: ms(started.elapsed()),
+            peak_memory_bytes: execution.limiter.peak,
+            exit_code: Some(outcome.exit_code()),
+            fuel_consumed: execution.fuel_consumed,
+        };
+        RunReport {
+            outcome,
+            metrics,
+            kind: self.kind,
+            warnings: self.warnings,
+            coarse_exit: execution.coarse_exit,
+            notes: self.notes,
+        }
+    }
+}
+
+pub(crate) struct Execution {
+    pub(crate) outcome: Outcome,
+    pub(crate) instantiate_time: Duration,
+    pub(crate) run_time: Duration,
+    pub(crate) limiter: LimiterView,
+    pub(crate) fuel_consumed: Option<u64>,
+    pub(crate) coarse_exit: bool,
 }
 
 /// Runs on a worker thread so that a program blocked in a host call cannot
@@ -169,12 +217,12 @@ fn execute_with_deadline(
     }
 }
 
-struct P1State {
-    wasi: WasiP1Ctx,
+pub(crate) struct P1State {
+    pub(crate) wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
 }
 
-struct P2State {
+pub(crate) struct P2State {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
@@ -210,8 +258,45 @@ fn execute(
     }
 }
 
+/// A store for a preview-1 module, its memory limited.
+pub(crate) fn p1_store(
+    engine: &Engine,
+    mut builder: wasmtime_wasi::WasiCtxBuilder,
+    spec: &RunSpec,
+) -> Store<P1State> {
+    let state = P1State {
+        wasi: builder.build_p1(),
+        limiter: limiter(spec),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store
+}
+
+/// A store for a component, its memory limited and its lookups gated.
+pub(crate) fn p2_store(
+    engine: &Engine,
+    mut builder: wasmtime_wasi::WasiCtxBuilder,
+    spec: &RunSpec,
+    gate: &NetGate,
+) -> Store<P2State> {
+    let state = P2State {
+        wasi: builder.build(),
+        table: ResourceTable::new(),
+        limiter: limiter(spec),
+        gate: gate.clone(),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store
+}
+
+fn limiter(spec: &RunSpec) -> MemoryLimiter {
+    MemoryLimiter::new(spec.memory).publishing(spec.control.as_ref().map(RunControl::memory_gauge))
+}
+
 /// Budget the store starts with so that the first epoch tick interrupts it.
-fn prepare_store<T>(store: &mut Store<T>, spec: &RunSpec) -> Result<(), RuntimeError> {
+pub(crate) fn prepare_store<T>(store: &mut Store<T>, spec: &RunSpec) -> Result<(), RuntimeError> {
     if spec.timeout.is_some() || spec.control.is_some() {
         store.set_epoch_deadline(1);
     }
@@ -234,19 +319,13 @@ fn fuel_used<T>(store: &Store<T>, spec: &RunSpec) -> Option<u64> {
 fn execute_module(
     engine: &Engine,
     module: &Module,
-    mut builder: wasmtime_wasi::WasiCtxBuilder,
+    builder: wasmtime_wasi::WasiCtxBuilder,
     spec: &RunSpec,
 ) -> Result<Execution, RuntimeError> {
     let mut linker: Linker<P1State> = Linker::new(engine);
     p1::add_to_linker_sync(&mut linker, |s| &mut s.wasi)
         .map_err(|e| RuntimeError::Engine(chain(&e)))?;
-    let state = P1State {
-        wasi: builder.build_p1(),
-        limiter: MemoryLimiter::new(spec.memory)
-            .publishing(spec.control.as_ref().map(RunControl::memory_gauge)),
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limiter);
+    let mut store = p1_store(engine, builder, spec);
     prepare_store(&mut store, spec)?;
 
     let started = Instant::now();
@@ -289,7 +368,7 @@ fn execute_module(
 fn execute_component(
     engine: &Engine,
     component: &Component,
-    mut builder: wasmtime_wasi::WasiCtxBuilder,
+    builder: wasmtime_wasi::WasiCtxBuilder,
     spec: &RunSpec,
     gate: &NetGate,
 ) -> Result<Execution, RuntimeError> {
@@ -313,15 +392,7 @@ fn execute_component(
         message: diagnosis::not_a_command(&exports),
         handler: diagnosis::is_handler(&exports),
     })?;
-    let state = P2State {
-        wasi: builder.build(),
-        table: ResourceTable::new(),
-        limiter: MemoryLimiter::new(spec.memory)
-            .publishing(spec.control.as_ref().map(RunControl::memory_gauge)),
-        gate: gate.clone(),
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limiter);
+    let mut store = p2_store(engine, builder, spec, gate);
     prepare_store(&mut store, spec)?;
 
     let started = Instant::now();
@@ -350,7 +421,7 @@ fn execute_component(
 /// The program is about to run its entry point: unless it was stopped
 /// already (the store's epoch deadline is set, so a later stop interrupts
 /// it), tell the supervisor it started.
-fn entering(spec: &RunSpec) -> Option<Outcome> {
+pub(crate) fn entering(spec: &RunSpec) -> Option<Outcome> {
     let control = spec.control.as_ref()?;
     if control.is_stopped() {
         return Some(Outcome::Stopped);
@@ -363,7 +434,7 @@ fn entering(spec: &RunSpec) -> Option<Outcome> {
 /// failed at run time (a start function trapped, or the initial memory was
 /// over the limit) ends it like a trap does, and so does a stop that came
 /// during instantiation.
-fn finish_early<T: LimiterAccess>(
+pub(crate) fn finish_early<T: LimiterAccess>(
     outcome: Outcome,
     started: Instant,
     store: &Store<T>,
@@ -378,7 +449,7 @@ fn finish_early<T: LimiterAccess>(
     ))
 }
 
-fn execution<T: LimiterAccess>(
+pub(crate) fn execution<T: LimiterAccess>(
     outcome: Outcome,
     instantiate_time: Duration,
     run_time: Duration,
@@ -399,7 +470,7 @@ fn execution<T: LimiterAccess>(
     }
 }
 
-trait LimiterAccess {
+pub(crate) trait LimiterAccess {
     fn limiter(&self) -> &MemoryLimiter;
 }
 
@@ -417,7 +488,7 @@ impl LimiterAccess for P2State {
 
 /// Whether the component can report an exact exit code: only through WASI
 /// 0.2.12's `wasi:cli/exit.exit-with-code`; plain `exit` says ok or error.
-fn imports_exit_with_code(engine: &Engine, component: &Component) -> bool {
+pub(crate) fn imports_exit_with_code(engine: &Engine, component: &Component) -> bool {
     use wasmtime::component::types::ComponentItem;
     component
         .component_type()

@@ -1,7 +1,7 @@
 //! Builds the WASI context of a run from its spec: arguments, environment
 //! (only what the spec names: the host's never leaks in), preopened folders
-//! with their access, stdio, and the network gate. `qyv run` and `qyv serve`
-//! share everything but stdio and blocking.
+//! with their access, stdio, and the network gate. `qyv run`, the node's
+//! tasks and `qyv serve` share everything but stdio and blocking.
 
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
@@ -14,6 +14,15 @@ pub(crate) fn context(spec: &RunSpec, gate: &NetGate) -> Result<WasiCtxBuilder, 
     // One program per process: blocking the thread on file I/O is cheaper
     // than bouncing every call through the async runtime.
     b.allow_blocking_current_thread(true);
+    spec.stdio.apply(&mut b);
+    Ok(b)
+}
+
+/// The context of a program that runs as an async task beside others
+/// (crate::task): its file I/O goes through the runtime's blocking pool,
+/// so that one program's slow disk never holds up another's turn.
+pub(crate) fn task_context(spec: &RunSpec, gate: &NetGate) -> Result<WasiCtxBuilder, RuntimeError> {
+    let mut b = grants(spec, gate)?;
     spec.stdio.apply(&mut b);
     Ok(b)
 }

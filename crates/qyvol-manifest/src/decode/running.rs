@@ -11,7 +11,7 @@ use crate::error::{ErrorKind, ManifestError};
 use crate::fields::{MAX_HTTP_CONCURRENCY, MAX_HTTP_QUEUE, MAX_REPLICAS};
 use crate::model::{AppType, Http, Limits, Manifest, Scheduler, Strategy};
 use crate::schema::{DURATION_PATTERN, SIZE_PATTERN};
-use crate::units::{self, WASM_PAGE_SIZE};
+use crate::units::{self, MAX_CPU_CORES, WASM_PAGE_SIZE};
 use crate::yaml::{Node, Value};
 
 /// `limits:`.
@@ -67,6 +67,23 @@ pub(super) const LIMITS: Section<Limits> = Section {
                 })
             },
         },
+        Field {
+            name: "cpu",
+            required: None,
+            decode: |d, node, path, l| {
+                l.cpu_millicores = Some(d.cpu(node, path)?);
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Most CPU the app uses on a node, in cores, even when the node is idle: 0.5 is half a core, 2 two cores, 250m a quarter. Unset: no cap (under contention apps share by scheduler.weight).",
+                    "anyOf": [
+                        {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_CPU_CORES},
+                        {"type": "string", "pattern": "^[0-9]+m$"},
+                    ],
+                })
+            },
+        },
     ],
 };
 
@@ -117,7 +134,7 @@ pub(super) const HTTP: Section<Http> = Section {
 
 /// `scheduler:`, for cluster deploys.
 pub(super) const SCHEDULER: Section<Scheduler> = Section {
-    description: "Placement of replicas in a cluster (used by cluster deploys only).",
+    description: "Placement of replicas in a cluster (strategy, constraints: used by cluster deploys) and the app's CPU share on a node (weight).",
     expected: "a mapping like {strategy: spread}",
     fields: &[
         Field {
@@ -150,8 +167,28 @@ pub(super) const SCHEDULER: Section<Scheduler> = Section {
                 })
             },
         },
+        Field {
+            name: "weight",
+            required: None,
+            decode: |d, node, path, s| {
+                s.weight = Some(d.bounded(node, path, 1, MAX_WEIGHT, "the CPU share")?);
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "The app's share of a node's CPU when apps compete for it, against the other apps' weights: an app of weight 3 gets three times the CPU of one of weight 1. Measured CPU time, shared at every 10 ms slice.",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_WEIGHT,
+                    "default": 1,
+                })
+            },
+        },
     ],
 };
+
+/// Most `scheduler.weight`.
+const MAX_WEIGHT: u32 = 10_000;
 
 impl Decoder<'_> {
     /// `scheduler.constraints`: labels as `KEY=VALUE`.
@@ -191,6 +228,12 @@ impl Decoder<'_> {
     fn memory(&self, node: &Node, path: &str) -> Result<u64> {
         let text = self.text(node, path, "a size like 128MiB")?;
         units::parse_memory_limit(text).map_err(|message| self.invalid(node, path, message))
+    }
+
+    /// `limits.cpu`: cores.
+    fn cpu(&self, node: &Node, path: &str) -> Result<u32> {
+        let text = self.text(node, path, "a number of cores like 0.5")?;
+        units::parse_cpu(text).map_err(|message| self.invalid(node, path, message))
     }
 
     /// `limits.timeout`: a duration with its unit.

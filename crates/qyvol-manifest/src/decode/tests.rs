@@ -466,6 +466,58 @@ fn env_names_and_order() {
 }
 
 #[test]
+fn cpu_caps_and_weights() {
+    let m = ok(&with("limits:\n  cpu: 0.5\nscheduler:\n  weight: 3\n"));
+    assert_eq!(m.limits.cpu_millicores, Some(500));
+    assert_eq!(m.scheduler.as_ref().and_then(|s| s.weight), Some(3));
+    assert_eq!(
+        ok(&with("limits: {cpu: 2}\n")).limits.cpu_millicores,
+        Some(2000)
+    );
+    assert_eq!(
+        ok(&with("limits: {cpu: 250m}\n")).limits.cpu_millicores,
+        Some(250)
+    );
+    assert_eq!(
+        ok(&with("limits: {cpu: 1.1}\n")).limits.cpu_millicores,
+        Some(1100)
+    );
+    assert_eq!(ok(BASE).limits.cpu_millicores, None);
+    assert_eq!(
+        err(&with("limits:\n  cpu: 0\n")),
+        "hello.qyv:4:8: limits.cpu: must be more than 0 cores; got 0; write cores as a number, e.g. 0.5 (half a core) or 2, or thousandths with m, e.g. 250m"
+    );
+    assert_eq!(
+        err(&with("limits:\n  cpu: -1\n")),
+        "hello.qyv:4:8: limits.cpu: must be more than 0 cores; got -1; write cores as a number, e.g. 0.5 (half a core) or 2, or thousandths with m, e.g. 250m"
+    );
+    assert_eq!(
+        err(&with("limits:\n  cpu: half\n")),
+        "hello.qyv:4:8: limits.cpu: \"half\" is not a CPU amount; write cores as a number, e.g. 0.5 (half a core) or 2, or thousandths with m, e.g. 250m"
+    );
+    assert_eq!(
+        err(&with("limits:\n  cpu: 0.0001\n")),
+        "hello.qyv:4:8: limits.cpu: 0.0001 is finer than a thousandth of a core; round it, e.g. 0.000"
+    );
+    assert_eq!(
+        err(&with("limits:\n  cpu: 5000\n")),
+        "hello.qyv:4:8: limits.cpu: at most 1024 cores; got 5000"
+    );
+    assert_eq!(
+        err(&with("limits:\n  cpu: [1]\n")),
+        "hello.qyv:4:8: limits.cpu: expected a number of cores like 0.5, got a list"
+    );
+    assert_eq!(
+        err(&with("scheduler:\n  weight: 0\n")),
+        "hello.qyv:4:11: scheduler.weight: the CPU share: must be between 1 and 10000; got 0"
+    );
+    assert_eq!(
+        err(&with("scheduler:\n  weight: 1.5\n")),
+        "hello.qyv:4:11: scheduler.weight: expected a whole number, got 1.5"
+    );
+}
+
+#[test]
 fn limits() {
     let m = ok(&with(
         "limits:\n  memory: 67108864\n  timeout: 500ms\n  fuel: 5\n",

@@ -46,6 +46,7 @@ fn status(row: &AppRow, rev: &RevisionRow, live: Option<Live>) -> AppStatus {
         ended_at: live.ended_at.map(rfc3339),
         next_start_at: live.next_start_at.map(rfc3339),
         memory_bytes: live.memory(),
+        cpu_ms: live.cpu_time().as_millis() as u64,
         deployed_at: rfc3339(rev.created_at),
         source: row.source.clone(),
         restart: live.restart.map(|r| r.to_string()),

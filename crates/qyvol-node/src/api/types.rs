@@ -101,6 +101,11 @@ pub struct AppStatus {
     pub next_start_at: Option<String>,
     /// Linear memory of the running instance, in bytes.
     pub memory_bytes: u64,
+    /// CPU time the app's instances used since the node started, in
+    /// milliseconds (commands and services; an HTTP app's requests are
+    /// not counted).
+    #[serde(default)]
+    pub cpu_ms: u64,
     /// When the current revision was deployed.
     pub deployed_at: String,
     /// `api`, or `apps-dir:FILE` for an app from the node's boot folder.

@@ -3,9 +3,11 @@
 //! Each app that should run has a task: a `command` runs once, to the end,
 //! and its exit is recorded; a `service` is started again by its
 //! `restart` policy, after a back-off that grows while it keeps ending
-//! soon. Instances run on threads of their own (the engine's WASI host is
-//! synchronous), with their output going to the app's log and a
-//! `RunControl` that stops them. Every change to an app (deploy, start,
+//! soon. Instances run as tasks on the node's async runtime (the runtime's
+//! [`Executor`]), a few threads for every app, each under its CPU share
+//! (`scheduler.weight`, `limits.cpu`), with their output going to the
+//! app's log; a stop drops the task, so it ends at once whatever the
+//! program is doing. Every change to an app (deploy, start,
 //! stop, restart, rollback, removal) goes through [`Supervisor::apply`]
 //! while the app's lock is held, so changes to one app happen one after
 //! the other and changes to different apps do not wait for each other.
@@ -26,8 +28,9 @@ use std::time::Instant;
 use qyvol_manifest::bundle::{Bundle, Standing, TrustPolicy};
 use qyvol_manifest::sync::lock;
 use qyvol_manifest::{AppType, Manifest, Restart};
+use qyvol_runtime::sched::CpuShare;
 use qyvol_runtime::serve::ServeHandle;
-use qyvol_runtime::{CodeCache, RunControl};
+use qyvol_runtime::{CodeCache, Executor, RunControl};
 use tokio::sync::{Notify, OwnedMutexGuard, watch};
 use tokio::task::JoinHandle;
 
@@ -52,6 +55,10 @@ pub struct Live {
     pub restarts: u32,
     /// The running instance's control, for its memory.
     pub control: Option<RunControl>,
+    /// The running instance's CPU share, for the CPU time it used.
+    pub share: Option<CpuShare>,
+    /// CPU time of the instances that ended, since the node started.
+    pub cpu_ended: std::time::Duration,
     /// Ended instances by exit status, since the node started.
     pub exits: BTreeMap<i32, u64>,
     /// Time instances ran, in total, since the node started.
@@ -71,6 +78,15 @@ impl Live {
                 || (self.control.is_some()
                     && matches!(self.state, State::Starting | State::Running)),
         )
+    }
+
+    /// CPU time the app's instances used since the node started.
+    pub fn cpu_time(&self) -> std::time::Duration {
+        self.cpu_ended
+            + self
+                .share
+                .as_ref()
+                .map_or_else(Default::default, CpuShare::cpu_time)
     }
 
     pub fn memory(&self) -> u64 {
@@ -126,12 +142,30 @@ pub(crate) struct Shared {
     pub limits: NodeLimits,
     /// The node's HTTP server, when it was started with `--http`.
     pub http: Option<ServeHandle>,
+    /// Runs the instances of commands and services, under CPU shares.
+    pub executor: Executor,
     /// Held while a deploy checks an HTTP app's route and stores it, so
     /// that two apps never get one route.
     routes: tokio::sync::Mutex<()>,
     apps: Mutex<HashMap<String, Slot>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub started: Instant,
+}
+
+impl Shared {
+    /// The CPU share of one instance of the app.
+    pub(crate) fn share(&self, manifest: &Manifest) -> CpuShare {
+        let weight = manifest
+            .scheduler
+            .as_ref()
+            .and_then(|s| s.weight)
+            .unwrap_or(qyvol_runtime::sched::DEFAULT_WEIGHT);
+        let cap = manifest
+            .limits
+            .cpu_millicores
+            .map(|m| f64::from(m) / 1000.0);
+        self.executor.scheduler().share(weight, cap)
+    }
 }
 
 /// Proof that the caller holds an app's lock.
@@ -189,6 +223,7 @@ impl Supervisor {
                 trust,
                 limits,
                 http,
+                executor: Executor::new(),
                 routes: tokio::sync::Mutex::new(()),
                 apps: Mutex::new(HashMap::new()),
                 locks: Mutex::new(HashMap::new()),

@@ -8,34 +8,32 @@ use qyvol_manifest::bundle::Bundle;
 use qyvol_manifest::{AppType, Restart};
 use qyvol_runtime::{Outcome, RunControl, RunReport, RunSpec, RuntimeError, Stdio};
 use tokio::sync::{Notify, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use super::backoff::Backoff;
 use super::{Live, Prepared, Shared, db};
 use crate::api::types::State;
+use crate::logs::InstanceOutput;
 use crate::store::{EventKind, RunEnd, StartedRun};
 use crate::time::now_ms;
-
-/// How long a stopped instance gets to end before the node stops waiting
-/// for it. One running wasm ends at its next epoch check, well within this;
-/// one blocked in a host call (a long sleep, a read) cannot be interrupted,
-/// and waiting longer would only delay the deploy or stop that asked: its
-/// thread is left to end when the call returns (the epoch deadline, already
-/// passed, stops it as soon as it is back in wasm).
-pub const STOP_GRACE: Duration = Duration::from_millis(100);
+use qyvol_runtime::sched::CpuShare;
 
 /// How an instance's wait ended.
 enum Ending {
     Ran(Result<RunReport, RuntimeError>),
-    /// Asked to stop; it ended (with this result) within the grace time, or
-    /// not (`None`).
-    Stopped(Option<Result<RunReport, RuntimeError>>),
+    /// Asked to stop: its task was dropped, whatever it was doing.
+    Stopped {
+        memory: u64,
+    },
 }
 
-/// A running instance.
+/// A running instance: a task on the node's runtime.
 struct Instance {
     control: RunControl,
     started: oneshot::Receiver<()>,
-    done: oneshot::Receiver<Result<RunReport, RuntimeError>>,
+    done: JoinHandle<Result<RunReport, RuntimeError>>,
+    output: Arc<InstanceOutput>,
+    share: CpuShare,
 }
 
 fn start(shared: &Shared, app: &Prepared) -> Result<Instance, String> {
@@ -59,20 +57,16 @@ fn start(shared: &Shared, app: &Prepared) -> Result<Instance, String> {
     control.on_start(move || {
         let _ = started_tx.send(());
     });
-    let (done_tx, done) = oneshot::channel();
-    std::thread::Builder::new()
-        .name(format!("app {}", app.name))
-        .stack_size(8 << 20)
-        .spawn(move || {
-            let result = qyvol_runtime::run(spec);
-            output.finish();
-            let _ = done_tx.send(result);
-        })
-        .map_err(|e| format!("cannot start a thread for the app: {e}"))?;
+    let executor = shared.executor.clone();
+    let share = shared.share(&app.manifest);
+    let for_run = share.clone();
+    let done = tokio::spawn(async move { executor.run(spec, for_run).await });
     Ok(Instance {
         control,
         started,
         done,
+        output,
+        share,
     })
 }
 
@@ -88,16 +82,15 @@ async fn wait(instance: &mut Instance, stop: &Notify, live: &watch::Sender<Live>
                 }
             }
             r = &mut instance.done => {
-                return Ending::Ran(r.unwrap_or_else(|_| Err(RuntimeError::Engine("the app's thread ended without a result".into()))));
+                return Ending::Ran(r.unwrap_or_else(|e| Err(RuntimeError::Engine(format!("the app's task failed: {e}")))));
             }
             _ = stop.notified() => {
-                instance.control.stop();
-                return Ending::Stopped(
-                    tokio::time::timeout(STOP_GRACE, &mut instance.done)
-                        .await
-                        .ok()
-                        .and_then(Result::ok),
-                );
+                // Dropping the task's future ends the program where it is:
+                // in wasm (at its next yield) or in a host call (now).
+                instance.done.abort();
+                let _ = (&mut instance.done).await;
+                // Linear memories never shrink: what it holds now is its peak.
+                return Ending::Stopped { memory: instance.control.memory() };
             }
         }
     }
@@ -105,10 +98,10 @@ async fn wait(instance: &mut Instance, stop: &Notify, live: &watch::Sender<Live>
 
 /// How an instance ended, in words and as the store records it.
 fn describe(app: &str, ending: &Ending) -> RunEnd {
-    let stopped = |reason: String, report: Option<&RunReport>| RunEnd {
-        exit_code: report.map(|r| r.outcome.exit_code()),
+    let stopped = |reason: String, peak_memory: Option<u64>| RunEnd {
+        exit_code: Some(Outcome::Stopped.exit_code()),
         reason,
-        peak_memory: report.map(|r| r.metrics.peak_memory_bytes),
+        peak_memory,
         kind: EventKind::Stopped,
     };
     match ending {
@@ -126,15 +119,7 @@ fn describe(app: &str, ending: &Ending) -> RunEnd {
             },
         },
         Ending::Ran(Err(e)) => failed(format!("could not start: {e}")),
-        Ending::Stopped(Some(Ok(r))) => stopped("stopped".into(), Some(r)),
-        Ending::Stopped(Some(Err(e))) => stopped(format!("stopped before it started ({e})"), None),
-        Ending::Stopped(None) => stopped(
-            format!(
-                "stopped; it was blocked in a host call and did not end within {} ms, so its thread was left to end when the call returns",
-                STOP_GRACE.as_millis()
-            ),
-            None,
-        ),
+        Ending::Stopped { memory } => stopped("stopped".into(), Some(*memory)),
     }
 }
 
@@ -255,13 +240,17 @@ impl Supervised<'_> {
             l.ended_at = None;
             l.next_start_at = None;
             l.control = Some(instance.control.clone());
+            l.share = Some(instance.share.clone());
         });
         let ending = wait(&mut instance, self.stop, live).await;
+        instance.output.finish();
         let took = begun.elapsed();
         let end = describe(&app.name, &ending);
         record(self.shared, &run, &end).await;
         live.send_modify(|l| {
             l.control = None;
+            l.share = None;
+            l.cpu_ended += instance.share.cpu_time();
             l.ended_at = Some(now_ms());
             l.exit_code = end.exit_code;
             l.reason = Some(end.reason.clone());

@@ -5,7 +5,8 @@
 //! `crash` (kill -9 inside a deploy), `trust` (token, pin, certificates,
 //! signatures), `api` (refused uploads, the API's errors and limits),
 //! `http` (HTTP apps on a node), `apps_dir` and `limits` (what a node
-//! grants), `logging` (the node's log). Moments inside a deploy are
+//! grants), `logging` (the node's log), `scheduler` (stops, idle
+//! services, CPU caps). Moments inside a deploy are
 //! reached with the daemon's test hold points (`QYVOL_TEST_HOLD`, see
 //! crates/qyvol-node/src/hold.rs), never with sleeps.
 
@@ -27,6 +28,7 @@ mod http;
 mod lifecycle;
 mod limits;
 mod logging;
+mod scheduler;
 mod trust;
 
 /// How long a test waits for a line the daemon must print before it calls
