@@ -464,7 +464,7 @@ pub(crate) mod tests {
                 "env": {"Z": "1", "A": "b"},
                 "permissions": {"fs": "read", "net": ["a.com:443"], "exec": false, "ai": false, "gfx": false},
                 "fs": [{"source": "./d", "target": "/d", "mode": "read", "type": "dir"}],
-                "limits": {"memory": 67108864, "timeout": "1m30s", "fuel": null},
+                "limits": {"memory": 67108864, "timeout": "1m30s", "fuel": null, "cpu": null},
                 "restart": null,
                 "http": null,
                 "replicas": null,

@@ -251,11 +251,11 @@ fn unknown_fields_with_did_you_mean() {
     );
     assert_eq!(
         err(&with("limits:\n  memroy: 1GiB\n")),
-        "hello.qyv:4:3: limits: unknown field \"memroy\" (did you mean \"memory\"?); allowed here: memory, timeout, fuel"
+        "hello.qyv:4:3: limits: unknown field \"memroy\" (did you mean \"memory\"?); allowed here: memory, timeout, fuel, cpu"
     );
     assert_eq!(
         err(&with("scheduler:\n  stratgy: pack\n")),
-        "hello.qyv:4:3: scheduler: unknown field \"stratgy\" (did you mean \"strategy\"?); allowed here: strategy, constraints"
+        "hello.qyv:4:3: scheduler: unknown field \"stratgy\" (did you mean \"strategy\"?); allowed here: strategy, constraints, weight"
     );
     assert_eq!(
         err(&with("scheduler:\n  constraints: [zone=a, zone]\n")),
