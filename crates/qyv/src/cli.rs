@@ -99,6 +99,16 @@ pub enum Command {
     /// Run apps on many nodes as one: a cluster on NATS JetStream
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Log in to an OCI registry; the credentials are kept where Docker
+    /// keeps them (~/.docker/config.json or its credential helper)
+    Login(LoginArgs),
+    /// Forget the credentials of an OCI registry
+    Logout(LogoutArgs),
+    /// Publish an app (.qyv, .qyvbin) or a wasm file to an OCI registry
+    Push(PushArgs),
+    /// Fetch an app or a wasm component from an OCI registry into the local
+    /// store (checked, and judged by the trust policy)
+    Pull(PullArgs),
 }
 
 /// Prints a parse error (or the help or version text clap answers with) and
@@ -402,6 +412,89 @@ pub struct PackArgs {
     /// bundle starts without compiling (used when a trusted key signed it)
     #[arg(long)]
     pub precompile: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The credentials are checked against the registry before they are kept. A \
+credential helper named by the Docker config (credsStore, credHelpers) keeps them if there is \
+one; otherwise they go into the config's auths, as `docker login` writes them."
+)]
+pub struct LoginArgs {
+    /// The registry: HOST[:PORT] (ghcr.io, docker.io, 127.0.0.1:5000)
+    pub registry: String,
+
+    /// The user name [default: asked on the terminal]
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+
+    /// Read the password (or access token) from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry: HOST[:PORT]
+    pub registry: String,
+}
+
+/// What `qyv push` publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PushFormat {
+    /// A Qyvol app: the .qyvbin bundle (a .qyv is packed first)
+    Qyv,
+    /// A bare .wasm in the CNCF wasm OCI layout, for any wasm tool
+    Wasm,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "REF is REGISTRY/NAMESPACE/APP:TAG (oci:// in front is accepted; without a \
+registry, Docker Hub). A .qyv is packed into a bundle first (signed with --sign KEY); a \
+.qyvbin is pushed as it is; a .wasm is pushed in the CNCF wasm layout (--format wasm). The \
+media types are in docs/hub.md. Prints the digest: REGISTRY/NAMESPACE/APP@DIGEST names \
+exactly what was pushed."
+)]
+pub struct PushArgs {
+    /// A .qyv manifest (or a folder holding one), a .qyvbin bundle, or a
+    /// .wasm file
+    #[arg(value_name = "MANIFEST_OR_WASM")]
+    pub source: PathBuf,
+
+    /// Where to push: REGISTRY/NAMESPACE/APP:TAG
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Sign the bundle packed from a .qyv with this private key
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+
+    /// qyv (a Qyvol app) or wasm (a bare wasm file) [default: wasm for a
+    /// .wasm, qyv otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<PushFormat>,
+
+    /// Send the bundle in chunks of this size (for registries and proxies
+    /// that cap a request's size) [default: one request]
+    #[arg(long, value_name = "SIZE", value_parser = qyvol_manifest::parse_size)]
+    pub chunk_size: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The artifact goes into the local store beside the compiled-code cache \
+($QYVOL_CACHE_DIR/hub, else ~/.cache/qyvol/hub), every byte checked against its digest. \
+A bundle is judged by the trust policy as `qyv run app.qyvbin` judges it.\n\n\
+Exit status: 0 pulled; 125 not pulled (bad reference, registry error, damaged or not trusted)."
+)]
+pub struct PullArgs {
+    /// REGISTRY/NAMESPACE/APP[:TAG] or …@sha256:DIGEST
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    #[command(flatten)]
+    pub trust: TrustFlags,
 }
 
 #[derive(Debug, Args)]

@@ -306,7 +306,9 @@ pub fn pull(
     )?;
     let digest = match &reference.digest {
         Some(d) => Some(d.clone()),
-        None => repo.resolve(reference.target())?,
+        None => repo
+            .resolve(reference.target())
+            .map_err(|e| with_known_tags(&repo, e))?,
     };
     if let Some(d) = &digest
         && let Some(p) = from_store(store, reference, d)?
@@ -354,6 +356,38 @@ pub fn pull(
         annotations: manifest.annotations,
         downloaded,
     })
+}
+
+/// A missing tag's error, with the tags the repository has (when it lists
+/// them): the likely fix is one of them.
+fn with_known_tags(repo: &Repository, e: HubError) -> HubError {
+    match e {
+        HubError::NotFound {
+            registry,
+            repository,
+            what,
+        } if what.starts_with("tag ") => {
+            let known = match repo.tags() {
+                Ok(tags) if tags.is_empty() => " (the repository has no tags)".to_string(),
+                Ok(mut tags) => {
+                    tags.sort();
+                    let shown: Vec<&str> = tags.iter().take(20).map(String::as_str).collect();
+                    format!(
+                        " (its tags: {}{})",
+                        shown.join(", "),
+                        if tags.len() > 20 { ", …" } else { "" }
+                    )
+                }
+                Err(_) => String::new(),
+            };
+            HubError::NotFound {
+                registry,
+                repository,
+                what: format!("{what}{known}"),
+            }
+        }
+        e => e,
+    }
 }
 
 /// Connects to check that credentials work (`qyv login`): a pull of the

@@ -240,21 +240,22 @@ impl Repository {
     }
 
     fn unreachable(&self, url: &str, e: reqwest::Error) -> HubError {
-        let mut chain = e.to_string();
+        // The innermost cause says it best ("Connection refused (os error
+        // 111)", "dns error: …"); reqwest's outer layers repeat the URL.
+        let mut cause = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
+            cause = s.to_string();
             source = s.source();
         }
         let message = if e.is_timeout() {
             format!("{url}: the registry did not answer in time")
         } else if e.is_connect() {
             format!(
-                "cannot connect to {url} ({chain}); is the registry running, and is the address right?"
+                "cannot connect to {url} ({cause}); is the registry running, and is the address right?"
             )
         } else {
-            format!("{url}: {chain}")
+            format!("{url}: {cause}")
         };
         HubError::Unreachable {
             registry: self.registry.clone(),

@@ -11,7 +11,7 @@ pub enum HubError {
     /// The tag, digest or blob is not in the repository (or the repository
     /// does not exist: registries do not tell the two apart).
     #[error(
-        "{what} not found in {registry}/{repository} (the registry answered 404); check the name and the tag (qyv search, or the registry's web page)"
+        "{what} not found in {registry}/{repository} (the registry answered 404); check the repository name and the tag"
     )]
     NotFound {
         registry: String,

@@ -41,7 +41,7 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
             qyvol_manifest::format_size(info.max_upload)
         );
     }
-    let bar = progress_bar(size, args.json);
+    let bar = progress_bar(size, args.json, "uploading");
     let ticker = bar.clone();
     let deployed = client.deploy(&bundle, move |sent, _| ticker.set_position(sent));
     bar.finish_and_clear();
@@ -136,14 +136,15 @@ pub(crate) fn bundle_to_send(
     }
 }
 
-fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
+/// A bar on stderr when it is a terminal: `LABEL [bar] sent/total rate`.
+pub(crate) fn progress_bar(total: u64, quiet: bool, label: &str) -> indicatif::ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "uploading {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
-    ) {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{label} {{bar:30}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}}"
+    )) {
         bar.set_style(style);
     }
     bar

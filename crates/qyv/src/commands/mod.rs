@@ -10,6 +10,7 @@ pub mod context;
 mod daemon;
 mod deploy;
 mod events;
+mod hub;
 mod init;
 mod inspect;
 mod keygen;
@@ -55,6 +56,10 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Events(args) => events::events(args),
         Command::Context(args) => context::context(args),
         Command::Cluster(cmd) => cluster::cluster(cmd),
+        Command::Login(args) => hub::login(args),
+        Command::Logout(args) => hub::logout(args),
+        Command::Push(args) => hub::push(args),
+        Command::Pull(args) => hub::pull(args),
     }
 }
 
