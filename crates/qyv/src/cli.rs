@@ -109,6 +109,9 @@ pub enum Command {
     /// Fetch an app or a wasm component from an OCI registry into the local
     /// store (checked, and judged by the trust policy)
     Pull(PullArgs),
+    /// Search the apps in OCI registries (their catalog and the annotations
+    /// of each repository's latest tag)
+    Search(SearchArgs),
 }
 
 /// Prints a parse error (or the help or version text clap answers with) and
@@ -495,6 +498,31 @@ pub struct PullArgs {
 
     #[command(flatten)]
     pub trust: TrustFlags,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The index of a registry is kept in the store ($QYVOL_CACHE_DIR/hub/index) and \
+built again after an hour or with --refresh. Registries that do not list their repositories \
+(GHCR, Docker Hub) cannot be searched: qyv says so and where to look instead. Without \
+--registry, every registry searched before is searched again."
+)]
+pub struct SearchArgs {
+    /// A part of the app's reference, name, description or language
+    /// [default: everything]
+    pub term: Option<String>,
+
+    /// The registry to search: HOST[:PORT] (repeatable)
+    #[arg(long = "registry", value_name = "REGISTRY")]
+    pub registries: Vec<String>,
+
+    /// Build the index again now
+    #[arg(long)]
+    pub refresh: bool,
+
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

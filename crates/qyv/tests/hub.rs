@@ -604,3 +604,86 @@ fn chunked_uploads_arrive_whole() {
         std::fs::read(&wasm).unwrap()
     );
 }
+
+#[test]
+fn search_reads_the_catalog_and_keeps_an_index() {
+    let registry = Registry::start();
+    let s = scratch();
+    let app = probe_app(&s);
+    qyv(&s)
+        .arg("push")
+        .arg(&app)
+        .arg(registry.reference("acme/probe:1"))
+        .assert()
+        .success();
+    qyv(&s)
+        .arg("push")
+        .arg(probe_p2())
+        .arg(registry.reference("tools/probe-wasm:2"))
+        .assert()
+        .success();
+
+    let out = qyv(&s).args(["search"]).output().unwrap();
+    expect_failure(
+        &out,
+        125,
+        "no registry searched yet: name one with --registry",
+    );
+
+    let out = qyv(&s)
+        .args(["search", "rust", "--registry", &registry.addr()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("REFERENCE"), "{text}");
+    assert!(
+        text.contains(&format!("{}/acme/probe:1", registry.addr())),
+        "{text}"
+    );
+    assert!(text.contains("Qyvol app probe-app (rust)"), "{text}");
+    assert!(!text.contains("probe-wasm"), "{text}");
+
+    // A third app is not in the kept index until it is refreshed.
+    qyv(&s)
+        .arg("push")
+        .arg(&app)
+        .arg(registry.reference("later/app:1"))
+        .assert()
+        .success();
+    let out = qyv(&s).args(["search", "later"]).output().unwrap();
+    assert!(
+        stdout(&out).contains("nothing matches \"later\""),
+        "{}",
+        stdout(&out)
+    );
+    let out = qyv(&s)
+        .args([
+            "search",
+            "--refresh",
+            "--json",
+            "--registry",
+            &registry.addr(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refs: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(refs.len(), 3, "{refs:?}");
+    let wasm = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "wasm")
+        .unwrap();
+    assert_eq!(
+        wasm["reference"],
+        format!("{}/tools/probe-wasm:2", registry.addr())
+    );
+}

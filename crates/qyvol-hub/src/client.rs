@@ -48,6 +48,8 @@ pub struct Options {
 pub enum Access {
     Pull,
     Push,
+    /// The registry's list of repositories (`/v2/_catalog`).
+    Catalog,
 }
 
 /// One repository of one registry, authenticated.
@@ -166,11 +168,11 @@ impl Repository {
         service: Option<&str>,
         access: Access,
     ) -> Result<String, HubError> {
-        let actions = match access {
-            Access::Pull => "pull",
-            Access::Push => "pull,push",
+        let scope = match access {
+            Access::Pull => format!("repository:{}:pull", self.repository),
+            Access::Push => format!("repository:{}:pull,push", self.repository),
+            Access::Catalog => "registry:catalog:*".to_string(),
         };
-        let scope = format!("repository:{}:{actions}", self.repository);
         let mut query: Vec<(&str, &str)> = vec![("scope", &scope)];
         if let Some(s) = service {
             query.push(("service", s));
@@ -607,6 +609,51 @@ impl Repository {
         Ok(out)
     }
 
+    /// The registry's repositories (`/v2/_catalog`, page after page as its
+    /// `Link` headers lead, at most `limit`); `None` when the registry has
+    /// no catalog open to this client (GHCR and Docker Hub have none).
+    pub fn catalog(&self, limit: usize) -> Result<Option<Vec<String>>, HubError> {
+        let mut out = Vec::new();
+        let mut url = format!("{}/v2/_catalog?n=1000", self.base);
+        loop {
+            let r = self.send(self.http.get(&url))?;
+            match r.status() {
+                s if s.is_success() => {}
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
+                    return Ok(None);
+                }
+                _ => return Err(self.failure(r, "the catalog", "list")),
+            }
+            let next = r
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let body = read_capped(r, MANIFEST_CAP, &self.registry, "the catalog")?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| HubError::Protocol {
+                    registry: self.registry.clone(),
+                    message: format!("a catalog that is not JSON ({e})"),
+                })?;
+            let Some(names) = v.get("repositories").and_then(|r| r.as_array()) else {
+                return Ok(None);
+            };
+            out.extend(names.iter().filter_map(|n| n.as_str().map(str::to_string)));
+            match next {
+                Some(n) if out.len() < limit => {
+                    url = if n.starts_with("http") {
+                        n
+                    } else {
+                        format!("{}{n}", self.base)
+                    }
+                }
+                _ => break,
+            }
+        }
+        out.truncate(limit);
+        Ok(Some(out))
+    }
+
     /// The repository's tags (`/tags/list`).
     pub fn tags(&self) -> Result<Vec<String>, HubError> {
         let r = self.send(self.http.get(self.url("tags/list")))?;
@@ -628,6 +675,20 @@ impl Repository {
             })
             .unwrap_or_default())
     }
+}
+
+/// The target of a `Link: </v2/_catalog?last=x&n=1000>; rel="next"` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
 }
 
 fn what_manifest(target: &str) -> String {
@@ -726,6 +787,15 @@ mod tests {
             with_digest("http://r/u?_state=x", d),
             "http://r/u?_state=x&digest=sha256%3Aab"
         );
+    }
+
+    #[test]
+    fn catalog_pages() {
+        assert_eq!(
+            next_link(r#"</v2/_catalog?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/_catalog?last=b&n=2")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! `.qyvbin` bundle as an artifact of Qyvol's own media types or a bare
 //! wasm in the CNCF wasm layout ([`push_bundle`], [`push_wasm`]), and pulls
 //! either into a local content-addressed [`Store`] whose every file is
-//! checked against its digest before it gets its name ([`pull`]). The media
+//! checked against its digest before it gets its name ([`pull`]), and
+//! indexes what a registry lists for [`search`]. The media
 //! types are in [`media`] and documented in docs/hub.md. Trust (whose
 //! signature a bundle needs) stays with the caller, as for a bundle on disk.
 
@@ -17,6 +18,7 @@ mod credentials;
 mod error;
 pub mod media;
 mod reference;
+pub mod search;
 mod store;
 
 pub use artifact::{

@@ -15,7 +15,7 @@ use qyvol_manifest::format_size;
 use qyvol_runtime::{CodeCache, ExitCodes};
 
 use crate::bundled::{Policy, manifest_of, signer_text};
-use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, PushFormat, TrustFlags};
+use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, PushFormat, SearchArgs, TrustFlags};
 use crate::commands::deploy::{bundle_to_send, progress_bar};
 use crate::target::{self, Target};
 
@@ -271,6 +271,118 @@ fn judge(bundle: &Bundle, reference: &Reference, trust: &TrustFlags) -> Result<O
         return Ok(None);
     }
     Ok(Some(signer_text(&standing)))
+}
+
+pub fn search(args: SearchArgs) -> Result<i32> {
+    let store = store()?;
+    let registries = if args.registries.is_empty() {
+        let known = qyvol_hub::search::indexed_registries(&store);
+        if known.is_empty() {
+            bail!("no registry searched yet: name one with --registry HOST[:PORT]");
+        }
+        known
+    } else {
+        args.registries
+            .iter()
+            .map(|r| registry_name(r))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let term = args.term.clone().unwrap_or_default();
+    let mut found = Vec::new();
+    for registry in &registries {
+        let options = options_for(registry)?;
+        let index = qyvol_hub::search::index(&store, registry, &options, args.refresh)?;
+        for (repository, why) in &index.skipped {
+            eprintln!("warning: {registry}/{repository} was not indexed: {why}");
+        }
+        found.extend(
+            index
+                .entries
+                .into_iter()
+                .filter(|e| qyvol_hub::search::matches(e, &term)),
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+        return Ok(0);
+    }
+    if found.is_empty() {
+        println!(
+            "nothing matches {term:?} in {} (qyv search --refresh reads the registry again)",
+            registries.join(", ")
+        );
+        return Ok(0);
+    }
+    let rows: Vec<[String; 5]> = found
+        .iter()
+        .map(|e| {
+            [
+                e.reference.clone(),
+                e.kind.clone(),
+                e.language.clone().unwrap_or_else(|| "-".into()),
+                e.permissions
+                    .as_deref()
+                    .map(permissions_summary)
+                    .unwrap_or_else(|| "none (bare wasm)".into()),
+                e.description.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = [
+        "REFERENCE",
+        "KIND",
+        "LANGUAGE",
+        "PERMISSIONS",
+        "DESCRIPTION",
+    ];
+    let widths: Vec<usize> = (0..5)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: [&str; 5]| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i == 4 {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    println!("{}", line(header));
+    for r in &rows {
+        println!("{}", line([&r[0], &r[1], &r[2], &r[3], &r[4]]));
+    }
+    Ok(0)
+}
+
+/// `{"fs":"read","net":false,…}` as `fs read, net` (only what is granted).
+fn permissions_summary(json: &str) -> String {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
+        return json.to_string();
+    };
+    let granted: Vec<String> = map
+        .iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::Bool(true) => Some(k.clone()),
+            serde_json::Value::String(s) if s != "none" => Some(format!("{k} {s}")),
+            serde_json::Value::Array(a) if !a.is_empty() => {
+                Some(format!("{k} ({} rules)", a.len()))
+            }
+            _ => None,
+        })
+        .collect();
+    if granted.is_empty() {
+        "none".into()
+    } else {
+        granted.join(", ")
+    }
 }
 
 /// What `qyv run REF` runs: the pulled bundle or wasm, and the name the

@@ -60,6 +60,7 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Logout(args) => hub::logout(args),
         Command::Push(args) => hub::push(args),
         Command::Pull(args) => hub::pull(args),
+        Command::Search(args) => hub::search(args),
     }
 }
 
