@@ -112,6 +112,14 @@ pub enum Command {
     /// Search the apps in OCI registries (their catalog and the annotations
     /// of each repository's latest tag)
     Search(SearchArgs),
+    /// Install an app from a registry as a command on PATH (a launcher in
+    /// $QYVOL_BIN, else ~/.local/bin), after showing what it may touch
+    Install(InstallArgs),
+    /// Remove a command installed by qyv install
+    Uninstall(UninstallArgs),
+    /// List the apps pulled into the store, or (--installed) the commands
+    /// installed from registries
+    List(ListArgs),
 }
 
 /// Prints a parse error (or the help or version text clap answers with) and
@@ -498,6 +506,44 @@ pub struct PullArgs {
 
     #[command(flatten)]
     pub trust: TrustFlags,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The command runs `qyv run REF@DIGEST`: pinned to what was installed, from the \
+store, sandboxed with the app's own permissions and judged by the trust policy (and the --key \
+/ --trust given here) at each start. Installing a newer tag under the same name updates the \
+command in place. A file qyv did not install is never overwritten."
+)]
+pub struct InstallArgs {
+    /// REGISTRY/NAMESPACE/APP[:TAG] or …@sha256:DIGEST
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// The command's name [default: the app's name]
+    #[arg(long, value_name = "CMD")]
+    pub name: Option<String>,
+
+    /// Install without asking (the permissions are still printed)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub trust: TrustFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// A command installed by qyv install
+    #[arg(value_name = "CMD")]
+    pub command: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The commands installed by qyv install
+    #[arg(long)]
+    pub installed: bool,
 }
 
 #[derive(Debug, Args)]

@@ -687,3 +687,105 @@ fn search_reads_the_catalog_and_keeps_an_index() {
         format!("{}/tools/probe-wasm:2", registry.addr())
     );
 }
+
+#[test]
+fn install_update_and_uninstall_a_command() {
+    let registry = Registry::start();
+    let s = scratch();
+    let dir = s.path("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    app(
+        &dir,
+        &probe_p1(),
+        "args: [args, v1]\npermissions: { net: true }\n",
+    );
+    let reference = registry.reference("acme/probe:1");
+    qyv(&s)
+        .arg("push")
+        .arg(dir.join("app.qyv"))
+        .arg(&reference)
+        .assert()
+        .success();
+    let bin = s.path("bin");
+    let install = |r: &str, extra: &[&str]| {
+        let mut c = qyv(&s);
+        c.env("QYVOL_BIN", &bin)
+            .args(["install", r, "--name", "probe"])
+            .args(extra);
+        c.output().unwrap()
+    };
+
+    // The permissions are shown; without a terminal, only --yes installs.
+    let out = install(&reference, &[]);
+    expect_failure(&out, 125, "pass --yes to install");
+    assert!(
+        stdout(&out).contains("network: any host"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!bin.join("probe").exists());
+
+    let out = install(&reference, &["--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("installed probe"), "{}", stdout(&out));
+    let run = std::process::Command::new(bin.join("probe"))
+        .arg("more")
+        .env("QYVOL_CACHE_DIR", s.path("cache"))
+        .env("XDG_CONFIG_HOME", s.path("config"))
+        .env("DOCKER_CONFIG", s.path("docker"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stdout(&run).contains("arg[2]=v1\narg[3]=more\n"),
+        "{}",
+        stdout(&run)
+    );
+
+    // A newer tag under the same name updates the command in place.
+    app(
+        &dir,
+        &probe_p1(),
+        "args: [args, v2]\npermissions: { net: true }\n",
+    );
+    let newer = registry.reference("acme/probe:2");
+    qyv(&s)
+        .arg("push")
+        .arg(dir.join("app.qyv"))
+        .arg(&newer)
+        .assert()
+        .success();
+    let out = install(&newer, &["--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("updated probe"), "{}", stdout(&out));
+    let run = std::process::Command::new(bin.join("probe"))
+        .env("QYVOL_CACHE_DIR", s.path("cache"))
+        .env("XDG_CONFIG_HOME", s.path("config"))
+        .env("DOCKER_CONFIG", s.path("docker"))
+        .output()
+        .unwrap();
+    assert!(stdout(&run).contains("arg[2]=v2"), "{}", stdout(&run));
+
+    let out = qyv(&s).args(["list", "--installed"]).output().unwrap();
+    assert!(stdout(&out).contains(&newer), "{}", stdout(&out));
+
+    // A file qyv did not write is left alone.
+    std::fs::write(bin.join("mine"), "#!/bin/sh\n").unwrap();
+    let mut c = qyv(&s);
+    let out = c
+        .env("QYVOL_BIN", &bin)
+        .args(["install", &newer, "--name", "mine", "--yes"])
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "was not installed by qyv install");
+    assert_eq!(
+        std::fs::read_to_string(bin.join("mine")).unwrap(),
+        "#!/bin/sh\n"
+    );
+
+    let out = qyv(&s).args(["uninstall", "probe"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!bin.join("probe").exists());
+    let out = qyv(&s).args(["uninstall", "probe"]).output().unwrap();
+    expect_failure(&out, 125, "probe was not installed by qyv install");
+}

@@ -208,7 +208,7 @@ pub fn push(args: PushArgs) -> Result<i32> {
 }
 
 /// The store pulled artifacts go into: `hub/` in the code cache's folder.
-fn store() -> Result<Store> {
+pub(super) fn store() -> Result<Store> {
     let root = CodeCache::default_root().context(
         "neither QYVOL_CACHE_DIR, XDG_CACHE_HOME nor HOME is set: no place for pulled apps",
     )?;
@@ -216,7 +216,7 @@ fn store() -> Result<Store> {
 }
 
 /// Pulls a reference into the store, with a progress bar when bytes come.
-fn fetch(reference: &Reference) -> Result<Pulled> {
+pub(super) fn fetch(reference: &Reference) -> Result<Pulled> {
     let options = options_for(&reference.registry)?;
     let bar = progress_bar(0, false, "pulling");
     let ticker = bar.clone();
@@ -260,7 +260,11 @@ pub fn pull(args: PullArgs) -> Result<i32> {
 
 /// A bundle judged by the trust policy: its standing in words, or `None`
 /// after the refusal is printed.
-fn judge(bundle: &Bundle, reference: &Reference, trust: &TrustFlags) -> Result<Option<String>> {
+pub(super) fn judge(
+    bundle: &Bundle,
+    reference: &Reference,
+    trust: &TrustFlags,
+) -> Result<Option<String>> {
     let policy = Policy::load(trust)?;
     let standing = policy.policy.standing(bundle.signer());
     if !policy.policy.admits(&standing) {

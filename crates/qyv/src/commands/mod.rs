@@ -13,6 +13,7 @@ mod events;
 mod hub;
 mod init;
 mod inspect;
+mod install;
 mod keygen;
 mod logs;
 mod pack;
@@ -61,6 +62,9 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Push(args) => hub::push(args),
         Command::Pull(args) => hub::pull(args),
         Command::Search(args) => hub::search(args),
+        Command::Install(args) => install::install(args),
+        Command::Uninstall(args) => install::uninstall(args),
+        Command::List(args) => install::list(args),
     }
 }
 
