@@ -789,3 +789,47 @@ fn install_update_and_uninstall_a_command() {
     let out = qyv(&s).args(["uninstall", "probe"]).output().unwrap();
     expect_failure(&out, 125, "probe was not installed by qyv install");
 }
+
+#[test]
+fn serve_a_wasi_http_component_by_reference() {
+    let registry = Registry::start();
+    let s = scratch();
+    let reference = registry.reference("acme/http-probe:1");
+    qyv(&s)
+        .arg("push")
+        .arg(http_probe())
+        .arg(&reference)
+        .assert()
+        .success();
+    let server = Served::start(&[std::ffi::OsStr::new(&reference)]);
+    let reply = server.get("/hello");
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "hello from probe\n")
+    );
+    assert!(
+        server
+            .stderr()
+            .text()
+            .contains("serving http-probe at http://"),
+        "{}",
+        server.stderr().text()
+    );
+
+    // A Qyvol app by reference is not served yet, and says so.
+    let dir = s.path("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let app = app(&dir, &http_probe(), "type: http\n");
+    let bundled = registry.reference("acme/http-app:1");
+    qyv(&s)
+        .arg("push")
+        .arg(&app)
+        .arg(&bundled)
+        .assert()
+        .success();
+    let out = qyv(&s)
+        .args(["serve", &bundled, "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "qyv serve does not serve .qyvbin bundles yet");
+}
