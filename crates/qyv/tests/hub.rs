@@ -833,3 +833,65 @@ fn serve_a_wasi_http_component_by_reference() {
         .unwrap();
     expect_failure(&out, 125, "qyv serve does not serve .qyvbin bundles yet");
 }
+
+#[test]
+fn sizes_over_the_caps_are_refused_before_reading() {
+    let registry = Registry::start();
+    let s = scratch();
+    let module = std::fs::read(probe_p1()).unwrap();
+    let layer = registry.upload("acme/huge", &module);
+    let config = br#"{"architecture":"wasm","os":"wasip1"}"#;
+    let config_digest = registry.upload("acme/huge", config);
+    // A manifest that says its layer is 5 GiB (the registry checks only
+    // that the blob exists).
+    let manifest = |layer_size: u64, config_size: u64| {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.wasm.config.v0+json", "digest": config_digest, "size": config_size},
+            "layers": [{"mediaType": "application/wasm", "digest": layer, "size": layer_size}],
+        }))
+        .unwrap()
+    };
+    let oci = "application/vnd.oci.image.manifest.v1+json";
+    registry.put_manifest(
+        "acme/huge",
+        "layer",
+        oci,
+        &manifest(5 << 30, config.len() as u64),
+    );
+    let out = qyv(&s)
+        .args(["pull", &registry.reference("acme/huge:layer")])
+        .output()
+        .unwrap();
+    expect_failure(
+        &out,
+        125,
+        "is 5368709120 bytes, more than the 4294967296 bytes qyv accepts; refused before reading it",
+    );
+    registry.put_manifest(
+        "acme/huge",
+        "config",
+        oci,
+        &manifest(module.len() as u64, 2 << 20),
+    );
+    let out = qyv(&s)
+        .args(["pull", &registry.reference("acme/huge:config")])
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "more than the 1048576 bytes qyv accepts");
+    // A layer whose length is not what its manifest says.
+    registry.put_manifest(
+        "acme/huge",
+        "short",
+        oci,
+        &manifest(module.len() as u64 + 7, config.len() as u64),
+    );
+    let out = qyv(&s)
+        .args(["pull", &registry.reference("acme/huge:short")])
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "but its manifest says");
+    assert!(blobs_in_store(&s).is_empty(), "{:?}", blobs_in_store(&s));
+    assert_eq!(tmp_files(&s), 0);
+}
