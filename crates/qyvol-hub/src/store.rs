@@ -40,6 +40,7 @@ impl Store {
     fn tmp_dir(&self) -> Result<PathBuf, HubError> {
         let dir = self.root.join("tmp");
         std::fs::create_dir_all(&dir).map_err(|e| HubError::io(&dir, e))?;
+        sweep(&dir);
         Ok(dir)
     }
 
@@ -110,6 +111,28 @@ impl Store {
     }
 }
 
+/// Temporary files not written to for [`STALE`] are what a pull killed
+/// midway (SIGKILL, power loss) left; a pull still running writes to its
+/// file all along, so its file is never that old.
+const STALE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE);
+        if stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +151,27 @@ mod tests {
         assert_eq!(std::fs::read_dir(d.path().join("tmp")).unwrap().count(), 0);
         let p = s.put_bytes(digest, b"whole").unwrap();
         assert_eq!(std::fs::read(p).unwrap(), b"whole");
+    }
+
+    #[test]
+    fn what_a_killed_pull_left_is_swept() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        std::fs::create_dir_all(d.path().join("tmp")).unwrap();
+        let old = d.path().join("tmp/pull-old");
+        let recent = d.path().join("tmp/pull-recent");
+        std::fs::write(&old, b"half").unwrap();
+        std::fs::write(&recent, b"half").unwrap();
+        let two_hours = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours)
+            .unwrap();
+        s.put_bytes("sha256:01", b"x").unwrap();
+        assert!(!old.exists());
+        assert!(recent.exists(), "a pull still writing keeps its file");
     }
 
     #[test]
