@@ -777,7 +777,9 @@ a command, completed); 1 it failed (the reason is printed); 125 the deploy was r
 node could not be reached."
 )]
 pub struct DeployArgs {
-    /// A .qyv manifest, a folder holding one, or a .qyvbin bundle
+    /// A .qyv manifest, a folder holding one, a .qyvbin bundle, or a
+    /// registry reference REGISTRY/NS/APP:TAG (the node pulls it by digest,
+    /// with its own registry credentials)
     #[arg(value_name = "TARGET")]
     pub target: PathBuf,
 

@@ -895,3 +895,147 @@ fn sizes_over_the_caps_are_refused_before_reading() {
     assert!(blobs_in_store(&s).is_empty(), "{:?}", blobs_in_store(&s));
     assert_eq!(tmp_files(&s), 0);
 }
+
+/// A `qyv daemon` on loopback whose Docker config is `docker`: its URL,
+/// fingerprint and token; killed when the child is.
+fn daemon(s: &Scratch, data: &str, docker: &std::path::Path) -> (std::process::Child, [String; 3]) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qyv"))
+        .args(["daemon", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(s.path(data))
+        .env("XDG_CONFIG_HOME", s.path("config"))
+        .env("QYVOL_CACHE_DIR", s.path("node-cache"))
+        .env("DOCKER_CONFIG", docker)
+        .env_remove("QYVOL_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut fingerprint) = (String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.strip_prefix("qyv daemon listening on ") {
+            url = u.trim().to_string();
+        }
+        if let Some(f) = line.trim().strip_prefix("fingerprint") {
+            fingerprint = f.trim().to_string();
+        }
+        if line.trim_start().starts_with("connect") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let out = qyv(s)
+        .args(["daemon", "token", "--data-dir"])
+        .arg(s.path(data))
+        .output()
+        .unwrap();
+    let token = stdout(&out).trim().to_string();
+    (child, [url, fingerprint, token])
+}
+
+#[test]
+fn deploy_by_reference_the_node_pulls_with_its_own_credentials() {
+    let registry = Registry::with_basic_auth("alice", "pw");
+    let s = scratch();
+    let dir = s.path("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let app = app(&dir, &probe_p1(), "args: [args, from-registry]\n");
+    qyv(&s)
+        .args(["login", &registry.addr(), "-u", "alice", "--password-stdin"])
+        .write_stdin("pw")
+        .assert()
+        .success();
+    let reference = registry.reference("acme/probe:1");
+    qyv(&s)
+        .arg("push")
+        .arg(&app)
+        .arg(&reference)
+        .assert()
+        .success();
+
+    let deploy = |node: &[String; 3]| {
+        qyv(&s)
+            .args([
+                "deploy",
+                &reference,
+                "--node",
+                &node[0],
+                "--fingerprint",
+                &node[1],
+            ])
+            .env("QYVOL_TOKEN", &node[2])
+            .output()
+            .unwrap()
+    };
+    // A node without credentials for the registry: the node pulls, so the
+    // node is refused, whatever the client may do.
+    let empty = s.path("node-docker-empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (mut child, node) = daemon(&s, "node-a", &empty);
+    let out = deploy(&node);
+    let _ = child.kill();
+    let _ = child.wait();
+    expect_failure(&out, 125, "the node could not pull");
+    assert!(
+        stderr(&out).contains("requires a login"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A node with its own login pulls by digest and runs the app.
+    let (mut child, node) = daemon(&s, "node-b", &s.path("docker"));
+    let out = deploy(&node);
+    let logs = qyv(&s)
+        .args([
+            "logs",
+            "probe-app",
+            "--node",
+            &node[0],
+            "--fingerprint",
+            &node[1],
+        ])
+        .env("QYVOL_TOKEN", &node[2])
+        .output()
+        .unwrap();
+    let bare = qyv(&s)
+        .arg("push")
+        .arg(probe_p2())
+        .arg(registry.reference("acme/bare:1"))
+        .output()
+        .unwrap();
+    assert!(bare.status.success(), "{}", stderr(&bare));
+    let wasm = qyv(&s)
+        .args([
+            "deploy",
+            &registry.reference("acme/bare:1"),
+            "--node",
+            &node[0],
+            "--fingerprint",
+            &node[1],
+        ])
+        .env("QYVOL_TOKEN", &node[2])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("@sha256:"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("probe-app deployed as revision 1"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&logs).contains("arg[2]=from-registry"),
+        "{}",
+        stdout(&logs)
+    );
+    expect_failure(
+        &wasm,
+        125,
+        "is a bare wasm (CNCF wasm layout); a node runs Qyvol apps",
+    );
+}

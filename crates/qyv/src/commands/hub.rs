@@ -409,6 +409,28 @@ pub fn run_target(text: &str) -> Result<(Target, String)> {
     })
 }
 
+/// The reference pinned to the digest its tag points at now (asked of the
+/// registry with this machine's credentials); as it is with a digest.
+pub fn pin(text: &str) -> Result<String> {
+    let reference = Reference::parse(text)?;
+    if reference.digest.is_some() {
+        return Ok(reference.to_string());
+    }
+    let options = options_for(&reference.registry)?;
+    let repo = qyvol_hub::Repository::connect(
+        &reference.registry,
+        &reference.repository,
+        qyvol_hub::Access::Pull,
+        &options,
+    )?;
+    let digest = match repo.resolve(reference.target())? {
+        Some(d) => d,
+        // Not every registry sends Docker-Content-Digest: the manifest's own.
+        None => repo.manifest(reference.target())?.2,
+    };
+    Ok(reference.with_digest(&digest).to_string())
+}
+
 /// Whether a run TARGET is a reference: no such file, and it reads as one.
 pub fn is_reference(text: &str) -> bool {
     !PathBuf::from(text).exists() && Reference::looks_like(text)
