@@ -1039,3 +1039,12 @@ fn deploy_by_reference_the_node_pulls_with_its_own_credentials() {
         "is a bare wasm (CNCF wasm layout); a node runs Qyvol apps",
     );
 }
+
+#[test]
+fn a_missing_file_is_not_taken_for_a_reference() {
+    let s = scratch();
+    let out = qyv(&s).args(["run", "conf.d/app.qyv"]).output().unwrap();
+    expect_failure(&out, 125, "conf.d/app.qyv: no such file or folder");
+    let out = qyv(&s).args(["run", "./missing/app"]).output().unwrap();
+    expect_failure(&out, 125, "no such file or folder");
+}

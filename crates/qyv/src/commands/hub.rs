@@ -432,6 +432,14 @@ pub fn pin(text: &str) -> Result<String> {
 }
 
 /// Whether a run TARGET is a reference: no such file, and it reads as one.
+/// A name ending in a file extension qyv reads is a path (a missing
+/// `conf.d/app.qyv` is "no such file", not a registry `conf.d`), unless
+/// `oci://` says otherwise.
 pub fn is_reference(text: &str) -> bool {
-    !PathBuf::from(text).exists() && Reference::looks_like(text)
+    let file_like = [".qyv", ".qyvbin", ".wasm", ".yaml", ".yml"]
+        .iter()
+        .any(|e| text.ends_with(e));
+    !PathBuf::from(text).exists()
+        && Reference::looks_like(text)
+        && (text.starts_with("oci://") || !file_like)
 }
