@@ -139,7 +139,12 @@ time (the whole blob is sent; it includes the `/v2/` request, the blob's
 through the same API (POST, then a streamed PUT); `qyv pull` into an empty
 store (digest checked as it streams, written, fsynced and renamed; with the
 manifest, the config and the trust check) against `curl` GETting the blob
-into a file. Median of {runs}.
+into a file. qyv hashes every byte it moves (the digest names what is
+pushed and checks what is pulled) and the bundle is read before it is
+sent; curl only moves bytes. A push reads the bundle into memory (up to
+256 MiB) and sends it as one body: streamed, reqwest's blocking client
+hands it to the connection in 8 KiB pieces, and the push ran at 0.41× of
+curl in the same setting. Median of {runs}.
 
 | what | qyv | curl | qyv / curl | target |
 |---|---|---|---|---|
