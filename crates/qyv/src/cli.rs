@@ -99,6 +99,27 @@ pub enum Command {
     /// Run apps on many nodes as one: a cluster on NATS JetStream
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Log in to an OCI registry; the credentials are kept where Docker
+    /// keeps them (~/.docker/config.json or its credential helper)
+    Login(LoginArgs),
+    /// Forget the credentials of an OCI registry
+    Logout(LogoutArgs),
+    /// Publish an app (.qyv, .qyvbin) or a wasm file to an OCI registry
+    Push(PushArgs),
+    /// Fetch an app or a wasm component from an OCI registry into the local
+    /// store (checked, and judged by the trust policy)
+    Pull(PullArgs),
+    /// Search the apps in OCI registries (their catalog and the annotations
+    /// of each repository's latest tag)
+    Search(SearchArgs),
+    /// Install an app from a registry as a command on PATH (a launcher in
+    /// $QYVOL_BIN, else ~/.local/bin), after showing what it may touch
+    Install(InstallArgs),
+    /// Remove a command installed by qyv install
+    Uninstall(UninstallArgs),
+    /// List the apps pulled into the store, or (--installed) the commands
+    /// installed from registries
+    List(ListArgs),
 }
 
 /// Prints a parse error (or the help or version text clap answers with) and
@@ -406,6 +427,152 @@ pub struct PackArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    after_help = "The credentials are checked against the registry before they are kept. A \
+credential helper named by the Docker config (credsStore, credHelpers) keeps them if there is \
+one; otherwise they go into the config's auths, as `docker login` writes them."
+)]
+pub struct LoginArgs {
+    /// The registry: HOST[:PORT] (ghcr.io, docker.io, 127.0.0.1:5000)
+    pub registry: String,
+
+    /// The user name [default: asked on the terminal]
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+
+    /// Read the password (or access token) from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry: HOST[:PORT]
+    pub registry: String,
+}
+
+/// What `qyv push` publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PushFormat {
+    /// A Qyvol app: the .qyvbin bundle (a .qyv is packed first)
+    Qyv,
+    /// A bare .wasm in the CNCF wasm OCI layout, for any wasm tool
+    Wasm,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "REF is REGISTRY/NAMESPACE/APP:TAG (oci:// in front is accepted; without a \
+registry, Docker Hub). A .qyv is packed into a bundle first (signed with --sign KEY); a \
+.qyvbin is pushed as it is; a .wasm is pushed in the CNCF wasm layout (--format wasm). The \
+media types are in docs/hub.md. Prints the digest: REGISTRY/NAMESPACE/APP@DIGEST names \
+exactly what was pushed."
+)]
+pub struct PushArgs {
+    /// A .qyv manifest (or a folder holding one), a .qyvbin bundle, or a
+    /// .wasm file
+    #[arg(value_name = "MANIFEST_OR_WASM")]
+    pub source: PathBuf,
+
+    /// Where to push: REGISTRY/NAMESPACE/APP:TAG
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Sign the bundle packed from a .qyv with this private key
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+
+    /// qyv (a Qyvol app) or wasm (a bare wasm file) [default: wasm for a
+    /// .wasm, qyv otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<PushFormat>,
+
+    /// Send the bundle in chunks of this size (for registries and proxies
+    /// that cap a request's size) [default: one request]
+    #[arg(long, value_name = "SIZE", value_parser = qyvol_manifest::parse_size)]
+    pub chunk_size: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The artifact goes into the local store beside the compiled-code cache \
+($QYVOL_CACHE_DIR/hub, else ~/.cache/qyvol/hub), every byte checked against its digest. \
+A bundle is judged by the trust policy as `qyv run app.qyvbin` judges it.\n\n\
+Exit status: 0 pulled; 125 not pulled (bad reference, registry error, damaged or not trusted)."
+)]
+pub struct PullArgs {
+    /// REGISTRY/NAMESPACE/APP[:TAG] or …@sha256:DIGEST
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    #[command(flatten)]
+    pub trust: TrustFlags,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The command runs `qyv run REF@DIGEST`: pinned to what was installed, from the \
+store, sandboxed with the app's own permissions and judged by the trust policy (and the --key \
+/ --trust given here) at each start. Installing a newer tag under the same name updates the \
+command in place. A file qyv did not install is never overwritten."
+)]
+pub struct InstallArgs {
+    /// REGISTRY/NAMESPACE/APP[:TAG] or …@sha256:DIGEST
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// The command's name [default: the app's name]
+    #[arg(long, value_name = "CMD")]
+    pub name: Option<String>,
+
+    /// Install without asking (the permissions are still printed)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub trust: TrustFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// A command installed by qyv install
+    #[arg(value_name = "CMD")]
+    pub command: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The commands installed by qyv install
+    #[arg(long)]
+    pub installed: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The index of a registry is kept in the store ($QYVOL_CACHE_DIR/hub/index) and \
+built again after an hour or with --refresh. Registries that do not list their repositories \
+(GHCR, Docker Hub) cannot be searched: qyv says so and where to look instead. Without \
+--registry, every registry searched before is searched again."
+)]
+pub struct SearchArgs {
+    /// A part of the app's reference, name, description or language
+    /// [default: everything]
+    pub term: Option<String>,
+
+    /// The registry to search: HOST[:PORT] (repeatable)
+    #[arg(long = "registry", value_name = "REGISTRY")]
+    pub registries: Vec<String>,
+
+    /// Build the index again now
+    #[arg(long)]
+    pub refresh: bool,
+
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
     after_help = "Exit status: 0 the bundle is intact and its signature is acceptable; 1 it is \
 damaged, tampered with, or not signed as required; 125 qyv could not check it (bad flags, \
 unreadable key or config)."
@@ -616,7 +783,9 @@ a command, completed); 1 it failed (the reason is printed); 125 the deploy was r
 node could not be reached."
 )]
 pub struct DeployArgs {
-    /// A .qyv manifest, a folder holding one, or a .qyvbin bundle
+    /// A .qyv manifest, a folder holding one, a .qyvbin bundle, or a
+    /// registry reference REGISTRY/NS/APP:TAG (the node pulls it by digest,
+    /// with its own registry credentials)
     #[arg(value_name = "TARGET")]
     pub target: PathBuf,
 

@@ -6,6 +6,7 @@
 //! in one place. Admission findings get theirs in `admission.rs`, beside
 //! the manifest's findings they extend.
 
+use qyvol_hub::HubError;
 use qyvol_manifest::bundle::{BundleError, BundleErrorKind};
 use qyvol_node::client::ClientError;
 use qyvol_node::{Listener, NodeError};
@@ -49,6 +50,9 @@ fn advice(e: &anyhow::Error) -> Option<(&'static str, String)> {
         }
         if let Some(b) = cause.downcast_ref::<BundleError>() {
             return bundle(b).map(|a| ("; ", a));
+        }
+        if let Some(h) = cause.downcast_ref::<HubError>() {
+            return hub(h).map(|a| ("; ", a));
         }
         None
     })
@@ -148,4 +152,12 @@ fn bundle(e: &BundleError) -> Option<String> {
         BundleErrorKind::KeyExists => "`qyv keygen --out DIR` writes them elsewhere".into(),
         _ => return None,
     })
+}
+
+/// A registry's refusal: the login that answers it.
+fn hub(e: &HubError) -> Option<String> {
+    match e {
+        HubError::Unauthorized { registry, .. } => Some(format!("run qyv login {registry}")),
+        _ => None,
+    }
 }

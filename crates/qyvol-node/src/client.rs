@@ -320,6 +320,17 @@ impl Client {
         }
     }
 
+    /// Asks the node to pull and deploy the app at a registry reference
+    /// pinned by digest (`POST /v1/pull`): nothing is uploaded.
+    pub fn deploy_reference(&self, reference: &str) -> Result<Deployed, ClientError> {
+        self.json(
+            self.request(&self.streaming, reqwest::Method::POST, "/v1/pull")
+                .json(&PullRequest {
+                    reference: reference.to_string(),
+                }),
+        )
+    }
+
     /// A node that refuses a large upload (too large, or no token) answers
     /// and closes the connection before it has read it all, and the answer
     /// is lost with the connection: asks the node what it would have said.

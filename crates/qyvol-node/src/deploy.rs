@@ -95,6 +95,85 @@ pub async fn deploy(
     install(node, upload, "api".into()).await
 }
 
+/// Deploys the Qyvol app a registry reference names, pinned by digest:
+/// the node pulls it with its own credentials (its Docker config), into
+/// the same temporary file an upload goes to, its digest checked as it
+/// arrives; then it is installed as an upload is.
+pub async fn deploy_reference(node: &Node, reference: &str) -> Result<Deployed, NodeError> {
+    let parsed =
+        qyvol_hub::Reference::parse(reference).map_err(|e| NodeError::BadRequest(e.to_string()))?;
+    if parsed.digest.is_none() {
+        return Err(NodeError::BadRequest(format!(
+            "{reference}: a node pulls by digest; name the app as REGISTRY/NAMESPACE/APP@sha256:… (qyv deploy REF resolves a tag to its digest)"
+        )));
+    }
+    let upload = node.supervisor.artifacts().upload()?;
+    let limit = node.max_upload;
+    let upload = tokio::task::spawn_blocking(move || pull_into(&parsed, upload, limit))
+        .await
+        .map_err(|e| NodeError::Internal(format!("a task failed: {e}")))??;
+    install(node, upload, format!("registry:{reference}")).await
+}
+
+fn pull_into(
+    reference: &qyvol_hub::Reference,
+    mut upload: Upload,
+    limit: u64,
+) -> Result<Upload, NodeError> {
+    use qyvol_hub::media::{self, Kind};
+    let failed = |e: qyvol_hub::HubError| {
+        NodeError::BadRequest(format!("the node could not pull {reference}: {e}"))
+    };
+    let options = qyvol_hub::options_for(&reference.registry).map_err(failed)?;
+    let repo = qyvol_hub::Repository::connect(
+        &reference.registry,
+        &reference.repository,
+        qyvol_hub::Access::Pull,
+        &options,
+    )
+    .map_err(failed)?;
+    let (media_type, bytes, _) = repo.manifest(reference.target()).map_err(failed)?;
+    let layer = match media::classify(media_type.as_deref(), &bytes) {
+        Ok((_, Kind::Bundle(layer))) => layer,
+        Ok((_, Kind::Wasm(_))) => {
+            return Err(NodeError::BadBundle(format!(
+                "{reference} is a bare wasm (CNCF wasm layout); a node runs Qyvol apps: push the app's .qyv (qyv push app.qyv REF)"
+            )));
+        }
+        Err(what) => {
+            return Err(NodeError::BadBundle(format!(
+                "{reference} is {what}, not a Qyvol app"
+            )));
+        }
+    };
+    if layer.size > limit {
+        return Err(NodeError::TooLarge {
+            limit: format_size(limit),
+        });
+    }
+    struct Into<'a>(&'a mut Upload);
+    impl std::io::Write for Into<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .write(buf)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    repo.fetch_blob(
+        &layer.digest,
+        layer.size,
+        limit,
+        &mut Into(&mut upload),
+        &mut |_| {},
+    )
+    .map_err(failed)?;
+    Ok(upload)
+}
+
 /// Streams the body into a temporary file, within the node's limit.
 async fn receive(
     node: &Node,

@@ -23,8 +23,37 @@ struct Report {
 
 pub fn deploy(args: DeployArgs) -> Result<i32> {
     let client = connect(&args.node, args.url.as_deref())?;
+    let deployed = if super::hub::is_reference(&args.target.to_string_lossy()) {
+        if args.sign.is_some() {
+            bail!(
+                "--sign signs a bundle packed from a manifest; {} names an app in a registry, signed (or not) when it was pushed",
+                args.target.display()
+            );
+        }
+        // The node pulls by digest, with its own credentials: the tag is
+        // resolved here, so that the node runs what the user named now.
+        let pinned = super::hub::pin(&args.target.to_string_lossy())?;
+        if !args.json {
+            println!("{} is {pinned}; the node pulls it", args.target.display());
+        }
+        client.deploy_reference(&pinned)?
+    } else {
+        match upload(&client, &args)? {
+            Some(d) => d,
+            None => return Ok(crate::exit::QYV_ERROR),
+        }
+    };
+    finish(&client, &args, deployed)
+}
+
+/// Packs (when needed) and uploads the bundle; `None` after the manifest's
+/// problems are printed.
+fn upload(
+    client: &qyvol_node::client::Client,
+    args: &DeployArgs,
+) -> Result<Option<qyvol_node::api::types::Deployed>> {
     let Some(sendable) = bundle_to_send(&args.target, args.sign.as_deref())? else {
-        return Ok(crate::exit::QYV_ERROR);
+        return Ok(None);
     };
     let bundle = sendable.path.clone();
     // Ask first: a wrong token or a bundle over the node's limit is said
@@ -40,11 +69,19 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
             qyvol_manifest::format_size(info.max_upload)
         );
     }
-    let bar = progress_bar(size, args.json);
+    let bar = progress_bar(size, args.json, "uploading");
     let ticker = bar.clone();
     let deployed = client.deploy(&bundle, move |sent, _| ticker.set_position(sent));
     bar.finish_and_clear();
-    let deployed = deployed?;
+    Ok(Some(deployed?))
+}
+
+/// Says what was deployed and waits (unless --no-wait) until it runs.
+fn finish(
+    client: &qyvol_node::client::Client,
+    args: &DeployArgs,
+    deployed: qyvol_node::api::types::Deployed,
+) -> Result<i32> {
     if !args.json {
         let what = if deployed.unchanged {
             "unchanged, already"
@@ -135,14 +172,15 @@ pub(crate) fn bundle_to_send(
     }
 }
 
-fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
+/// A bar on stderr when it is a terminal: `LABEL [bar] sent/total rate`.
+pub(crate) fn progress_bar(total: u64, quiet: bool, label: &str) -> indicatif::ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "uploading {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
-    ) {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{label} {{bar:30}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}}"
+    )) {
         bar.set_style(style);
     }
     bar

@@ -10,8 +10,10 @@ pub mod context;
 mod daemon;
 mod deploy;
 mod events;
+mod hub;
 mod init;
 mod inspect;
+mod install;
 mod keygen;
 mod logs;
 mod pack;
@@ -54,6 +56,14 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Events(args) => events::events(args),
         Command::Context(args) => context::context(args),
         Command::Cluster(cmd) => cluster::cluster(cmd),
+        Command::Login(args) => hub::login(args),
+        Command::Logout(args) => hub::logout(args),
+        Command::Push(args) => hub::push(args),
+        Command::Pull(args) => hub::pull(args),
+        Command::Search(args) => hub::search(args),
+        Command::Install(args) => install::install(args),
+        Command::Uninstall(args) => install::uninstall(args),
+        Command::List(args) => install::list(args),
     }
 }
 

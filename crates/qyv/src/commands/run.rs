@@ -18,7 +18,14 @@ use crate::flags::merge_allow_net;
 use crate::target::{self, Target};
 
 pub fn run(args: RunArgs) -> Result<i32> {
-    let target = target::resolve(&args.target())?;
+    // A reference (`oci://…`, `registry/ns/app:tag`) that is not a file
+    // here is pulled first (or found in the store) and run from there.
+    let (target, pulled_name) = if super::hub::is_reference(&args.command[0]) {
+        let (t, name) = super::hub::run_target(&args.command[0])?;
+        (t, Some(name))
+    } else {
+        (target::resolve(&args.target())?, None)
+    };
     if (args.trust.given() || args.allow_precompiled) && !matches!(target, Target::Bundle(_)) {
         bail!(
             "--key, --trust and --allow-precompiled apply to .qyvbin bundles; {} is not one",
@@ -35,16 +42,17 @@ pub fn run(args: RunArgs) -> Result<i32> {
             }
             (RunSpec::from_manifest(&m), Some(m))
         }
-        Target::Bundle(path) => match open_bundle(&path, &args)? {
+        Target::Bundle(path) => match open_bundle(&path, pulled_name.is_some(), &args)? {
             Ok(opened) => opened,
             Err(refused) => return Ok(refused),
         },
         // Like `wasmtime run`: the guest's first argument is the file name.
         Target::Wasm(path) => {
-            let argv0 = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| path.display().to_string());
+            let argv0 = pulled_name.clone().unwrap_or_else(|| {
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| path.display().to_string())
+            });
             (RunSpec::bare(&path, argv0), None)
         }
     };
@@ -92,9 +100,14 @@ pub fn run(args: RunArgs) -> Result<i32> {
 /// status), or a spec to run, whose contents the runtime verifies.
 fn open_bundle(
     path: &Path,
+    pulled: bool,
     args: &RunArgs,
 ) -> Result<std::result::Result<(RunSpec, Option<Manifest>), i32>> {
     let bundle = Bundle::open(path)?;
+    // A pulled bundle is named as the user named it, not by its place in
+    // the store.
+    let named = args.target();
+    let path: &Path = if pulled { &named } else { path };
     let policy = Policy::load(&args.trust)?;
     let standing = policy.policy.standing(bundle.signer());
     if !policy.policy.admits(&standing) {

@@ -14,7 +14,16 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
     let mut apps = Vec::with_capacity(args.apps.len());
     let mut manifests = Vec::new();
     for path in &args.apps {
-        let mut app = match target::resolve(path)? {
+        // A reference: a wasi:http component pulled from a registry (and
+        // named after its repository), or a bundle, not served yet.
+        let text = path.to_string_lossy();
+        let (target, pulled_name) = if super::hub::is_reference(&text) {
+            let (t, name) = super::hub::run_target(&text)?;
+            (t, Some(name))
+        } else {
+            (target::resolve(path)?, None)
+        };
+        let mut app = match target {
             Target::Manifest(path) => {
                 let m = Manifest::load(&path)?;
                 let mut findings = m.problems(Purpose::Serve);
@@ -26,7 +35,19 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
                 manifests.push(m);
                 app
             }
-            Target::Wasm(path) => ServeApp::bare(path),
+            Target::Wasm(path) => {
+                let mut app = ServeApp::bare(path);
+                if let Some(name) = pulled_name {
+                    let name = name.trim_end_matches(".wasm").to_string();
+                    app.spec.argv0 = name.clone();
+                    app.name = name;
+                }
+                app
+            }
+            Target::Bundle(_) if pulled_name.is_some() => bail!(
+                "{}: a Qyvol app from a registry; qyv serve does not serve .qyvbin bundles yet (by reference it serves wasi:http components in the CNCF wasm layout): serve the .qyv manifest it was packed from",
+                path.display()
+            ),
             Target::Bundle(path) => bail!(
                 "{}: qyv serve does not serve .qyvbin bundles yet; serve the .qyv manifest it was packed from",
                 path.display()

@@ -12,6 +12,7 @@ mod contract;
 mod docs;
 mod examples;
 mod golden;
+mod hub;
 mod init_build;
 mod inspect_validate;
 mod limits;

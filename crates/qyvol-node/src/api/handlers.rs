@@ -114,6 +114,20 @@ pub async fn deploy(
     Ok((code, Json(deployed)))
 }
 
+/// `POST /v1/pull`: the node pulls the bundle itself, by digest.
+pub async fn deploy_pulled(
+    State(node): State<Arc<Node>>,
+    Json(request): Json<PullRequest>,
+) -> Result<(StatusCode, Json<Deployed>)> {
+    let deployed = crate::deploy::deploy_reference(&node, &request.reference).await?;
+    let code = if deployed.unchanged {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((code, Json(deployed)))
+}
+
 pub async fn detail(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,

@@ -29,6 +29,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/node"),
     ("GET", "/v1/apps"),
     ("POST", "/v1/apps"),
+    ("POST", "/v1/pull"),
     ("GET", "/v1/apps/{name}"),
     ("DELETE", "/v1/apps/{name}"),
     ("POST", "/v1/apps/{name}/start"),
@@ -125,6 +126,7 @@ pub fn router(node: Arc<Node>) -> Router {
     let private = Router::new()
         .route("/v1/node", get(node_info))
         .route("/v1/apps", get(list).post(deploy))
+        .route("/v1/pull", post(deploy_pulled))
         .route("/v1/apps/{name}", get(detail).delete(remove))
         .route("/v1/apps/{name}/start", post(start))
         .route("/v1/apps/{name}/stop", post(stop))

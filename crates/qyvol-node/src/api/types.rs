@@ -167,6 +167,15 @@ pub struct Deployed {
     pub unchanged: bool,
 }
 
+/// `POST /v1/pull`: deploy the Qyvol app at a registry reference, pinned
+/// by digest; the node pulls it with its own registry credentials.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    /// `REGISTRY/NAMESPACE/APP@sha256:…` (a tag beside the digest is
+    /// only a label).
+    pub reference: String,
+}
+
 /// `POST /v1/apps/{name}/rollback`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollbackRequest {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod nats;
+pub mod registry;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

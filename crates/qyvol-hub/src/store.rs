@@ -1,0 +1,187 @@
+//! The local content-addressed store of pulled artifacts, beside the code
+//! cache: `blobs/sha256/HEX` (bundles, wasm, manifests; a name is the
+//! SHA-256 of the content, checked before the name is given), and
+//! `refs/REGISTRY/REPOSITORY/TAG` holding the digest the tag last pointed
+//! at. Every file is written whole under `tmp/` and renamed into place, so
+//! an interrupted pull leaves no half file under a name.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::HubError;
+use crate::reference::Reference;
+
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with this digest is (or would be).
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.root.join("blobs").join("sha256").join(hex)
+    }
+
+    /// The blob's path when the store has it.
+    pub fn blob(&self, digest: &str) -> Option<PathBuf> {
+        let p = self.blob_path(digest);
+        p.is_file().then_some(p)
+    }
+
+    fn tmp_dir(&self) -> Result<PathBuf, HubError> {
+        let dir = self.root.join("tmp");
+        std::fs::create_dir_all(&dir).map_err(|e| HubError::io(&dir, e))?;
+        sweep(&dir);
+        Ok(dir)
+    }
+
+    /// Writes a blob through `fill` into a temporary file and, when `fill`
+    /// succeeds (it checks the digest), renames it to its name. On error
+    /// the temporary file is removed.
+    pub fn put_with(
+        &self,
+        digest: &str,
+        fill: impl FnOnce(&mut File) -> Result<(), HubError>,
+    ) -> Result<PathBuf, HubError> {
+        let final_path = self.blob_path(digest);
+        let parent = final_path.parent().expect("a blob path has a parent");
+        std::fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
+        let tmp_dir = self.tmp_dir()?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix("pull-")
+            .tempfile_in(&tmp_dir)
+            .map_err(|e| HubError::io(&tmp_dir, e))?;
+        fill(tmp.as_file_mut())?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| HubError::io(tmp.path(), e))?;
+        tmp.persist(&final_path)
+            .map_err(|e| HubError::io(&final_path, e.error))?;
+        Ok(final_path)
+    }
+
+    /// Stores bytes already checked against `digest`.
+    pub fn put_bytes(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, HubError> {
+        self.put_with(digest, |f| {
+            f.write_all(bytes)
+                .map_err(|e| HubError::io(self.blob_path(digest), e))
+        })
+    }
+
+    fn ref_path(&self, reference: &Reference) -> Option<PathBuf> {
+        let tag = reference.tag.as_deref()?;
+        Some(
+            self.root
+                .join("refs")
+                .join(&reference.registry)
+                .join(&reference.repository)
+                .join(tag),
+        )
+    }
+
+    /// Remembers that the reference's tag points at `digest`.
+    pub fn record(&self, reference: &Reference, digest: &str) -> Result<(), HubError> {
+        let Some(path) = self.ref_path(reference) else {
+            return Ok(());
+        };
+        let parent = path.parent().expect("a ref path has a parent");
+        std::fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(parent).map_err(|e| HubError::io(parent, e))?;
+        tmp.write_all(digest.as_bytes())
+            .map_err(|e| HubError::io(&path, e))?;
+        tmp.persist(&path)
+            .map_err(|e| HubError::io(&path, e.error))?;
+        Ok(())
+    }
+
+    /// The digest the reference's tag pointed at when last pulled.
+    pub fn recorded(&self, reference: &Reference) -> Option<String> {
+        let text = std::fs::read_to_string(self.ref_path(reference)?).ok()?;
+        crate::reference::parse_digest(text.trim()).ok()
+    }
+}
+
+/// Temporary files not written to for [`STALE`] are what a pull killed
+/// midway (SIGKILL, power loss) left; a pull still running writes to its
+/// file all along, so its file is never that old.
+const STALE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE);
+        if stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_fill_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        let digest = "sha256:00";
+        let e = s.put_with(digest, |f| {
+            f.write_all(b"half").unwrap();
+            Err(HubError::Credentials("stopped".into()))
+        });
+        assert!(e.is_err());
+        assert!(s.blob(digest).is_none());
+        assert_eq!(std::fs::read_dir(d.path().join("tmp")).unwrap().count(), 0);
+        let p = s.put_bytes(digest, b"whole").unwrap();
+        assert_eq!(std::fs::read(p).unwrap(), b"whole");
+    }
+
+    #[test]
+    fn what_a_killed_pull_left_is_swept() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        std::fs::create_dir_all(d.path().join("tmp")).unwrap();
+        let old = d.path().join("tmp/pull-old");
+        let recent = d.path().join("tmp/pull-recent");
+        std::fs::write(&old, b"half").unwrap();
+        std::fs::write(&recent, b"half").unwrap();
+        let two_hours = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours)
+            .unwrap();
+        s.put_bytes("sha256:01", b"x").unwrap();
+        assert!(!old.exists());
+        assert!(recent.exists(), "a pull still writing keeps its file");
+    }
+
+    #[test]
+    fn refs_remember_digests() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        let r = Reference::parse("127.0.0.1:5000/a/b:v1").unwrap();
+        assert_eq!(s.recorded(&r), None);
+        let digest = format!("sha256:{}", "a".repeat(64));
+        s.record(&r, &digest).unwrap();
+        assert_eq!(s.recorded(&r), Some(digest));
+    }
+}
