@@ -179,7 +179,9 @@ start = doc.find(heading)
 if start < 0:
     doc = doc.rstrip("\n") + "\n\n" + section
 else:
-    end = doc.find("\n## ", start + len(heading))
+    # Up to the next heading or the marker of another script's section.
+    ends = [i for i in (doc.find("\n## ", start + len(heading)), doc.find("\n<!-- ", start + len(heading))) if i >= 0]
+    end = min(ends) if ends else -1
     rest = doc[end + 1:] if end >= 0 else ""
     doc = doc[:start] + section + ("\n" + rest if rest else "")
 open(doc_path, "w").write(doc)

@@ -27,19 +27,22 @@ struct Terminal {
 
 impl Terminal {
     fn start(cwd: &Path, data: &Path) -> Terminal {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("qyv"));
-        cmd.arg("shell")
+        // The terminal has its size before the shell starts: set from here
+        // after the spawn, it raced with the shell's first look at it, and a
+        // line editor that saw the default 80 columns wrapped an 80-character
+        // line (prompt and command, in a checkout whose path has 18
+        // characters) where this 200-column screen does not.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("stty cols {COLS} rows {ROWS} && exec \"$0\" shell"))
+            .arg(assert_cmd::cargo::cargo_bin("qyv"))
             .current_dir(cwd)
             .env("HOME", data)
             .env("XDG_DATA_HOME", data.join("share"))
             .env("QYVOL_CACHE_DIR", shared_cache())
             .env("TERM", "xterm-256color")
             .env_remove("XDG_CACHE_HOME");
-        let mut session = Session::spawn(cmd).expect("start qyv shell in a pty");
-        session
-            .get_process_mut()
-            .set_window_size(COLS, ROWS)
-            .unwrap();
+        let session = Session::spawn(cmd).expect("start qyv shell in a pty");
         Terminal {
             session,
             screen: vt100::Parser::new(ROWS.try_into().unwrap(), COLS.try_into().unwrap(), 0),
@@ -87,7 +90,8 @@ impl Terminal {
             }
             assert!(
                 start.elapsed() < PATIENCE,
-                "waited in vain for {what}; the screen:\n{}",
+                "waited in vain for {what}; the screen (cursor at {:?}):\n{}",
+                self.screen.screen().cursor_position(),
                 self.contents()
             );
             std::thread::sleep(Duration::from_millis(20));
