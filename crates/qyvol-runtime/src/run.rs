@@ -331,11 +331,7 @@ fn execute_module(
     let started = Instant::now();
     let pre = linker
         .instantiate_pre(module)
-        .map_err(|e| RuntimeError::Link {
-            path: spec.wasm.clone(),
-            message: diagnosis::explain_link_error(&chain(&e)),
-            http: diagnosis::wants_http(&chain(&e)),
-        })?;
+        .map_err(|e| link_error(spec, &e))?;
     let instance = match pre.instantiate(&mut store) {
         Ok(i) => i,
         Err(e) => {
@@ -344,13 +340,7 @@ fn execute_module(
     };
     let instantiate_time = started.elapsed();
     let Ok(start) = instance.get_typed_func::<(), ()>(&mut store, "_start") else {
-        return Err(RuntimeError::NotRunnable {
-            path: spec.wasm.clone(),
-            message:
-                "it exports no `_start` function: it is a library (reactor) module, not a program"
-                    .into(),
-            handler: false,
-        });
+        return Err(no_start(spec));
     };
     if let Some(stopped) = entering(spec) {
         return finish_early(stopped, started, &store, spec);
@@ -358,10 +348,7 @@ fn execute_module(
     let started = Instant::now();
     let result = start.call(&mut store, ());
     let run_time = started.elapsed();
-    let outcome = match result {
-        Ok(()) => Outcome::Exited(0),
-        Err(e) => classify(e, spec),
-    };
+    let outcome = start_ended(result, spec);
     Ok(execution(outcome, instantiate_time, run_time, &store, spec))
 }
 
@@ -382,16 +369,8 @@ fn execute_component(
     let coarse_exit = !imports_exit_with_code(engine, component);
     let pre = linker
         .instantiate_pre(component)
-        .map_err(|e| RuntimeError::Link {
-            path: spec.wasm.clone(),
-            message: diagnosis::explain_link_error(&chain(&e)),
-            http: diagnosis::wants_http(&chain(&e)),
-        })?;
-    let pre = CommandPre::new(pre).map_err(|_| RuntimeError::NotRunnable {
-        path: spec.wasm.clone(),
-        message: diagnosis::not_a_command(&exports),
-        handler: diagnosis::is_handler(&exports),
-    })?;
+        .map_err(|e| link_error(spec, &e))?;
+    let pre = CommandPre::new(pre).map_err(|_| not_a_command(&exports, spec))?;
     let mut store = p2_store(engine, builder, spec, gate);
     prepare_store(&mut store, spec)?;
 
@@ -407,15 +386,58 @@ fn execute_component(
     let started = Instant::now();
     let result = command.wasi_cli_run().call_run(&mut store);
     let run_time = started.elapsed();
-    let outcome = match result {
-        Ok(Ok(())) => Outcome::Exited(0),
-        Ok(Err(())) => Outcome::Exited(1),
-        Err(e) => classify(e, spec),
-    };
+    let outcome = run_ended(result, spec);
     Ok(Execution {
         coarse_exit,
         ..execution(outcome, instantiate_time, run_time, &store, spec)
     })
+}
+
+/// A program whose imports the linker cannot satisfy. The synchronous
+/// path here and the node's async one (`task.rs`) link and end alike.
+pub(crate) fn link_error(spec: &RunSpec, e: &wasmtime::Error) -> RuntimeError {
+    let message = chain(e);
+    RuntimeError::Link {
+        path: spec.wasm.clone(),
+        http: diagnosis::wants_http(&message),
+        message: diagnosis::explain_link_error(&message),
+    }
+}
+
+/// A module without `_start`.
+pub(crate) fn no_start(spec: &RunSpec) -> RuntimeError {
+    RuntimeError::NotRunnable {
+        path: spec.wasm.clone(),
+        message: "it exports no `_start` function: it is a library (reactor) module, not a program"
+            .into(),
+        handler: false,
+    }
+}
+
+/// A component with these exports that is not a command.
+pub(crate) fn not_a_command(exports: &[String], spec: &RunSpec) -> RuntimeError {
+    RuntimeError::NotRunnable {
+        path: spec.wasm.clone(),
+        message: diagnosis::not_a_command(exports),
+        handler: diagnosis::is_handler(exports),
+    }
+}
+
+/// How a module's `_start` ended.
+pub(crate) fn start_ended(result: wasmtime::Result<()>, spec: &RunSpec) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Exited(0),
+        Err(e) => classify(e, spec),
+    }
+}
+
+/// How a command's `run` ended.
+pub(crate) fn run_ended(result: wasmtime::Result<Result<(), ()>>, spec: &RunSpec) -> Outcome {
+    match result {
+        Ok(Ok(())) => Outcome::Exited(0),
+        Ok(Err(())) => Outcome::Exited(1),
+        Err(e) => classify(e, spec),
+    }
 }
 
 /// The program is about to run its entry point: unless it was stopped

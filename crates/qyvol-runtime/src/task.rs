@@ -32,7 +32,8 @@ use crate::net::NetGate;
 use crate::outcome::{LimiterView, Outcome, classify};
 use crate::run::{
     Execution, P1State, P2State, RunReport, entering, execution, finish_early,
-    imports_exit_with_code, p1_store, p2_store, prepare, prepare_store,
+    imports_exit_with_code, link_error, no_start, not_a_command, p1_store, p2_store, prepare,
+    prepare_store, run_ended, start_ended,
 };
 use crate::sched::{CpuScheduler, CpuShare, TICK};
 use crate::spec::RunSpec;
@@ -219,24 +220,14 @@ async fn execute_module(
     let started = Instant::now();
     let pre = linker
         .instantiate_pre(module)
-        .map_err(|e| RuntimeError::Link {
-            path: spec.wasm.clone(),
-            message: diagnosis::explain_link_error(&chain(&e)),
-            http: diagnosis::wants_http(&chain(&e)),
-        })?;
+        .map_err(|e| link_error(spec, &e))?;
     let instance = match pre.instantiate_async(&mut store).await {
         Ok(i) => i,
         Err(e) => return finish_early(classify(e, spec), started, &store, spec),
     };
     let instantiate_time = started.elapsed();
     let Ok(start) = instance.get_typed_func::<(), ()>(&mut store, "_start") else {
-        return Err(RuntimeError::NotRunnable {
-            path: spec.wasm.clone(),
-            message:
-                "it exports no `_start` function: it is a library (reactor) module, not a program"
-                    .into(),
-            handler: false,
-        });
+        return Err(no_start(spec));
     };
     if let Some(stopped) = entering(spec) {
         return finish_early(stopped, started, &store, spec);
@@ -244,10 +235,7 @@ async fn execute_module(
     let started = Instant::now();
     let result = start.call_async(&mut store, ()).await;
     let run_time = started.elapsed();
-    let outcome = match result {
-        Ok(()) => Outcome::Exited(0),
-        Err(e) => classify(e, spec),
-    };
+    let outcome = start_ended(result, spec);
     Ok(execution(outcome, instantiate_time, run_time, &store, spec))
 }
 
@@ -265,16 +253,8 @@ async fn execute_component(
     let coarse_exit = !imports_exit_with_code(engine, component);
     let pre = linker
         .instantiate_pre(component)
-        .map_err(|e| RuntimeError::Link {
-            path: spec.wasm.clone(),
-            message: diagnosis::explain_link_error(&chain(&e)),
-            http: diagnosis::wants_http(&chain(&e)),
-        })?;
-    let pre = CommandPre::new(pre).map_err(|_| RuntimeError::NotRunnable {
-        path: spec.wasm.clone(),
-        message: diagnosis::not_a_command(&exports),
-        handler: diagnosis::is_handler(&exports),
-    })?;
+        .map_err(|e| link_error(spec, &e))?;
+    let pre = CommandPre::new(pre).map_err(|_| not_a_command(&exports, spec))?;
     let started = Instant::now();
     let command = match pre.instantiate_async(&mut store).await {
         Ok(c) => c,
@@ -287,11 +267,7 @@ async fn execute_component(
     let started = Instant::now();
     let result = command.wasi_cli_run().call_run(&mut store).await;
     let run_time = started.elapsed();
-    let outcome = match result {
-        Ok(Ok(())) => Outcome::Exited(0),
-        Ok(Err(())) => Outcome::Exited(1),
-        Err(e) => classify(e, spec),
-    };
+    let outcome = run_ended(result, spec);
     Ok(Execution {
         coarse_exit,
         ..execution(outcome, instantiate_time, run_time, &store, spec)

@@ -92,11 +92,14 @@ async fn follow(
     let mut last = None;
     let mut changes = state.changes().await;
     loop {
-        let view = state
-            .app_views(Some(&deployed.app))
-            .await?
-            .into_iter()
-            .next();
+        // A read may reach a JetStream replica that has not applied the
+        // deploy's write yet: the app this deploy recorded is then looked
+        // for again, not reported missing.
+        let view = match state.app_views(Some(&deployed.app)).await {
+            Ok(views) => views.into_iter().next(),
+            Err(qyvol_cluster::ClusterError::NoSuchApp(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
         if let Some(v) = &view
             && v.spec.revision == deployed.revision
             && v.placed_current()
