@@ -447,7 +447,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("not base64") && e.contains("qyv login ghcr.io"),
+            e.contains("not base64") && e.contains("log in to ghcr.io again"),
             "{e}"
         );
         assert_eq!(
