@@ -616,8 +616,14 @@ fn a_stop_closes_what_is_left_at_the_drain_deadline_and_exits_0() {
     assert!(until_closed(&mut busy).is_empty());
 
     // Without a request in flight a stalled head holds a stop no longer
-    // than the header timeout.
-    let mut server = serve(&probe_with(&["--header-timeout", "1s"]));
+    // than the header timeout: the drain's own limit is far away, so only
+    // the header timeout can have ended it.
+    let mut server = serve(&probe_with(&[
+        "--header-timeout",
+        "1s",
+        "--drain-timeout",
+        "10m",
+    ]));
     let _stalled = stalled(server.addr, b"GET /hello HTTP/1.1\r\nHost: x\r\n");
     server.signal("TERM");
     assert_eq!(exited(&mut server.child).code(), Some(0));
