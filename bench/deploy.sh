@@ -85,11 +85,11 @@ for _ in $(seq 1 "$RUNS"); do
 done
 kill "$daemon" && wait "$daemon" 2>/dev/null || true
 
-"${QYV_PYTHON:-python3}" - "$work" "$repo_root/docs/benchmarks.md" "$write_doc" "$bundle_size" \
+section="$("${QYV_PYTHON:-python3}" - "$work" "$bundle_size" \
     "$(machine_description)" "$("$QYV" --version)" "$RUNS" "$(cat /proc/loadavg | cut -d' ' -f1-3)" <<'PY'
 import pathlib, statistics, sys
 
-work, doc, write_doc, size, machine, version, runs, load = sys.argv[1:]
+work, size, machine, version, runs, load = sys.argv[1:]
 work = pathlib.Path(work)
 def stats(name):
     us = [int(l) for l in (work / name).read_text().split()]
@@ -119,13 +119,9 @@ Command: `bench/deploy.sh` ({version}, release build). Machine: {machine};
 load average {load} after (the machine is shared).
 <!-- deploy:end -->"""
 print(section)
-if write_doc == "1":
-    path = pathlib.Path(doc)
-    text = path.read_text()
-    if "<!-- deploy:begin -->" in text:
-        head, rest = text.split("<!-- deploy:begin -->", 1)
-        text = head + section + rest.split("<!-- deploy:end -->", 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 PY
+)"
+echo "$section"
+if [ "$write_doc" = 1 ]; then
+    write_doc_section deploy "$section"
+fi

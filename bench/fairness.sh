@@ -129,12 +129,12 @@ sleep 1
 beside="$(taskset -c 1 bash -c "$(declare -f latency); work=$work http_port=$http_port SECONDS_EACH=$SECONDS_EACH latency")"
 stop_daemon
 
-"${QYV_PYTHON:-python3}" - "$repo_root/docs/benchmarks.md" "$write_doc" "$(machine_description)" \
+section="$("${QYV_PYTHON:-python3}" - "$(machine_description)" \
     "$("$QYV" --version)" "$SECONDS_EACH" "$(cut -d' ' -f1-3 /proc/loadavg)" \
     "$light_ms" "$heavy_ms" "$half_ms" "$free_ms" "$alone" "$beside" <<'PY'
 import pathlib, re, sys
 
-doc, write_doc, machine, version, secs, load, light, heavy, half, free, alone, beside = sys.argv[1:]
+machine, version, secs, load, light, heavy, half, free, alone, beside = sys.argv[1:]
 secs = float(secs)
 light, heavy, half, free = int(light), int(heavy), int(half), int(free)
 def ms(text):
@@ -170,13 +170,9 @@ load average {load} after (the machine is shared, so other processes took
 part of the pinned core too).
 <!-- fairness:end -->"""
 print(section)
-if write_doc == "1":
-    path = pathlib.Path(doc)
-    text = path.read_text()
-    if "<!-- fairness:begin -->" in text:
-        head, rest = text.split("<!-- fairness:begin -->", 1)
-        text = head + section + rest.split("<!-- fairness:end -->", 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 PY
+)"
+echo "$section"
+if [ "$write_doc" = 1 ]; then
+    write_doc_section fairness "$section"
+fi

@@ -107,11 +107,11 @@ for _ in $(seq 1 "$RUNS"); do
 done
 kill "$registry" && wait "$registry" 2>/dev/null || true
 
-"${QYV_PYTHON:-python3}" - "$work" "$repo_root/docs/benchmarks.md" "$write_doc" "$size" \
+section="$("${QYV_PYTHON:-python3}" - "$work" "$size" \
     "$(machine_description)" "$("$QYV" --version)" "$RUNS" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import pathlib, statistics, sys
 
-work, doc, write_doc, size, machine, version, runs, load = sys.argv[1:]
+work, size, machine, version, runs, load = sys.argv[1:]
 work, size = pathlib.Path(work), int(size)
 def ms(name):
     us = [int(l) for l in (work / name).read_text().split()]
@@ -161,13 +161,9 @@ Command: `bench/hub.sh` ({version}, release build). Machine: {machine};
 load average {load} after (the machine is shared).
 <!-- hub:end -->"""
 print(section)
-if write_doc == "1":
-    path = pathlib.Path(doc)
-    text = path.read_text()
-    if "<!-- hub:begin -->" in text:
-        head, rest = text.split("<!-- hub:begin -->", 1)
-        text = head + section + rest.split("<!-- hub:end -->", 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 PY
+)"
+echo "$section"
+if [ "$write_doc" = 1 ]; then
+    write_doc_section hub "$section"
+fi

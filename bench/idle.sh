@@ -80,12 +80,12 @@ maps=$(wc -l <"/proc/$daemon/maps")
 for _ in 1 2 3 4 5; do ps_ms >>"$work/ps.us"; done
 kill "$daemon" && wait "$daemon" 2>/dev/null || true
 
-"${QYV_PYTHON:-python3}" - "$repo_root/docs/benchmarks.md" "$write_doc" "$(machine_description)" \
+section="$("${QYV_PYTHON:-python3}" - "$(machine_description)" \
     "$("$QYV" --version)" "$APPS" "$rss_empty" "$rss_full" "$threads_empty" "$threads_full" \
     "$maps" "$deployed_s" "$work/ps.us" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import pathlib, statistics, sys
 
-doc, write_doc, machine, version, apps, rss0, rss1, t0, t1, maps, took, ps_file, load = sys.argv[1:]
+machine, version, apps, rss0, rss1, t0, t1, maps, took, ps_file, load = sys.argv[1:]
 apps, rss0, rss1 = int(apps), int(rss0), int(rss1)
 per = (rss1 - rss0) / apps
 ps_ms = statistics.median(int(l) for l in open(ps_file).read().split()) / 1000
@@ -113,13 +113,9 @@ Command: `bench/idle.sh` ({version}, release build). Machine: {machine};
 load average {load} after (the machine is shared).
 <!-- idle:end -->"""
 print(section)
-if write_doc == "1":
-    path = pathlib.Path(doc)
-    text = path.read_text()
-    if "<!-- idle:begin -->" in text:
-        head, rest = text.split("<!-- idle:begin -->", 1)
-        text = head + section + rest.split("<!-- idle:end -->", 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 PY
+)"
+echo "$section"
+if [ "$write_doc" = 1 ]; then
+    write_doc_section idle "$section"
+fi

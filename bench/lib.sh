@@ -36,3 +36,22 @@ machine_description() {
         "$(awk '/MemTotal/ {printf "%d", $2/1048576}' /proc/meminfo)" \
         "$(. /etc/os-release && echo "$PRETTY_NAME")"
 }
+
+# write_doc_section NAME SECTION: SECTION (which starts with
+# <!-- NAME:begin --> and ends with <!-- NAME:end -->) takes the place of that
+# section in docs/benchmarks.md, or goes at its end.
+write_doc_section() {
+    "${QYV_PYTHON:-python3}" - "$repo_root/docs/benchmarks.md" "$1" "$2" <<'PY'
+import pathlib, sys
+
+path, name, section = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+text = path.read_text()
+if begin in text:
+    head, rest = text.split(begin, 1)
+    text = head + section + rest.split(end, 1)[1]
+else:
+    text = text.rstrip("\n") + "\n\n" + section + "\n"
+path.write_text(text)
+PY
+}
