@@ -84,7 +84,13 @@ fn beat<'a>(live: &'a Live, node: &str) -> Option<&'a Heartbeat> {
 pub struct Changes {
     live: Option<async_nats::jetstream::kv::Watch>,
     placed: Option<async_nats::jetstream::kv::Watch>,
+    /// When `next` last returned.
+    last: Option<tokio::time::Instant>,
 }
+
+/// The least time between two looks: every node beats twice a second, so
+/// in a large cluster changes come far more often than a look is worth.
+const LOOK_GAP: Duration = Duration::from_millis(50);
 
 impl Changes {
     /// Resolves at the next change, or after `at_most` (a watch that
@@ -105,6 +111,10 @@ impl Changes {
             _ = one(&mut self.placed) => {}
             _ = tokio::time::sleep(at_most) => {}
         }
+        if let Some(last) = self.last {
+            tokio::time::sleep_until(last + LOOK_GAP).await;
+        }
+        self.last = Some(tokio::time::Instant::now());
     }
 }
 
@@ -114,6 +124,7 @@ impl State {
         Changes {
             live: self.live.watch_all().await.ok(),
             placed: self.placements.watch_all().await.ok(),
+            last: None,
         }
     }
 
