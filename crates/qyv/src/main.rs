@@ -25,15 +25,13 @@ use clap::{Args, FromArgMatches, Parser};
 /// Anything else, help and errors included, goes through the whole tree,
 /// so what a user reads is the same either way.
 fn run_alone() -> Option<cli::Cli> {
-    let mut args = std::env::args_os();
-    let program = args.next()?;
-    if args.next().as_deref() != Some(std::ffi::OsStr::new("run")) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1)? != "run" {
         return None;
     }
-    let command =
-        clap::Command::new("qyv").subcommand(cli::RunArgs::augment_args(clap::Command::new("run")));
-    let matches = command
-        .try_get_matches_from(std::iter::once(program).chain(std::env::args_os().skip(1)))
+    let matches = clap::Command::new("qyv")
+        .subcommand(cli::RunArgs::augment_args(clap::Command::new("run")))
+        .try_get_matches_from(args)
         .ok()?;
     let run = cli::RunArgs::from_arg_matches(matches.subcommand_matches("run")?).ok()?;
     Some(cli::Cli {
