@@ -270,7 +270,7 @@ impl Host for NodeHost {
         let (reference, digest) = (reference.to_string(), digest.to_string());
         let limit = self.node.max_upload;
         Box::pin(async move {
-            let pulled = tokio::task::spawn_blocking(move || {
+            tokio::task::spawn_blocking(move || {
                 let parsed = qyvol_hub::Reference::parse(&reference).map_err(|e| e.to_string())?;
                 let file = std::fs::File::create(&to)
                     .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
@@ -289,8 +289,7 @@ impl Host for NodeHost {
                 result
             })
             .await
-            .map_err(|e| e.to_string())?;
-            pulled
+            .map_err(|e| e.to_string())?
         })
     }
 
