@@ -604,6 +604,75 @@ fn chunked_uploads_arrive_whole() {
 }
 
 #[test]
+fn a_large_bundle_streams_up_and_a_second_push_sends_nothing() {
+    // Over 16 MiB a layer streams while another thread hashes it, and the
+    // registry is asked for the blob once the digest is known.
+    let registry = Registry::start();
+    let s = scratch();
+    let dir = s.path("big");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..(20 << 20))
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(dir.join("data/noise"), &noise).unwrap();
+    std::fs::write(dir.join("data/hello"), "streamed\n").unwrap();
+    let manifest = app(
+        &dir,
+        &probe_p1(),
+        "args: [cat, /data/hello]\npermissions: { fs: read }\nfs:\n  - { source: ./data, target: /data }\n",
+    );
+    let bundle = s.pack(&manifest, "big.qyvbin", &[]);
+    assert!(std::fs::metadata(&bundle).unwrap().len() > 16 << 20);
+    let reference = registry.reference("acme/big:1");
+    let first = qyv(&s)
+        .arg("push")
+        .arg(&bundle)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        !stdout(&first).contains("already in the registry"),
+        "{}",
+        stdout(&first)
+    );
+    let again = qyv(&s)
+        .arg("push")
+        .arg(&bundle)
+        .arg(registry.reference("acme/big:2"))
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("already in the registry"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(digest_of(&first), digest_of(&again));
+
+    let out = qyv(&s).args(["pull", &reference]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = stdout(&out)
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("stored")
+                .map(|p| p.trim().to_string())
+        })
+        .unwrap();
+    assert!(std::fs::read(stored).unwrap() == std::fs::read(&bundle).unwrap());
+    let run = qyv(&s).args(["run", &reference]).output().unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(stdout(&run), "streamed\n");
+}
+
+#[test]
 fn search_reads_the_catalog_and_keeps_an_index() {
     let registry = Registry::start();
     let s = scratch();
