@@ -78,18 +78,26 @@ curl_push() { # REPO
     curl -sf -X PUT -H 'Content-Type: application/octet-stream' -T "$bundle" "$location&digest=$digest"
 }
 qyv_pull() {
-    rm -rf "$QYVOL_CACHE_DIR/hub"
     "$QYV" pull --key "$work/keys/qyvol.pub" "$base/bench/qyv-1:1"
 }
 
 : >"$work/qyv-push.us"; : >"$work/curl-push.us"; : >"$work/qyv-pull.us"; : >"$work/curl-pull.us"
+# `sync` before each timed command (outside the timing): qyv fsyncs what
+# it pulls, and on ext4 (data=ordered) an fsync also waits for the dirty
+# data of other files in the same journal commit: without it, a pull paid
+# for the blobs the registry, curl and the earlier runs had left in memory.
 for i in $(seq 1 "$RUNS"); do
+    sync
     timed "$work/qyv-push.us" "$QYV" push "$bundle" "$base/bench/qyv-$i:1"
+    sync
     timed "$work/curl-push.us" curl_push "bench/curl-$i"
 done
 for _ in $(seq 1 "$RUNS"); do
+    rm -rf "$QYVOL_CACHE_DIR/hub"
+    sync
     timed "$work/qyv-pull.us" qyv_pull
     rm -f "$work/blob"
+    sync
     timed "$work/curl-pull.us" curl -sf -o "$work/blob" "http://$base/v2/bench/qyv-1/blobs/$digest"
     cmp -s "$work/blob" "$bundle" || die "curl pulled other bytes"
 done
