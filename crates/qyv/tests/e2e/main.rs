@@ -13,6 +13,7 @@ mod docs;
 mod examples;
 mod golden;
 mod hub;
+mod hub_interop;
 mod init_build;
 mod inspect_validate;
 mod limits;
