@@ -883,7 +883,7 @@ fn serve_a_wasi_http_component_by_reference() {
         server.stderr().text()
     );
 
-    // A Qyvol app by reference is not served yet, and says so.
+    // A Qyvol app by reference is pulled and served from its bundle.
     let dir = s.path("app");
     std::fs::create_dir_all(&dir).unwrap();
     let app = app(&dir, &http_probe(), "type: http\n");
@@ -894,11 +894,12 @@ fn serve_a_wasi_http_component_by_reference() {
         .arg(&bundled)
         .assert()
         .success();
-    let out = qyv(&s)
-        .args(["serve", &bundled, "--addr", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    expect_failure(&out, 125, "qyv serve does not serve .qyvbin bundles yet");
+    let server = Served::start(&[std::ffi::OsStr::new(&bundled)]);
+    let reply = server.get("/hello");
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "hello from probe\n")
+    );
 }
 
 #[test]
