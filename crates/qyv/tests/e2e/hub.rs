@@ -309,6 +309,58 @@ fn login_logout_and_wrong_credentials() {
 }
 
 #[test]
+fn a_registry_behind_a_token_service() {
+    // As Docker Hub and GHCR: the registry answers 401 with a Bearer
+    // challenge, qyv asks the token service (with the login's credentials)
+    // for a token of the scope it needs, and the registry checks its
+    // signature and claims.
+    let tokens = crate::common::token::TokenService::start("alice", "pw");
+    let registry = Registry::with_token_auth(&tokens);
+    let s = scratch();
+    let app = probe_app(&s);
+    let reference = registry.reference("alice/probe:1");
+
+    let out = qyv(&s)
+        .arg("push")
+        .arg(&app)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "requires a login for alice/probe");
+    let out = qyv(&s)
+        .args(["login", &registry.addr(), "-u", "alice", "--password-stdin"])
+        .write_stdin("wrong\n")
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "refused the credentials of user \"alice\"");
+    qyv(&s)
+        .args(["login", &registry.addr(), "-u", "alice", "--password-stdin"])
+        .write_stdin("pw\n")
+        .assert()
+        .success();
+    let before = tokens.issued.load(std::sync::atomic::Ordering::SeqCst);
+    let out = qyv(&s)
+        .arg("push")
+        .arg(&app)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = qyv(&s).args(["pull", &reference]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = qyv(&s)
+        .args(["run", &reference, "args", "tok"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("arg[2]=tok"), "{}", stdout(&out));
+    assert!(
+        tokens.issued.load(std::sync::atomic::Ordering::SeqCst) > before,
+        "the pushes and pulls went through the token service"
+    );
+}
+
+#[test]
 fn a_missing_tag_names_registry_repository_and_the_tags_there() {
     let registry = Registry::start();
     let s = scratch();
