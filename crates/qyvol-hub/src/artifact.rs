@@ -4,6 +4,7 @@
 //! store, asking the registry no more than it must.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use qyvol_manifest::Manifest;
@@ -143,7 +144,6 @@ pub fn push_wasm(
     let (digest, size) = file_digest(wasm)?;
     let mut head = [0u8; 8];
     let is_component = {
-        use std::io::Read;
         let mut f = std::fs::File::open(wasm).map_err(|e| HubError::io(wasm, e))?;
         f.read_exact(&mut head).is_ok() && head[4..8] == [0x0d, 0x00, 0x01, 0x00]
     };
@@ -364,13 +364,28 @@ pub fn pull(
             downloaded = true;
             let total = layer.size;
             let mut progress = progress;
-            store.put_with(&layer.digest, |file| {
+            let resumed = std::cell::Cell::new(false);
+            let mut fetch = |file: &mut std::fs::File, have: Option<(u64, &mut dyn Read)>| {
+                resumed.set(have.is_some());
                 // fetch_blob writes in pieces of a megabyte: no buffer.
                 let mut out = Writeback::new(file);
-                repo.fetch_blob(&layer.digest, layer.size, LAYER_CAP, &mut out, &mut |n| {
-                    progress(n, total)
-                })
-            })?
+                repo.fetch_blob_after(
+                    &layer.digest,
+                    layer.size,
+                    LAYER_CAP,
+                    have,
+                    &mut out,
+                    &mut |n| progress(n, total),
+                )
+            };
+            match store.put_resumable(&layer.digest, layer.size, &mut fetch) {
+                // What an interrupted pull left was damaged (it is removed
+                // then): once more from the start.
+                Err(HubError::DigestMismatch { .. }) if resumed.get() => {
+                    store.put_resumable(&layer.digest, layer.size, &mut fetch)?
+                }
+                other => other?,
+            }
         }
     };
     if bytes.len() as u64 <= MANIFEST_CAP {

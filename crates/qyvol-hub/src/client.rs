@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE, WWW_AUTHENTICATE,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -519,6 +519,23 @@ impl Repository {
         out: &mut dyn Write,
         progress: Progress<'_>,
     ) -> Result<(), HubError> {
+        self.fetch_blob_after(digest, size, cap, None, out, progress)
+    }
+
+    /// As [`Repository::fetch_blob`], after the first bytes of the blob
+    /// already held (`have`: their count and a reader of them): those are
+    /// hashed, and only the rest is asked for (`Range`) and written to
+    /// `out`. A registry that ignores the range sends the whole blob, whose
+    /// first bytes are then skipped.
+    pub fn fetch_blob_after(
+        &self,
+        digest: &str,
+        size: u64,
+        cap: u64,
+        have: Option<(u64, &mut dyn Read)>,
+        out: &mut dyn Write,
+        progress: Progress<'_>,
+    ) -> Result<(), HubError> {
         let what = format!("blob {digest}");
         if size > cap {
             return Err(HubError::TooLarge {
@@ -528,23 +545,58 @@ impl Repository {
                 cap,
             });
         }
-        let r = self.send(self.http.get(self.url(&format!("blobs/{digest}"))))?;
-        if !r.status().is_success() {
-            return Err(self.failure(r, &what, "pull"));
-        }
-        if let Some(len) = r.content_length()
-            && len != size
-        {
-            return Err(HubError::Protocol {
-                registry: self.registry.clone(),
-                message: format!("{what} is {len} bytes, but its manifest says {size}"),
-            });
-        }
         // The bytes are hashed on another thread while the next ones are
         // read and written (crate::hashing).
         let mut hasher = PieceHasher::new();
-        let mut reader = r.take(size + 1);
-        let mut seen = 0u64;
+        let mut start = 0u64;
+        if let Some((count, prefix)) = have {
+            let mut prefix = prefix.take(count);
+            loop {
+                let mut piece = hasher.piece();
+                let n = fill(&mut prefix, &mut piece)
+                    .map_err(|e| HubError::io("(the store's partial download)", e))?;
+                if n == 0 {
+                    break;
+                }
+                start += n as u64;
+                hasher.hash(piece, n);
+            }
+        }
+        let mut request = self.http.get(self.url(&format!("blobs/{digest}")));
+        if start > 0 {
+            request = request.header(RANGE, format!("bytes={start}-"));
+        }
+        let r = self.send(request)?;
+        if !r.status().is_success() {
+            return Err(self.failure(r, &what, "pull"));
+        }
+        let skip = if r.status() == StatusCode::PARTIAL_CONTENT {
+            0
+        } else {
+            start
+        };
+        if let Some(len) = r.content_length()
+            && len + start - skip != size
+        {
+            return Err(HubError::Protocol {
+                registry: self.registry.clone(),
+                message: format!(
+                    "{what} is {} bytes, but its manifest says {size}",
+                    len + start - skip
+                ),
+            });
+        }
+        let mut reader = r.take(size - start + skip + 1);
+        if skip > 0 {
+            std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink()).map_err(|e| {
+                HubError::Unreachable {
+                    registry: self.registry.clone(),
+                    message: format!("the download of {what} broke off: {e}"),
+                }
+            })?;
+        }
+        let mut seen = start;
+        progress(seen);
         loop {
             let mut piece = hasher.piece();
             let n = fill(&mut reader, &mut piece).map_err(|e| HubError::Unreachable {

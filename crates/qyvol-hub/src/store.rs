@@ -69,6 +69,64 @@ impl Store {
         Ok(final_path)
     }
 
+    /// Writes a blob of `size` bytes through `fill` as [`Store::put_with`]
+    /// does, into a file named after the digest (`tmp/partial-sha256-HEX`)
+    /// that an interrupted pull leaves behind: the next pull of the same
+    /// blob hands `fill` the bytes it holds (their count and a reader) and
+    /// appends the rest. A partial download that turns out damaged (its
+    /// digest or size is wrong) is removed, so the next pull starts over;
+    /// one cut off by the network is kept. While another pull holds the
+    /// partial file (a lock), this one writes a file of its own.
+    pub fn put_resumable(
+        &self,
+        digest: &str,
+        size: u64,
+        fill: impl FnOnce(&mut File, Option<(u64, &mut dyn std::io::Read)>) -> Result<(), HubError>,
+    ) -> Result<PathBuf, HubError> {
+        let final_path = self.blob_path(digest);
+        let parent = final_path.parent().expect("a blob path has a parent");
+        std::fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
+        let tmp_dir = self.tmp_dir()?;
+        let partial = tmp_dir.join(format!("partial-{}", digest.replace(':', "-")));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&partial)
+            .map_err(|e| HubError::io(&partial, e))?;
+        if !lock(&file) {
+            return self.put_with(digest, |f| fill(f, None));
+        }
+        let mut have = file
+            .metadata()
+            .map_err(|e| HubError::io(&partial, e))?
+            .len();
+        if have >= size {
+            // Nothing past the end can be right, and a whole one that was
+            // not renamed failed its check.
+            file.set_len(0).map_err(|e| HubError::io(&partial, e))?;
+            have = 0;
+        }
+        let result = if have > 0 {
+            let mut prefix = File::open(&partial).map_err(|e| HubError::io(&partial, e))?;
+            fill(&mut file, Some((have, &mut prefix)))
+        } else {
+            fill(&mut file, None)
+        };
+        match result {
+            Ok(()) => {
+                file.sync_all().map_err(|e| HubError::io(&partial, e))?;
+                std::fs::rename(&partial, &final_path).map_err(|e| HubError::io(&final_path, e))?;
+                Ok(final_path)
+            }
+            Err(e) => {
+                if !matches!(e, HubError::Unreachable { .. }) {
+                    let _ = std::fs::remove_file(&partial);
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Stores bytes already checked against `digest`.
     pub fn put_bytes(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, HubError> {
         self.put_with(digest, |f| {
@@ -171,6 +229,20 @@ impl Write for Writeback<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
     }
+}
+
+/// Takes the file's exclusive lock if no one holds it (released when the
+/// file is closed, or its process ends).
+#[cfg(unix)]
+fn lock(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the call.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+#[cfg(not(unix))]
+fn lock(_: &File) -> bool {
+    false
 }
 
 /// Starts writing a range of the file to the disk, without waiting. A

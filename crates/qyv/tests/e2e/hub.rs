@@ -9,13 +9,13 @@ use crate::common::registry::{Registry, free_port};
 use crate::common::*;
 
 /// A scratch folder whose Docker config is its own.
-fn scratch() -> Scratch {
+pub(crate) fn scratch() -> Scratch {
     let s = Scratch::new();
     std::fs::create_dir_all(s.path("docker")).unwrap();
     s
 }
 
-fn qyv(s: &Scratch) -> assert_cmd::Command {
+pub(crate) fn qyv(s: &Scratch) -> assert_cmd::Command {
     let mut c = s.qyv();
     c.env("DOCKER_CONFIG", s.path("docker"))
         .env_remove("QYVOL_INSECURE_REGISTRIES");
@@ -41,7 +41,7 @@ fn digest_of(out: &std::process::Output) -> String {
         .unwrap_or_else(|| panic!("no digest in {}", stdout(out)))
 }
 
-fn blobs_in_store(s: &Scratch) -> Vec<String> {
+pub(crate) fn blobs_in_store(s: &Scratch) -> Vec<String> {
     match std::fs::read_dir(s.path("cache/hub/blobs/sha256")) {
         Ok(d) => d
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -655,12 +655,9 @@ fn chunked_uploads_arrive_whole() {
     );
 }
 
-#[test]
-fn a_large_bundle_streams_up_and_a_second_push_sends_nothing() {
-    // Over 16 MiB a layer streams while another thread hashes it, and the
-    // registry is asked for the blob once the digest is known.
-    let registry = Registry::start();
-    let s = scratch();
+/// A bundle of over 20 MiB (the probe and 20 MiB of noise in a mounted
+/// folder) whose app prints `streamed`.
+pub(crate) fn big_bundle(s: &Scratch) -> std::path::PathBuf {
     let dir = s.path("big");
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -681,6 +678,16 @@ fn a_large_bundle_streams_up_and_a_second_push_sends_nothing() {
     );
     let bundle = s.pack(&manifest, "big.qyvbin", &[]);
     assert!(std::fs::metadata(&bundle).unwrap().len() > 16 << 20);
+    bundle
+}
+
+#[test]
+fn a_large_bundle_streams_up_and_a_second_push_sends_nothing() {
+    // Over 16 MiB a layer streams while another thread hashes it, and the
+    // registry is asked for the blob once the digest is known.
+    let registry = Registry::start();
+    let s = scratch();
+    let bundle = big_bundle(&s);
     let reference = registry.reference("acme/big:1");
     let first = qyv(&s)
         .arg("push")
