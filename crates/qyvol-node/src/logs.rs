@@ -46,7 +46,10 @@ pub struct LogBook {
 pub struct AppLog {
     path: PathBuf,
     file: Mutex<Option<(File, u64)>>,
-    followers: broadcast::Sender<LogLine>,
+    /// Made when someone follows, dropped when no one does: its buffer of
+    /// [`FOLLOW_BUFFER`] lines takes ~400 KiB, most of an idle app's cost
+    /// on a node when every app had one.
+    followers: Mutex<Option<broadcast::Sender<LogLine>>>,
 }
 
 impl LogBook {
@@ -65,7 +68,7 @@ impl LogBook {
                 Arc::new(AppLog {
                     path: self.dir.join(format!("{name}.log")),
                     file: Mutex::new(None),
-                    followers: broadcast::channel(FOLLOW_BUFFER).0,
+                    followers: Mutex::new(None),
                 })
             })
             .clone()
@@ -102,7 +105,13 @@ impl AppLog {
             tracing::error!(file = %self.path.display(), error = %e, "cannot write {}: {e}", self.path.display());
             *file = None;
         }
-        let _ = self.followers.send(line);
+        let mut followers = lock(&self.followers);
+        if let Some(tx) = followers.as_ref()
+            && tx.send(line).is_err()
+        {
+            // No follower left.
+            *followers = None;
+        }
     }
 
     fn write(&self, file: &mut Option<(File, u64)>, line: &LogLine) -> std::io::Result<()> {
@@ -149,7 +158,12 @@ impl AppLog {
             current: Ended::open(&self.path),
             older: Ended::open(&older(&self.path)),
         };
-        (snapshot, follow.then(|| self.followers.subscribe()))
+        let receiver = follow.then(|| {
+            lock(&self.followers)
+                .get_or_insert_with(|| broadcast::channel(FOLLOW_BUFFER).0)
+                .subscribe()
+        });
+        (snapshot, receiver)
     }
 
     /// A sink for one instance's output, at `revision`.
