@@ -21,6 +21,7 @@ pub mod host;
 pub mod model;
 mod ops;
 pub mod placement;
+pub mod rollout;
 mod state;
 mod view;
 

@@ -94,6 +94,13 @@ fn serialize_duration<S: Serializer>(
     }
 }
 
+fn serialize_some_duration<S: Serializer>(
+    value: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::units::format_duration(*value))
+}
+
 /// As a mapping, the way it is written, rather than a list of pairs.
 fn serialize_env<S: Serializer>(
     env: &[(String, String)],
@@ -152,6 +159,30 @@ pub struct Scheduler {
     pub weight: Option<u32>,
 }
 
+/// How a cluster replaces the replicas of a running revision with a new
+/// one (`rollout:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rollout {
+    /// Replicas that may be down at once during the update.
+    pub max_unavailable: u32,
+    /// New replicas that may run above `replicas` during the update.
+    pub max_surge: u32,
+    /// How long a new replica must run (and an HTTP one answer) to count
+    /// as healthy.
+    #[serde(serialize_with = "serialize_some_duration")]
+    pub healthy_for: Duration,
+}
+
+impl Default for Rollout {
+    fn default() -> Rollout {
+        Rollout {
+            max_unavailable: 1,
+            max_surge: 1,
+            healthy_for: Duration::from_secs(5),
+        }
+    }
+}
+
 /// How `qyv build` makes the entrypoint (`build:`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Build {
@@ -208,6 +239,8 @@ pub struct Manifest {
     pub replicas: Option<u32>,
     /// Cluster placement.
     pub scheduler: Option<Scheduler>,
+    /// How a cluster rolls out a new revision.
+    pub rollout: Option<Rollout>,
     /// How to build the entrypoint.
     pub build: Option<Build>,
     /// The entrypoint must be a WASI 0.2 component: `qyv build` adapts a
@@ -469,6 +502,7 @@ pub(crate) mod tests {
                 "http": null,
                 "replicas": null,
                 "scheduler": null,
+                "rollout": null,
                 "build": null,
                 "component": false,
             })

@@ -236,8 +236,11 @@ impl Session {
             placements
                 .into_values()
                 .map(|s| s.value)
-                .filter(|p| p.nodes.contains(&self.me) && apps.contains_key(&p.app))
-                .map(|p| (p.app, p.digest, p.running))
+                .filter(|p| apps.contains_key(&p.app))
+                .filter_map(|p| {
+                    let digest = p.digest_for(&self.me)?.to_string();
+                    Some((p.app, digest, p.running))
+                })
                 .collect(),
         )
     }

@@ -6,8 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use crate::agent::LOST_AFTER;
 use crate::agent::mirror::{Mirror, Seen};
-use crate::model::{AppSpec, Heartbeat, NodeRecord, Placement};
+use crate::model::{AppSpec, Heartbeat, NodeRecord, Placement, RolloutOutcome, now_ms};
 use crate::placement::schedule;
+use crate::rollout::{Health, Step, step};
 use crate::state::{State, encode};
 
 /// The buckets the scheduler reads, kept in memory.
@@ -67,7 +68,25 @@ impl Scheduler {
             .iter()
             .map(|(k, s)| (k.clone(), s.value.clone()))
             .collect();
-        for placed in schedule(&specs, &old, &members) {
+        let by_name: HashMap<&str, &AppSpec> = specs.iter().map(|a| (a.name.as_str(), a)).collect();
+        let now = now_ms();
+        for planned in schedule(&specs, &old, &members) {
+            let Some(app) = by_name.get(planned.app.as_str()) else {
+                continue;
+            };
+            let health = |node: &str| replica_health(app, &planned.digest, live.get(node), now);
+            let (placed, events) =
+                match step(app, old.get(&planned.app), planned.clone(), &health, now) {
+                    Step::Place(p, events) => (*p, events),
+                    Step::RollBack {
+                        failed,
+                        from,
+                        reason,
+                    } => {
+                        roll_back(state, &app.name, failed, from, &reason).await;
+                        continue;
+                    }
+                };
             let prior = before.get(&placed.app);
             if prior.is_some_and(|p| p.value == placed) {
                 continue;
@@ -83,6 +102,9 @@ impl Scheduler {
             };
             if written {
                 tell_placement(state, prior.map(|p| &p.value), &placed).await;
+                for (kind, message) in events {
+                    state.event(kind, Some(&placed.app), None, message).await;
+                }
             }
         }
         for (app, p) in &before {
@@ -176,6 +198,83 @@ async fn tell_placement(state: &State, before: Option<&Placement>, now: &Placeme
     {
         state
             .event("pending", Some(&now.app), None, reason.clone())
+            .await;
+    }
+}
+
+/// How the replica of `app` with bundle `digest` is, by its node's last
+/// beat.
+fn replica_health(app: &AppSpec, digest: &str, beat: Option<&Seen<Heartbeat>>, now: i64) -> Health {
+    let Some(r) = beat.and_then(|b| {
+        b.value
+            .replicas
+            .iter()
+            .find(|r| r.app == app.name && r.digest == digest)
+    }) else {
+        return Health::Starting;
+    };
+    let why = || {
+        r.reason
+            .clone()
+            .unwrap_or_else(|| format!("it is {}", r.state))
+    };
+    match r.state.as_str() {
+        "running" => {
+            let ran = r.started_at.map_or(0, |t| now - t);
+            if ran >= app.rollout.healthy_for_ms as i64 {
+                Health::Healthy
+            } else {
+                Health::Starting
+            }
+        }
+        "failed" | "backoff" => Health::Failed(why()),
+        "completed" => Health::Failed("it exited, and a service or HTTP app should run".into()),
+        _ => Health::Starting,
+    }
+}
+
+/// Makes the revision a failed rollout started from current again, as a
+/// new revision, if the failed one is still current.
+async fn roll_back(state: &State, app: &str, failed: u32, from: u32, reason: &str) {
+    let mut done = false;
+    let mut dropped = Vec::new();
+    let changed = state
+        .update::<AppSpec, _>(&state.apps, app, |now| {
+            done = false;
+            let Some(mut a) = now else {
+                return Ok(None);
+            };
+            if a.revision != failed {
+                return Ok(None);
+            }
+            let Some(target) = a.revisions.iter().find(|r| r.number == from).cloned() else {
+                return Ok(None);
+            };
+            let mut rev = target;
+            rev.rollback_of = Some(from);
+            rev.created_at = now_ms();
+            dropped = a.push(rev);
+            a.rollout_paused = false;
+            a.last_rollout = Some(RolloutOutcome {
+                revision: failed,
+                back_to: from,
+                state: "rolled-back".into(),
+                reason: reason.to_string(),
+                at: now_ms(),
+            });
+            done = true;
+            Ok(Some(a))
+        })
+        .await;
+    if changed.is_ok() && done {
+        state.collect_bundles(&dropped).await;
+        state
+            .event(
+                "rolled-back",
+                Some(app),
+                None,
+                format!("rollout of revision {failed} stopped and rolled back to revision {from}: {reason}"),
+            )
             .await;
     }
 }

@@ -47,6 +47,9 @@ pub(crate) fn app(name: &str, replicas: u32, strategy: Strategy, memory: u64) ->
             created_at: 0,
             rollback_of: None,
         }],
+        rollout: Default::default(),
+        rollout_paused: false,
+        last_rollout: None,
     }
 }
 
@@ -233,6 +236,7 @@ fn a_lost_node_s_replica_moves_and_the_others_stay() {
             nodes: vec!["n1".into(), "n2".into(), "n3".into()],
             pending: 0,
             reason: None,
+            rollout: None,
         },
     );
     let mut state: Vec<(NodeRecord, bool)> = alive(&nodes);
@@ -261,6 +265,7 @@ fn cordon_keeps_replicas_drain_moves_them() {
             nodes: vec!["n1".into(), "n2".into(), "n3".into()],
             pending: 0,
             reason: None,
+            rollout: None,
         },
     );
     nodes[0].cordoned = true;
@@ -286,6 +291,7 @@ fn scaling_down_keeps_the_best_placed_replicas() {
             nodes: vec!["b".into(), "a".into()],
             pending: 0,
             reason: None,
+            rollout: None,
         },
     );
     let placed = schedule(&apps, &before, &alive(&nodes));
