@@ -51,6 +51,11 @@ pub trait Host: Send + Sync + 'static {
     /// through the node's own checks, and runs it or leaves it stopped.
     fn install(&self, bundle: PathBuf, running: bool) -> BoxFuture<'_, Result<(), String>>;
 
+    /// A `GET` on the route of an HTTP app this node serves: `None` when
+    /// it serves no such app; else whether it answered below 500, or what
+    /// it answered.
+    fn probe(&self, app: &str) -> BoxFuture<'_, Option<Result<(), String>>>;
+
     /// Starts or stops an app the node holds.
     fn set_running(&self, app: &str, running: bool) -> BoxFuture<'_, Result<(), String>>;
 

@@ -275,6 +275,10 @@ pub struct ReplicaStatus {
     pub reason: Option<String>,
     pub started_at: Option<i64>,
     pub memory: u64,
+    /// An HTTP replica of a rollout's new revision: whether a `GET` on its
+    /// route answered below 500 at the last look (`None`: not looked at).
+    #[serde(default)]
+    pub answering: Option<bool>,
 }
 
 /// What a node says every beat: it lives, and how its replicas are.

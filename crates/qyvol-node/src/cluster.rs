@@ -31,6 +31,8 @@ const FILE: &str = "cluster.json";
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// The longest an install waits for its replica to run before it ends.
 const SETTLE: Duration = Duration::from_secs(5);
+/// How long a health `GET` of a new HTTP replica may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The node's place in a cluster, if any.
 #[derive(Default)]
@@ -38,6 +40,8 @@ pub struct Slot {
     agent: Mutex<Option<Agent>>,
     data_dir: PathBuf,
     api: Option<String>,
+    /// Where the node serves HTTP apps.
+    http: Option<std::net::SocketAddr>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,11 +49,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Slot {
-    pub fn new(data_dir: &Path, api: Option<String>) -> Slot {
+    pub fn new(data_dir: &Path, api: Option<String>, http: Option<std::net::SocketAddr>) -> Slot {
         Slot {
             agent: Mutex::new(None),
             data_dir: data_dir.to_path_buf(),
             api,
+            http,
         }
     }
 
@@ -249,6 +254,7 @@ impl Host for NodeHost {
                             reason: live.reason.clone(),
                             started_at: live.started_at,
                             memory: live.memory(),
+                            answering: None,
                         },
                         name: row.name,
                     }
@@ -285,6 +291,24 @@ impl Host for NodeHost {
                     .await;
             }
             Ok(())
+        })
+    }
+
+    fn probe(&self, app: &str) -> BoxFuture<'_, Option<Result<(), String>>> {
+        let app = app.to_string();
+        Box::pin(async move {
+            let addr = self.node.cluster.http?;
+            let route = self.node.supervisor.live(&app)?.route?;
+            let url = format!("http://{addr}{route}");
+            let client = reqwest::Client::builder()
+                .timeout(PROBE_TIMEOUT)
+                .build()
+                .ok()?;
+            Some(match client.get(&url).send().await {
+                Ok(r) if r.status().as_u16() < 500 => Ok(()),
+                Ok(r) => Err(format!("GET {route} answered {}", r.status())),
+                Err(e) => Err(format!("GET {route} got no answer: {e}")),
+            })
         })
     }
 

@@ -184,7 +184,24 @@ impl Session {
                     reason: Some(f.reason.clone()),
                     started_at: None,
                     memory: 0,
+                    answering: None,
                 });
+            }
+        }
+        // The new HTTP replicas of a rollout here are asked whether they
+        // answer: the scheduler counts them healthy only then.
+        let probed = self.rolling_here();
+        for r in replicas
+            .iter_mut()
+            .filter(|r| r.state == "running" && probed.contains(&r.app))
+        {
+            match self.host.probe(&r.app).await {
+                Some(Ok(())) => r.answering = Some(true),
+                Some(Err(why)) => {
+                    r.answering = Some(false);
+                    r.reason.get_or_insert(why);
+                }
+                None => {}
             }
         }
         self.last_said = said(held);
@@ -226,6 +243,20 @@ impl Session {
         }
         self.reported
             .retain(|app, _| replicas.iter().any(|r| &r.app == app));
+    }
+
+    /// Apps whose rollout gave this node the new revision.
+    fn rolling_here(&self) -> Vec<String> {
+        self.placements
+            .snapshot()
+            .map(|all| {
+                all.into_values()
+                    .map(|s| s.value)
+                    .filter(|p| p.rollout.is_some() && p.nodes.contains(&self.me))
+                    .map(|p| p.app)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// What is placed here: app, digest, whether it should run.

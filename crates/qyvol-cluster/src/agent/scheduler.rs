@@ -221,7 +221,9 @@ fn replica_health(app: &AppSpec, digest: &str, beat: Option<&Seen<Heartbeat>>, n
     match r.state.as_str() {
         "running" => {
             let ran = r.started_at.map_or(0, |t| now - t);
-            if ran >= app.rollout.healthy_for_ms as i64 {
+            // An HTTP replica must also answer a GET on its route.
+            let http = app.current().is_some_and(|c| c.app_type == "http");
+            if ran >= app.rollout.healthy_for_ms as i64 && (!http || r.answering == Some(true)) {
                 Health::Healthy
             } else {
                 Health::Starting
@@ -276,5 +278,58 @@ async fn roll_back(state: &State, app: &str, failed: u32, from: u32, reason: &st
                 format!("rollout of revision {failed} stopped and rolled back to revision {from}: {reason}"),
             )
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::model::{ReplicaStatus, Strategy};
+
+    fn beat(state: &str, started_at: i64, answering: Option<bool>) -> Seen<Heartbeat> {
+        Seen {
+            value: Heartbeat {
+                node: "a".into(),
+                at: 0,
+                replicas: vec![ReplicaStatus {
+                    app: "web".into(),
+                    digest: "web-digest".into(),
+                    state: state.into(),
+                    reason: Some("why".into()).filter(|_| state == "failed"),
+                    started_at: Some(started_at),
+                    memory: 0,
+                    answering,
+                }],
+            },
+            revision: 1,
+            at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn health_is_running_long_enough_and_for_http_answering() {
+        let mut app = crate::placement::tests::app("web", 1, Strategy::Spread, 0);
+        let h = |app: &AppSpec, b: Seen<Heartbeat>, now| {
+            replica_health(app, "web-digest", Some(&b), now)
+        };
+        assert_eq!(h(&app, beat("running", 0, None), 4_999), Health::Starting);
+        assert_eq!(h(&app, beat("running", 0, None), 5_000), Health::Healthy);
+        assert_eq!(
+            h(&app, beat("failed", 0, None), 1),
+            Health::Failed("why".into())
+        );
+        assert_eq!(replica_health(&app, "other", None, 9_999), Health::Starting);
+        app.revisions[0].app_type = "http".into();
+        assert_eq!(h(&app, beat("running", 0, None), 9_000), Health::Starting);
+        assert_eq!(
+            h(&app, beat("running", 0, Some(false)), 9_000),
+            Health::Starting
+        );
+        assert_eq!(
+            h(&app, beat("running", 0, Some(true)), 9_000),
+            Health::Healthy
+        );
     }
 }
