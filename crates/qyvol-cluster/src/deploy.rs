@@ -181,6 +181,7 @@ impl State {
             memory: m.limits.memory.unwrap_or(0),
             created_at: now_ms(),
             rollback_of: None,
+            route: (m.app_type == AppType::Http).then(|| m.http_settings().route),
         };
         let mut dropped = Vec::new();
         let mut unchanged = false;

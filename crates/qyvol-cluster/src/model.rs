@@ -119,6 +119,10 @@ pub struct RevisionSpec {
     pub created_at: i64,
     /// Set when this revision was made by a rollback to that one.
     pub rollback_of: Option<u32>,
+    /// `http.route` of an HTTP app: every node with an HTTP port answers
+    /// it.
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 /// What should run: one record per app, changed only by compare-and-set
@@ -245,6 +249,10 @@ pub struct NodeRecord {
     pub max_memory: u64,
     /// It was started with `--http`: it can run HTTP apps.
     pub serves_http: bool,
+    /// Where it serves HTTP apps, `HOST:PORT`: other nodes forward
+    /// requests for its replicas there.
+    #[serde(default)]
+    pub http: Option<String>,
     /// It runs only bundles signed by one of `trusted_keys`.
     pub require_signature: bool,
     /// Ids of the keys it trusts.
@@ -383,6 +391,7 @@ mod tests {
             memory: 0,
             created_at: 0,
             rollback_of: None,
+            route: None,
         }
     }
 
@@ -431,6 +440,7 @@ mod tests {
             default_memory: 0,
             max_memory: 0,
             serves_http: false,
+            http: None,
             require_signature: false,
             trusted_keys: vec!["k1".into()],
             cordoned: false,

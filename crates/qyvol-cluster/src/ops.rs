@@ -38,6 +38,11 @@ impl State {
             .map(|(p, _)| p))
     }
 
+    /// Every app's record, by name.
+    pub async fn app_specs(&self) -> Result<Vec<(String, AppSpec)>, ClusterError> {
+        self.list::<AppSpec>(&self.apps).await
+    }
+
     /// Changes an app that must exist.
     async fn change_app(
         &self,

@@ -13,10 +13,11 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use qyvol_cluster::model::{LogLine, ReplicaStatus};
-use qyvol_cluster::{Agent, Facts, Held, Host, Membership, Status};
+use qyvol_cluster::{Agent, Facts, Held, Host, Membership, RemoteRoute, Status};
 
 use crate::artifacts::write_file_atomic;
 use crate::error::NodeError;
+use crate::forward::Forwarder;
 use crate::node::Node;
 use crate::store::{Desired, EventKind};
 use crate::supervisor::{Trigger, db};
@@ -93,7 +94,16 @@ impl Slot {
 /// the node serves whatever NATS does.
 pub fn start(node: &Arc<Node>, membership: Membership) -> Result<(), NodeError> {
     node.cluster.save(&membership)?;
-    let host: Arc<dyn Host> = Arc::new(NodeHost { node: node.clone() });
+    // The node's HTTP port answers the cluster's routes from now on.
+    let forwarder = node.supervisor.http_handle().map(|http| {
+        let f = Forwarder::new(&membership.node);
+        http.set_elsewhere(Some((Arc::new(f.clone()), &membership.node)));
+        f
+    });
+    let host: Arc<dyn Host> = Arc::new(NodeHost {
+        node: node.clone(),
+        forwarder,
+    });
     let agent = Agent::start(membership, host);
     tokio::spawn(tell(node.clone(), agent.watch()));
     if let Some(old) = lock(&node.cluster.agent).replace(agent) {
@@ -136,7 +146,10 @@ pub async fn join(node: &Arc<Node>, mut membership: Membership) -> Result<Status
     if membership.node.is_empty() {
         membership.node = default_name();
     }
-    let host = NodeHost { node: node.clone() };
+    let host = NodeHost {
+        node: node.clone(),
+        forwarder: None,
+    };
     let joined = tokio::time::timeout(JOIN_TIMEOUT, qyvol_cluster::agent::join(&membership, &host))
         .await
         .map_err(|_| {
@@ -199,6 +212,8 @@ async fn tell(node: Arc<Node>, mut status: tokio::sync::watch::Receiver<Status>)
 /// The cluster agent's way into this node.
 pub struct NodeHost {
     node: Arc<Node>,
+    /// The cluster's routes for the node's HTTP port, if it has one.
+    forwarder: Option<Forwarder>,
 }
 
 /// Memory the node offers replicas: the machine's.
@@ -230,6 +245,7 @@ impl Host for NodeHost {
             default_memory: self.node.supervisor.limits().default_memory,
             max_memory: self.node.supervisor.limits().max_memory,
             serves_http: self.node.supervisor.serves_http(),
+            http: self.node.cluster.http.map(|a| a.to_string()),
             require_signature: trust.require_signature,
             trusted_keys: trust.keys.iter().map(|k| k.key.id()).collect(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -310,6 +326,12 @@ impl Host for NodeHost {
                 Err(e) => Err(format!("GET {route} got no answer: {e}")),
             })
         })
+    }
+
+    fn set_routes(&self, routes: Vec<RemoteRoute>) {
+        if let Some(f) = &self.forwarder {
+            f.set(routes);
+        }
     }
 
     fn set_running(&self, app: &str, running: bool) -> BoxFuture<'_, Result<(), String>> {

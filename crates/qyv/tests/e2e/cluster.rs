@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod entry;
 mod rollout;
 
 use crate::common::nats::{Nats, NatsOptions};

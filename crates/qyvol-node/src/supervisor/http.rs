@@ -38,6 +38,11 @@ fn put_app(shared: &Shared, http: &ServeHandle, app: &Prepared) -> Result<Served
 }
 
 impl Supervisor {
+    /// The node's HTTP server, when it has one.
+    pub fn http_handle(&self) -> Option<&ServeHandle> {
+        self.shared.http.as_ref()
+    }
+
     /// Whether the node serves HTTP apps (it was started with `--http`).
     pub fn serves_http(&self) -> bool {
         self.shared.http.is_some()

@@ -22,6 +22,7 @@
 mod admission;
 mod app;
 mod conn;
+mod elsewhere;
 mod epoch;
 mod error;
 mod guest;
@@ -41,6 +42,7 @@ pub use conn::{
     DEFAULT_IDLE_TIMEOUT, Drained, Finish, Protocol, Slot, Watched, WatchedBody, connection_budget,
     descriptor_limit, drain, drain_time,
 };
+pub use elsewhere::{Elsewhere, FORWARDED, MAX_FORWARDED_BODY, NODE_HEADER, route_matches};
 pub use error::ServeError;
 pub use server::{ServeSummary, Server, ServerOptions};
 pub use table::{ServeHandle, Served};

@@ -15,6 +15,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body::Body as HttpBody;
+use http_body_util::{BodyExt, Full};
 use qyvol_manifest::format_duration;
 use tokio::sync::oneshot;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
@@ -22,6 +23,7 @@ use wasmtime_wasi_http::{Error, WasiBody};
 
 use crate::outcome::Outcome;
 use crate::serve::app::LoadedApp;
+use crate::serve::elsewhere::{Elsewhere, FORWARDED, MAX_FORWARDED_BODY, NODE_HEADER};
 use crate::serve::guest::{self, End};
 use crate::serve::outgoing::{Peers, SERVICE_DOMAIN};
 use crate::serve::responses::{self, Body};
@@ -65,7 +67,35 @@ impl Requests {
         let method = request.method().clone();
         let path = request.uri().path().to_string();
         let table = self.apps.current();
-        let Some(app) = table.route(&path).cloned() else {
+        let local = table.route(&path).cloned();
+        // A request from another server is answered here or not at all.
+        let forwarded = request.headers().contains_key(FORWARDED);
+        let elsewhere = if forwarded {
+            None
+        } else {
+            self.apps
+                .elsewhere
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        };
+        let remote = elsewhere.as_ref().and_then(|e| e.route(&path));
+        if let Some(e) = elsewhere
+            && remote > local.as_ref().map(|a| a.http.route.len())
+        {
+            drop(table);
+            return forward(e, request, id).await;
+        }
+        let Some(app) = local else {
+            if forwarded {
+                return self.named(responses::text(
+                    StatusCode::BAD_GATEWAY,
+                    id,
+                    &format!(
+                        "another node sent {path} here, and no app is served at it here now; a forwarded request is not forwarded again"
+                    ),
+                ));
+            }
             let message = if table.apps.is_empty() {
                 format!("no app is served at {path}: no app is served here now")
             } else {
@@ -76,7 +106,7 @@ impl Requests {
                     .collect();
                 format!("no app is served at {path}; routes: {}", routes.join(", "))
             };
-            return responses::text(StatusCode::NOT_FOUND, id, &message);
+            return self.named(responses::text(StatusCode::NOT_FOUND, id, &message));
         };
         drop(table);
         app.requests.fetch_add(1, Ordering::Relaxed);
@@ -89,7 +119,7 @@ impl Requests {
                 "the request has no Host header",
             );
         }
-        let response = self.serve(&app, request, id, 0).await;
+        let response = self.named(self.serve(&app, request, id, 0).await);
         if self.log_requests {
             app.log(
                 id,
@@ -99,6 +129,20 @@ impl Requests {
                     started.elapsed().as_secs_f64() * 1e3
                 ),
             );
+        }
+        response
+    }
+
+    /// Says which server answered, when it is a node of a cluster.
+    fn named(&self, mut response: Response<Body>) -> Response<Body> {
+        if let Some(node) = self
+            .apps
+            .node
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            response.headers_mut().insert(NODE_HEADER, node);
         }
         response
     }
@@ -213,6 +257,44 @@ impl Peers for Requests {
         };
         Box::pin(async move { self.serve(&app, request, id, hops).await })
     }
+}
+
+/// Sends `request` to the server [`Elsewhere`] picks, its body read
+/// whole first (up to [`MAX_FORWARDED_BODY`]).
+async fn forward<B>(elsewhere: Arc<dyn Elsewhere>, request: Request<B>, id: u64) -> Response<Body>
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<Error>,
+{
+    let (parts, body) = request.into_parts();
+    let body = body.map_err(|e| {
+        let e: Error = e.into();
+        std::io::Error::other(e.to_string())
+    });
+    let body = match http_body_util::Limited::new(body, MAX_FORWARDED_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return responses::text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                id,
+                &format!(
+                    "the request body could not be read whole, or is over {} MiB, the most a node forwards to another",
+                    MAX_FORWARDED_BODY >> 20
+                ),
+            );
+        }
+    };
+    let response = elsewhere
+        .forward(Request::from_parts(parts, body), id)
+        .await;
+    let (parts, body) = response.into_parts();
+    let body = Full::new(body)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Response::from_parts(parts, body)
 }
 
 /// A guest's error code in words.
