@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 mod entry;
 mod rollout;
+mod sync;
 
 use crate::common::nats::{Nats, NatsOptions};
 use crate::common::*;
