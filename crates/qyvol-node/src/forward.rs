@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use bytes::Bytes;
 use qyvol_cluster::{RemoteRoute, Target};
-use qyvol_runtime::serve::{Elsewhere, FORWARDED, route_matches};
+use qyvol_runtime::serve::{APP_HEADER, Elsewhere, FORWARDED, route_matches};
 
 /// How long a node that refused a connection is passed over.
 const DOWN_FOR: Duration = Duration::from_secs(1);
@@ -130,11 +130,13 @@ impl Inner {
         pool.into_iter().min_by_key(load)
     }
 
+    /// `by_name`: a call between apps, for the app by name, not by route.
     async fn forward(
         self: Arc<Self>,
         route: RemoteRoute,
         request: Request<Bytes>,
         id: u64,
+        by_name: bool,
     ) -> Response<Bytes> {
         let (parts, body) = request.into_parts();
         let path = parts
@@ -152,6 +154,9 @@ impl Inner {
             }
             if let Ok(me) = HeaderValue::from_str(&self.me) {
                 headers.insert(FORWARDED, me);
+            }
+            if by_name && let Ok(app) = HeaderValue::from_str(&route.app) {
+                headers.insert(APP_HEADER, app);
             }
             let counter = self.counter(&route.app, &target.node);
             counter.fetch_add(1, Ordering::Relaxed);
@@ -244,11 +249,48 @@ impl Elsewhere for Forwarder {
         let found = self.find(&path);
         Box::pin(async move {
             match found {
-                Some(route) => inner.forward(route, request, id).await,
+                Some(route) => inner.forward(route, request, id, false).await,
                 None => text(
                     StatusCode::NOT_FOUND,
                     id,
                     &format!("no app of the cluster is served at {path}"),
+                ),
+            }
+        })
+    }
+
+    fn has_app(&self, name: &str) -> bool {
+        self.inner
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|r| r.app == name)
+    }
+
+    fn call_app(
+        &self,
+        name: &str,
+        request: Request<Bytes>,
+        id: u64,
+    ) -> Pin<Box<dyn Future<Output = Response<Bytes>> + Send>> {
+        let inner = self.inner.clone();
+        let found = self
+            .inner
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|r| r.app == name)
+            .cloned();
+        let name = name.to_string();
+        Box::pin(async move {
+            match found {
+                Some(route) => inner.forward(route, request, id, true).await,
+                None => text(
+                    StatusCode::BAD_GATEWAY,
+                    id,
+                    &format!("no app named {name:?} runs in the cluster"),
                 ),
             }
         })

@@ -16,6 +16,12 @@ use http::{Request, Response};
 pub const FORWARDED: &str = "x-qyvol-forwarded";
 /// The name of the server that answered.
 pub const NODE_HEADER: &str = "x-qyvol-node";
+/// On a forwarded request: the app it is for, by name (a call to
+/// `http://NAME.service/` from an app on another server), not by route.
+pub const APP_HEADER: &str = "x-qyvol-app";
+/// On a forwarded call between apps: the calls made so far for the request
+/// (the same bound as on one server).
+pub const HOPS_HEADER: &str = "x-qyvol-hops";
 /// The largest request body a server takes to forward (it is held whole,
 /// so that a request whose target is gone can go to another one).
 pub const MAX_FORWARDED_BODY: usize = 64 << 20;
@@ -30,6 +36,18 @@ pub trait Elsewhere: Send + Sync + 'static {
     /// id on this server.
     fn forward(
         &self,
+        request: Request<Bytes>,
+        id: u64,
+    ) -> Pin<Box<dyn Future<Output = Response<Bytes>> + Send>>;
+
+    /// Whether an app named `name` runs on another server.
+    fn has_app(&self, name: &str) -> bool;
+
+    /// Sends a call to `http://NAME.service/` to a server that runs app
+    /// `name` (with [`APP_HEADER`] and [`HOPS_HEADER`] set).
+    fn call_app(
+        &self,
+        name: &str,
         request: Request<Bytes>,
         id: u64,
     ) -> Pin<Box<dyn Future<Output = Response<Bytes>> + Send>>;

@@ -42,7 +42,9 @@ pub use conn::{
     DEFAULT_IDLE_TIMEOUT, Drained, Finish, Protocol, Slot, Watched, WatchedBody, connection_budget,
     descriptor_limit, drain, drain_time,
 };
-pub use elsewhere::{Elsewhere, FORWARDED, MAX_FORWARDED_BODY, NODE_HEADER, route_matches};
+pub use elsewhere::{
+    APP_HEADER, Elsewhere, FORWARDED, HOPS_HEADER, MAX_FORWARDED_BODY, NODE_HEADER, route_matches,
+};
 pub use error::ServeError;
 pub use server::{ServeSummary, Server, ServerOptions};
 pub use table::{ServeHandle, Served};

@@ -23,7 +23,9 @@ use wasmtime_wasi_http::{Error, WasiBody};
 
 use crate::outcome::Outcome;
 use crate::serve::app::LoadedApp;
-use crate::serve::elsewhere::{Elsewhere, FORWARDED, MAX_FORWARDED_BODY, NODE_HEADER};
+use crate::serve::elsewhere::{
+    APP_HEADER, Elsewhere, FORWARDED, HOPS_HEADER, MAX_FORWARDED_BODY, NODE_HEADER,
+};
 use crate::serve::guest::{self, End};
 use crate::serve::outgoing::{Peers, SERVICE_DOMAIN};
 use crate::serve::responses::{self, Body};
@@ -79,12 +81,32 @@ impl Requests {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone()
         };
+        // A call between apps from another server names its app.
+        if forwarded && let Some(name) = request.headers().get(APP_HEADER) {
+            let name = name.to_str().unwrap_or_default().to_string();
+            let hops = request
+                .headers()
+                .get(HOPS_HEADER)
+                .and_then(|h| h.to_str().ok()?.parse().ok())
+                .unwrap_or(0);
+            let Some(app) = table.named(&name).cloned() else {
+                return self.named(responses::text(
+                    StatusCode::BAD_GATEWAY,
+                    id,
+                    &format!(
+                        "another node sent a call to http://{name}{SERVICE_DOMAIN}/ here, and no app named {name:?} is served here now; a forwarded request is not forwarded again"
+                    ),
+                ));
+            };
+            drop(table);
+            return self.named(self.serve(&app, request, id, hops).await);
+        }
         let remote = elsewhere.as_ref().and_then(|e| e.route(&path));
         if let Some(e) = elsewhere
             && remote > local.as_ref().map(|a| a.http.route.len())
         {
             drop(table);
-            return forward(e, request, id).await;
+            return forward(e, request, id, None).await;
         }
         let Some(app) = local else {
             if forwarded {
@@ -243,6 +265,18 @@ impl Peers for Requests {
         hops: u32,
     ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>> {
         let table = self.apps.current();
+        let elsewhere = self
+            .apps
+            .elsewhere
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if table.named(name).is_none()
+            && let Some(e) = elsewhere.filter(|e| e.has_app(name))
+        {
+            let name = name.to_string();
+            return Box::pin(async move { forward(e, request, id, Some((&name, hops))).await });
+        }
         let Some(app) = table.named(name).cloned() else {
             let names: Vec<&str> = table.apps.iter().map(|a| &*a.name).collect();
             let response = responses::text(
@@ -260,8 +294,14 @@ impl Peers for Requests {
 }
 
 /// Sends `request` to the server [`Elsewhere`] picks, its body read
-/// whole first (up to [`MAX_FORWARDED_BODY`]).
-async fn forward<B>(elsewhere: Arc<dyn Elsewhere>, request: Request<B>, id: u64) -> Response<Body>
+/// whole first (up to [`MAX_FORWARDED_BODY`]);
+/// `call`: the app named and the hops so far, for a call between apps.
+async fn forward<B>(
+    elsewhere: Arc<dyn Elsewhere>,
+    request: Request<B>,
+    id: u64,
+    call: Option<(&str, u32)>,
+) -> Response<Body>
 where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<Error>,
@@ -287,9 +327,16 @@ where
             );
         }
     };
-    let response = elsewhere
-        .forward(Request::from_parts(parts, body), id)
-        .await;
+    let mut request = Request::from_parts(parts, body);
+    let response = match call {
+        Some((name, hops)) => {
+            request
+                .headers_mut()
+                .insert(HOPS_HEADER, http::HeaderValue::from(hops));
+            elsewhere.call_app(name, request, id).await
+        }
+        None => elsewhere.forward(request, id).await,
+    };
     let (parts, body) = response.into_parts();
     let body = Full::new(body)
         .map_err(|never| match never {})

@@ -70,15 +70,16 @@ fn every_http_node_answers_every_route_balanced_and_never_forwards_twice() {
     wait_for("the entry node to know the route", || {
         (get_with(entry_addr, "/web/env/GREETING", "").status == 200).then_some(())
     });
-    let mut served_by = Vec::new();
-    for _ in 0..10 {
+    // Both replicas serve through it (the entry learns of each replica as
+    // its beats arrive).
+    let mut served_by = std::collections::BTreeSet::new();
+    wait_for("both replicas to serve through the entry", || {
         let r = get_with(entry_addr, "/web/env/GREETING", "");
         assert_eq!((r.status, r.body.as_str()), (200, "hello\n"));
-        served_by.push(r.header("x-qyvol-node").unwrap().to_string());
-    }
-    served_by.sort();
-    served_by.dedup();
-    assert_eq!(served_by, holders, "balanced over both replicas");
+        served_by.insert(r.header("x-qyvol-node").unwrap().to_string());
+        (served_by.len() == 2).then_some(())
+    });
+    assert_eq!(served_by.into_iter().collect::<Vec<_>>(), holders);
 
     // A forwarded request is served where it lands or not at all.
     let bounced = get_with(
@@ -109,4 +110,65 @@ fn every_http_node_answers_every_route_balanced_and_never_forwards_twice() {
         assert_eq!((r.status, r.body.as_str()), (200, "hello\n"), "{r:?}");
         assert_eq!(r.header("x-qyvol-node"), Some(holders[1].as_str()));
     }
+}
+
+#[test]
+fn apps_on_different_nodes_call_each_other_by_service_name() {
+    let nats = Nats::start(1);
+    let s = scratch_for(&nats.urls(), None);
+    let nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|zone| {
+            let label = format!("zone={zone}");
+            Node::start(
+                &s,
+                &format!("node-{zone}"),
+                Some(&nats.urls()),
+                &["--http", "127.0.0.1:0", "--label", &label],
+            )
+        })
+        .collect();
+    wait_nodes(&s, 2);
+    for (name, zone, rest) in [
+        ("front", "a", "env: {WHO: front}\n"),
+        (
+            "back",
+            "b",
+            "env: {WHO: back, ROUTE: /back}\nhttp: {route: /back}\n",
+        ),
+    ] {
+        let dir = s.path(&format!("apps/{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(http_probe(), dir.join("probe.wasm")).unwrap();
+        let manifest = write(
+            &dir,
+            "app.qyv",
+            &format!(
+                "name: {name}\nentrypoint: probe.wasm\ntype: http\nscheduler: {{constraints: [zone={zone}]}}\n{rest}"
+            ),
+        );
+        let out = s
+            .qyv()
+            .args(["cluster", "deploy"])
+            .arg(&manifest)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    }
+    assert_eq!(running_on(&cluster_app(&s, "front")), ["node-a"]);
+    assert_eq!(running_on(&cluster_app(&s, "back")), ["node-b"]);
+    let a = nodes[0].http.unwrap();
+    let r = wait_for("front on node-a to reach back on node-b", || {
+        let r = get_with(a, "/fetch/http://back.service/env/WHO", "");
+        r.body.starts_with("status 200").then_some(r)
+    });
+    assert_eq!(r.body, "status 200\nback\n");
+    assert_eq!(r.header("x-qyvol-node"), Some("node-a"));
+    // An unknown name is the same 502 as on one server.
+    let r = get_with(a, "/fetch/http://nobody.service/x", "");
+    assert!(
+        r.body
+            .starts_with("status 502\nno app named \"nobody\" is served here"),
+        "{r:?}"
+    );
 }
