@@ -19,6 +19,9 @@ pub enum Health {
     Healthy,
     /// Not (yet) reported running long enough.
     Starting,
+    /// Running, but its health `GET` does not answer below 500 (what it
+    /// answered).
+    NotAnswering(String),
     /// Failed, with the node's reason.
     Failed(String),
 }
@@ -143,14 +146,18 @@ pub fn step(
                     reason: format!("its replica on {node} failed: {why}"),
                 };
             }
-            Health::Starting => {
+            Health::Starting | Health::NotAnswering(_) => {
                 let since = *rollout.since.entry(node.clone()).or_insert(now);
                 if now - since > deadline {
+                    let last = match health(node) {
+                        Health::NotAnswering(why) => format!(": {why}"),
+                        _ => String::new(),
+                    };
                     return Step::RollBack {
                         failed: app.revision,
                         from: rollout.from,
                         reason: format!(
-                            "its replica on {node} was not healthy (running for {} ms) within {} ms",
+                            "its replica on {node} was not healthy (running for {} ms, answering its health GET) within {} ms{last}",
                             settings.healthy_for_ms, deadline
                         ),
                     };

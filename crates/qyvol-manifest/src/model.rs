@@ -127,6 +127,9 @@ pub struct Http {
     /// Requests that may wait for an instance when all are busy; beyond
     /// that a request is answered 503.
     pub queue: u32,
+    /// The path a cluster's rollout `GET`s to tell a new replica healthy
+    /// (below 500); `None`: the route.
+    pub health: Option<String>,
 }
 
 impl Http {
@@ -143,6 +146,7 @@ impl Default for Http {
             reuse: 1,
             concurrency: Http::DEFAULT_CONCURRENCY,
             queue: Http::DEFAULT_QUEUE,
+            health: None,
         }
     }
 }

@@ -314,7 +314,16 @@ impl Host for NodeHost {
         let app = app.to_string();
         Box::pin(async move {
             let addr = self.node.cluster.http?;
-            let route = self.node.supervisor.live(&app)?.route?;
+            let supervisor = &self.node.supervisor;
+            // Only an app served now is asked.
+            supervisor.live(&app)?.route?;
+            let digest = db(supervisor.store(), move |s| s.all_current())
+                .await
+                .ok()?
+                .into_iter()
+                .find(|(row, _)| row.name == app)
+                .map(|(_, rev)| rev.digest)?;
+            let route = supervisor.stored_health(&digest).await?;
             let url = format!("http://{addr}{route}");
             let client = reqwest::Client::builder()
                 .timeout(PROBE_TIMEOUT)

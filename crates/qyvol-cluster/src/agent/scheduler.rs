@@ -223,7 +223,11 @@ fn replica_health(app: &AppSpec, digest: &str, beat: Option<&Seen<Heartbeat>>, n
             let ran = r.started_at.map_or(0, |t| now - t);
             // An HTTP replica must also answer a GET on its route.
             let http = app.current().is_some_and(|c| c.app_type == "http");
-            if ran >= app.rollout.healthy_for_ms as i64 && (!http || r.answering == Some(true)) {
+            if http && r.answering == Some(false) {
+                Health::NotAnswering(why())
+            } else if ran >= app.rollout.healthy_for_ms as i64
+                && (!http || r.answering == Some(true))
+            {
                 Health::Healthy
             } else {
                 Health::Starting
@@ -325,7 +329,7 @@ mod tests {
         assert_eq!(h(&app, beat("running", 0, None), 9_000), Health::Starting);
         assert_eq!(
             h(&app, beat("running", 0, Some(false)), 9_000),
-            Health::Starting
+            Health::NotAnswering("it is running".into())
         );
         assert_eq!(
             h(&app, beat("running", 0, Some(true)), 9_000),

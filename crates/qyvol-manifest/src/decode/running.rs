@@ -129,6 +129,15 @@ pub(super) const HTTP: Section<Http> = Section {
             },
             schema: || json!({"type": "integer", "minimum": 0, "maximum": MAX_HTTP_QUEUE, "default": Http::DEFAULT_QUEUE, "description": "Requests that may wait for an instance; when the queue is full, requests are answered 503."}),
         },
+        Field {
+            name: "health",
+            required: None,
+            decode: |d, node, path, h| {
+                h.health = Some(d.route(node, path)?);
+                Ok(())
+            },
+            schema: || json!({"type": "string", "pattern": "^/", "description": "Path a cluster's rollout GETs (below 500: healthy) before a new replica counts as healthy. Default: the route."}),
+        },
     ],
 };
 

@@ -944,7 +944,7 @@ fn http_section() {
     );
     assert_eq!(
         err(&with("type: http\nhttp:\n  rout: /\n")),
-        "hello.qyv:5:3: http: unknown field \"rout\" (did you mean \"route\"?); allowed here: route, reuse, concurrency, queue"
+        "hello.qyv:5:3: http: unknown field \"rout\" (did you mean \"route\"?); allowed here: route, reuse, concurrency, queue, health"
     );
     let e = parse(&with("http:\n  route: /api\n")).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Conflict);
@@ -957,6 +957,14 @@ fn http_section() {
 /// The model serializes in the manifest's own shape, one key per field,
 /// and the tables say which fields the decoder and the schema know: a field
 /// added to one and not the other fails here.
+#[test]
+fn http_health_is_a_path() {
+    let m = ok(&with("type: http\nhttp: {route: /api, health: /healthz}\n"));
+    assert_eq!(m.http_settings().health.as_deref(), Some("/healthz"));
+    assert_eq!(ok(&with("type: http\n")).http_settings().health, None);
+    assert!(err(&with("type: http\nhttp: {health: healthz}\n")).contains("http.health"));
+}
+
 #[test]
 fn rollout_settings_and_their_bounds() {
     let m = ok(&with(

@@ -105,6 +105,20 @@ impl Supervisor {
         .flatten()
     }
 
+    /// The path that tells the HTTP app in a stored bundle healthy:
+    /// `http.health`, else its route.
+    pub async fn stored_health(&self, digest: &str) -> Option<String> {
+        let path = self.shared.artifacts.path(digest);
+        tokio::task::spawn_blocking(move || {
+            let manifest = Bundle::open(&path).ok()?.manifest().ok()?;
+            let http = manifest.http_settings();
+            (manifest.app_type == AppType::Http).then(|| http.health.unwrap_or(http.route))
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
     /// Whether the app's `revision` is served now.
     pub(super) fn served(&self, app: &str, revision: u32) -> bool {
         let is_served = self

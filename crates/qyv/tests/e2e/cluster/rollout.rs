@@ -241,3 +241,40 @@ fn a_revision_that_fails_on_start_is_rolled_back_while_the_old_one_serves() {
         "{events}"
     );
 }
+
+#[test]
+fn a_revision_whose_health_get_fails_is_rolled_back_at_its_deadline() {
+    let nats = Nats::start(1);
+    let s = scratch_for(&nats.urls(), None);
+    let _nodes = http_nodes(&s, &nats, 1);
+    let rollout = "rollout: {max_unavailable: 1, max_surge: 0, healthy_for: 1s}\n";
+    let v1 = http_app(&s, "v1", "one", &http_probe(), rollout);
+    let out = s
+        .qyv()
+        .args(["cluster", "deploy"])
+        .arg(&v1)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // It runs, and every GET of its health path traps (500).
+    let sick = http_app(
+        &s,
+        "sick",
+        "sick",
+        &http_probe(),
+        &format!("{rollout}http: {{health: /trap}}\n"),
+    );
+    let out = s
+        .qyv()
+        .args(["cluster", "deploy", "--timeout", "120s"])
+        .arg(&sick)
+        .output()
+        .unwrap();
+    let said = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}{}", stderr(&out));
+    assert!(
+        said.contains("revision 2 rolled back to revision 1 (now revision 3)"),
+        "{said}"
+    );
+    assert!(said.contains("GET /trap answered 500"), "{said}");
+}
