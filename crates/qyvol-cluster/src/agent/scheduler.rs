@@ -158,16 +158,18 @@ impl Scheduler {
 }
 
 async fn tell_placement(state: &State, before: Option<&Placement>, now: &Placement) {
-    let old: Vec<&String> = before.map(|p| p.nodes.iter().collect()).unwrap_or_default();
-    let added: Vec<&str> = now
-        .nodes
+    // A rollout moves nodes between revisions: only nodes that get or lose
+    // a replica of either are told here (the rollout tells its own steps).
+    let old: Vec<&String> = before.map(|p| p.holders().collect()).unwrap_or_default();
+    let new: Vec<&String> = now.holders().collect();
+    let added: Vec<&str> = new
         .iter()
         .filter(|n| !old.contains(n))
-        .map(String::as_str)
+        .map(|n| n.as_str())
         .collect();
     let gone: Vec<&str> = old
         .iter()
-        .filter(|n| !now.nodes.contains(n))
+        .filter(|n| !new.contains(n))
         .map(|n| n.as_str())
         .collect();
     let message = match (added.is_empty(), gone.is_empty()) {
