@@ -153,6 +153,8 @@ forward_bench() {
                 awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) {printf "| %s | %s | %s | %s ms | %s ms |", $1, $2, $3, $4, $5}')"$'\n'
         done
     done
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
     cleanup
     pids=()
     section="<!-- cluster-forward:begin -->
@@ -162,7 +164,8 @@ Command: \`ONLY=forward bench/cluster.sh\` (ROUNDS=$ROUNDS, DURATION=$DURATION).
 examples/http-rust (a fresh instance per request) with one replica on one of
 two nodes (\`--http\`, one NATS, loopback); wrk (1 thread) against the node
 that runs it and against the other, which forwards each request over a kept
-connection to the first (node-to-node HTTP). Median round by req/s.
+connection to the first (node-to-node HTTP). Median round by req/s. Load
+average $load at the end (a shared machine: other builds ran beside it).
 
 | served | connections | req/s | p50 | p99 |
 |---|---|---|---|---|
