@@ -245,7 +245,14 @@ impl Host for NodeHost {
             default_memory: self.node.supervisor.limits().default_memory,
             max_memory: self.node.supervisor.limits().max_memory,
             serves_http: self.node.supervisor.serves_http(),
-            http: self.node.cluster.http.map(|a| a.to_string()),
+            // An address bound to every interface names none that other
+            // nodes could reach: such a node is no forwarding target.
+            http: self
+                .node
+                .cluster
+                .http
+                .filter(|a| !a.ip().is_unspecified())
+                .map(|a| a.to_string()),
             require_signature: trust.require_signature,
             trusted_keys: trust.keys.iter().map(|k| k.key.id()).collect(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -278,3 +278,57 @@ fn a_revision_whose_health_get_fails_is_rolled_back_at_its_deadline() {
     );
     assert!(said.contains("GET /trap answered 500"), "{said}");
 }
+
+#[test]
+fn a_paused_rollout_takes_no_step_until_resumed() {
+    let nats = Nats::start(1);
+    let s = scratch_for(&nats.urls(), None);
+    let nodes = http_nodes(&s, &nats, 2);
+    let rollout = "rollout: {max_unavailable: 1, max_surge: 0, healthy_for: 1s}\n";
+    let v1 = http_app(&s, "v1", "one", &http_probe(), rollout);
+    let out = s
+        .qyv()
+        .args(["cluster", "deploy", "--replicas", "2"])
+        .arg(&v1)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let rollout_cmd = |what: &str| {
+        let out = s
+            .qyv()
+            .args(["cluster", "rollout", what, "web"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(rollout_cmd("pause").contains("rollouts paused"));
+    let v2 = http_app(&s, "v2", "two", &http_probe(), rollout);
+    let out = s
+        .qyv()
+        .args(["cluster", "deploy", "--no-wait"])
+        .arg(&v2)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = wait_for("the rollout to start, paused", || {
+        let text = rollout_cmd("status");
+        text.contains("replacing revision 1").then_some(text)
+    });
+    assert!(
+        status.contains("0 new replica(s) (0 running), 2 old left, paused"),
+        "{status}"
+    );
+    for n in &nodes {
+        let r = http_get(n.http.unwrap(), "/env/GREETING");
+        assert_eq!(r.body, "one\n", "paused: the old revision everywhere");
+    }
+    assert!(rollout_cmd("resume").contains("rollouts resumed"));
+    wait_for("the rollout to finish", || {
+        let v = cluster_app(&s, "web");
+        (v["placement"]["rollout"].is_null() && running_on(&v).len() == 2).then_some(())
+    });
+    for n in &nodes {
+        assert_eq!(http_get(n.http.unwrap(), "/env/GREETING").body, "two\n");
+    }
+}
