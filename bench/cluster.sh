@@ -15,10 +15,18 @@
 #   4. DAEMONS (20) real daemons on one machine with one NATS: deploy of
 #      an app with one replica per node, timed like 1.
 #
+#   5. one HTTP entry for every node: examples/http-rust with one replica
+#      on 2 nodes with --http; wrk against the node that runs it (local)
+#      and against the other one (forwarded over node-to-node HTTP), at 1
+#      connection (latency) and 32 (throughput), interleaved, ROUNDS (3)
+#      rounds of DURATION (10s) each, median round by req/s.
+#
 # Next to 1, in the same run: `qyv deploy` of the same bundle to one node.
-# Results go into docs/benchmarks.md (between the cluster markers).
+# Results go into docs/benchmarks.md (between the cluster markers; 5
+# between the cluster-forward markers).
 #
 #   bench/cluster.sh                  # builds the release qyv, measures
+#   ONLY=forward bench/cluster.sh     # part 5 alone
 #   QYV=path/to/qyv bench/cluster.sh  # measures that binary, writes nothing
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -96,6 +104,80 @@ wait_ready_nodes() {
     echo "only $("$QYV" cluster nodes --json | grep -c '"state": "ready"') of $want nodes ready" >&2
     exit 1
 }
+
+# --- 5. local vs forwarded HTTP ---------------------------------------------
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-10s}"
+# wrk_run ADDR CONNECTIONS: "req/s p50_ms p99_ms"
+wrk_run() {
+    wrk -t1 -c"$2" -d"$DURATION" --latency "http://$1/hi" | awk '
+        function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+        /Requests\/sec/ {rps = $2}
+        /^ +50%/ {p50 = ms($2)}
+        /^ +99%/ {p99 = ms($2)}
+        END {printf "%.0f %.3f %.3f\n", rps, p50, p99}'
+}
+forward_bench() {
+    command -v wrk >/dev/null || { echo "wrk missing: run scripts/install-toolchains.sh" >&2; exit 1; }
+    local urls a b holder entry_addr holder_addr c where rows="" section
+    urls="$(start_nats "$work/nats-fwd" 1)"
+    "$QYV" context add fwd "$urls" >/dev/null
+    "$QYV" context use fwd >/dev/null
+    mkdir -p "$work/nodes"
+    for n in h1 h2; do
+        "$QYV" daemon --listen 127.0.0.1:0 --http "127.0.0.1:$(free_port)" --data-dir "$work/nodes/$n" \
+            --cluster "$urls" --node-name "$n" >"$work/nodes/$n.out" 2>"$work/nodes/$n.err" &
+        pids+=($!)
+    done
+    wait_ready_nodes 2
+    "$QYV" cluster deploy "$repo_root/examples/http-rust/http-rust.qyv" --replicas 1 >/dev/null
+    holder="$("$QYV" cluster ps http-rust --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["placement"]["nodes"][0])')"
+    a="$(sed -n 's|^  http apps *http://||p' "$work/nodes/h1.out")"
+    b="$(sed -n 's|^  http apps *http://||p' "$work/nodes/h2.out")"
+    if [ "$holder" = h1 ]; then holder_addr="$a" entry_addr="$b"; else holder_addr="$b" entry_addr="$a"; fi
+    for _ in $(seq 100); do curl -sf "http://$entry_addr/hi" >/dev/null && break; sleep 0.1; done
+    curl -sfi "http://$entry_addr/hi" | grep -qi "^x-qyvol-node: $holder" || { echo "the entry node does not forward" >&2; exit 1; }
+    wrk -t1 -c8 -d2s "http://$holder_addr/hi" >/dev/null
+    wrk -t1 -c8 -d2s "http://$entry_addr/hi" >/dev/null
+    : >"$work/fwd.txt"
+    for _ in $(seq "$ROUNDS"); do
+        for c in 1 32; do
+            echo "local $c $(wrk_run "$holder_addr" "$c")" >>"$work/fwd.txt"
+            echo "forwarded $c $(wrk_run "$entry_addr" "$c")" >>"$work/fwd.txt"
+        done
+    done
+    for c in 1 32; do
+        for where in local forwarded; do
+            # The median round by req/s.
+            rows+="$(awk -v w="$where" -v c="$c" '$1 == w && $2 == c' "$work/fwd.txt" | sort -k3,3n |
+                awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) {printf "| %s | %s | %s | %s ms | %s ms |", $1, $2, $3, $4, $5}')"$'\n'
+        done
+    done
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    cleanup
+    pids=()
+    section="<!-- cluster-forward:begin -->
+### One HTTP entry for every node: local vs forwarded
+
+Command: \`ONLY=forward bench/cluster.sh\` (ROUNDS=$ROUNDS, DURATION=$DURATION). Machine: $(machine_description).
+examples/http-rust (a fresh instance per request) with one replica on one of
+two nodes (\`--http\`, one NATS, loopback); wrk (1 thread) against the node
+that runs it and against the other, which forwards each request over a kept
+connection to the first (node-to-node HTTP). Median round by req/s. Load
+average $load at the end (a shared machine: other builds ran beside it).
+
+| served | connections | req/s | p50 | p99 |
+|---|---|---|---|---|
+${rows%$'\n'}
+<!-- cluster-forward:end -->"
+    echo "$section"
+    if [ "$write_doc" = 1 ]; then write_doc_section cluster-forward "$section"; fi
+}
+if [ "${ONLY:-all}" = forward ]; then
+    forward_bench
+    exit 0
+fi
 
 cp "$repo_root/crates/qyv/tests/guests/probe/probe.wasm" "$work/app/"
 cat >"$work/app/app.qyv" <<'EOF'
@@ -227,3 +309,4 @@ else:
 open(doc, "w").write(text)
 PY
 fi
+forward_bench

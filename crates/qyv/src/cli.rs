@@ -99,6 +99,9 @@ pub enum Command {
     /// Run apps on many nodes as one: a cluster on NATS JetStream
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Make a cluster's apps (or a node's) equal to the manifests and
+    /// bundles in a folder: print the plan, then apply it
+    Sync(SyncArgs),
     /// Log in to an OCI registry; the credentials are kept where Docker
     /// keeps them (~/.docker/config.json or its credential helper)
     Login(LoginArgs),
@@ -783,6 +786,30 @@ pub enum DaemonCommand {
         #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
         data_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "DIR holds .qyv manifests and .qyvbin bundles, directly or one folder down (one \
+app each). The target is --node or --cluster, else the current context: on a cluster each \
+change is a deploy (a rollout), on a node a deploy to it. Exit status: 0 the target matches \
+DIR (already, or once the plan is applied); 1 --dry-run found changes; 125 a manifest, bundle \
+or the target refused or failed (nothing of the plan after it is applied)."
+)]
+pub struct SyncArgs {
+    /// The folder of manifests and bundles
+    #[arg(value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub dir: PathBuf,
+    /// Remove the apps the folder does not hold
+    #[arg(long)]
+    pub prune: bool,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub node: NodeFlags,
 }
 
 #[derive(Debug, Args)]

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ClusterError;
-use crate::model::{AppSpec, Constraint, NodeRecord, RevisionSpec, Strategy, now_ms};
+use crate::model::{
+    AppSpec, Constraint, NodeRecord, RevisionSpec, RolloutSettings, Strategy, now_ms,
+};
 use crate::state::State;
 
 /// What the user asked for beyond the bundle; `None` takes the manifest's
@@ -108,10 +110,16 @@ pub fn settings(manifest: &Manifest, options: &DeployOptions) -> Result<Asked, C
         .flat_map(|s| &s.constraints)
         .map(|c| Constraint::parse(c).map_err(ClusterError::Invalid))
         .collect::<Result<_, _>>()?;
+    let rollout = manifest.rollout.map(|r| RolloutSettings {
+        max_unavailable: r.max_unavailable,
+        max_surge: r.max_surge,
+        healthy_for_ms: r.healthy_for.as_millis().min(u64::MAX as u128) as u64,
+    });
     Ok(Asked {
         replicas,
         strategy,
         constraints,
+        rollout: rollout.unwrap_or_default(),
     })
 }
 
@@ -121,6 +129,8 @@ pub struct Asked {
     pub replicas: Option<u32>,
     pub strategy: Option<Strategy>,
     pub constraints: Vec<Constraint>,
+    /// `rollout:`, else the defaults.
+    pub rollout: RolloutSettings,
 }
 
 /// Why no node of `nodes` would run a bundle signed by `signer`, if none
@@ -152,6 +162,7 @@ impl State {
             replicas,
             strategy,
             constraints,
+            rollout,
         } = settings(&facts.manifest, options)?;
         let nodes: Vec<NodeRecord> = self
             .list::<NodeRecord>(&self.nodes)
@@ -180,6 +191,7 @@ impl State {
             created_at: now_ms(),
             rollback_of: None,
             source: facts.source.clone(),
+            route: (m.app_type == AppType::Http).then(|| m.http_settings().route),
         };
         let mut dropped = Vec::new();
         let mut unchanged = false;
@@ -193,12 +205,19 @@ impl State {
                     constraints: Vec::new(),
                     running: true,
                     revisions: Vec::new(),
+                    rollout: Default::default(),
+                    rollout_paused: false,
+                    last_rollout: None,
                 });
                 app.replicas = replicas.unwrap_or(app.replicas);
                 app.strategy = strategy.unwrap_or(app.strategy);
                 app.constraints = constraints.clone();
+                app.rollout = rollout;
                 app.running = true;
                 unchanged = app.current().is_some_and(|r| r.digest == facts.digest);
+                if !unchanged {
+                    app.last_rollout = None;
+                }
                 dropped = if unchanged {
                     Vec::new()
                 } else {

@@ -22,6 +22,8 @@ pub struct Facts {
     /// The most `limits.memory` the node runs.
     pub max_memory: u64,
     pub serves_http: bool,
+    /// Where it serves HTTP apps, `HOST:PORT`.
+    pub http: Option<String>,
     pub require_signature: bool,
     /// Ids of the keys the node trusts.
     pub trusted_keys: Vec<String>,
@@ -36,6 +38,22 @@ pub struct Held {
     /// its boot folder holds it).
     pub from_cluster: bool,
     pub status: ReplicaStatus,
+}
+
+/// An HTTP app of the cluster as a node's HTTP port sees it: its route,
+/// and the other nodes whose replica of it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteRoute {
+    pub app: String,
+    pub route: String,
+    pub targets: Vec<Target>,
+}
+
+/// A node that runs a replica, and where it serves HTTP apps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub node: String,
+    pub addr: String,
 }
 
 pub trait Host: Send + Sync + 'static {
@@ -56,6 +74,16 @@ pub trait Host: Send + Sync + 'static {
     /// Deploys the bundle at `bundle` (which it takes) as a cluster app,
     /// through the node's own checks, and runs it or leaves it stopped.
     fn install(&self, bundle: PathBuf, running: bool) -> BoxFuture<'_, Result<(), String>>;
+
+    /// A `GET` on the route of an HTTP app this node serves: `None` when
+    /// it serves no such app; else whether it answered below 500, or what
+    /// it answered.
+    fn probe(&self, app: &str) -> BoxFuture<'_, Option<Result<(), String>>>;
+
+    /// The cluster's HTTP apps and the other nodes that run them, as they
+    /// change (empty when the node leaves): the node answers their routes
+    /// too.
+    fn set_routes(&self, routes: Vec<RemoteRoute>);
 
     /// Starts or stops an app the node holds.
     fn set_running(&self, app: &str, running: bool) -> BoxFuture<'_, Result<(), String>>;

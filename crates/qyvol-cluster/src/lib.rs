@@ -21,6 +21,7 @@ pub mod host;
 pub mod model;
 mod ops;
 pub mod placement;
+pub mod rollout;
 mod state;
 mod view;
 
@@ -28,7 +29,7 @@ pub use agent::{Agent, Membership, Status};
 pub use connect::{Address, Connection, Credentials};
 pub use deploy::{BundleFacts, DeployOptions, Deployed, is_http, read_bundle, settings};
 pub use error::ClusterError;
-pub use host::{Facts, Held, Host};
+pub use host::{Facts, Held, Host, RemoteRoute, Target};
 pub use ops::NodeChange;
 pub use state::{LIVE_TTL, State};
 pub use view::{AppView, Changes, LogRequest, NodeView, ReplicaView};

@@ -124,6 +124,10 @@ pub struct RevisionSpec {
     /// store holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// `http.route` of an HTTP app: every node with an HTTP port answers
+    /// it.
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 /// What should run: one record per app, changed only by compare-and-set
@@ -140,6 +144,74 @@ pub struct AppSpec {
     pub running: bool,
     /// Oldest first; the last [`KEEP_REVISIONS`].
     pub revisions: Vec<RevisionSpec>,
+    /// How a new revision replaces the replicas of the one before.
+    #[serde(default)]
+    pub rollout: RolloutSettings,
+    /// A rollout in progress takes no further step while set.
+    #[serde(default)]
+    pub rollout_paused: bool,
+    /// How the last rollout ended, when it ended other than well.
+    #[serde(default)]
+    pub last_rollout: Option<RolloutOutcome>,
+}
+
+/// `rollout:` of the manifest, as the scheduler applies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutSettings {
+    /// Replicas that may be down (replaced, not yet healthy) at once.
+    pub max_unavailable: u32,
+    /// Replicas of the new revision that may run above the wanted count,
+    /// on nodes that hold none of the app.
+    pub max_surge: u32,
+    /// How long a new replica must run (and answer, for HTTP) before it
+    /// counts as healthy.
+    pub healthy_for_ms: u64,
+}
+
+impl Default for RolloutSettings {
+    fn default() -> Self {
+        RolloutSettings {
+            max_unavailable: 1,
+            max_surge: 1,
+            healthy_for_ms: 5_000,
+        }
+    }
+}
+
+impl RolloutSettings {
+    /// How long a new replica may take to become healthy before the
+    /// revision is rolled back.
+    pub fn deadline_ms(&self) -> u64 {
+        self.healthy_for_ms + 30_000
+    }
+}
+
+/// A rollout that did not end with the new revision everywhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutOutcome {
+    /// The revision that was rolled out.
+    pub revision: u32,
+    /// The revision the app went back to.
+    pub back_to: u32,
+    /// rolled-back (automatically) or undone (a client asked).
+    pub state: String,
+    pub reason: String,
+    pub at: i64,
+}
+
+/// A rollout in progress, as the scheduler keeps it in the placement: the
+/// placement's `nodes` run the new revision, `old_nodes` still the one
+/// before.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub from: u32,
+    pub from_digest: String,
+    pub old_nodes: Vec<String>,
+    /// When each node of the new revision was given it.
+    pub since: BTreeMap<String, i64>,
+    pub started_at: i64,
+    /// Why it does not move on now, when it cannot.
+    pub waiting: Option<String>,
 }
 
 impl AppSpec {
@@ -182,6 +254,10 @@ pub struct NodeRecord {
     pub max_memory: u64,
     /// It was started with `--http`: it can run HTTP apps.
     pub serves_http: bool,
+    /// Where it serves HTTP apps, `HOST:PORT`: other nodes forward
+    /// requests for its replicas there.
+    #[serde(default)]
+    pub http: Option<String>,
     /// It runs only bundles signed by one of `trusted_keys`.
     pub require_signature: bool,
     /// Ids of the keys it trusts.
@@ -212,6 +288,10 @@ pub struct ReplicaStatus {
     pub reason: Option<String>,
     pub started_at: Option<i64>,
     pub memory: u64,
+    /// An HTTP replica of a rollout's new revision: whether a `GET` on its
+    /// route answered below 500 at the last look (`None`: not looked at).
+    #[serde(default)]
+    pub answering: Option<bool>,
 }
 
 /// What a node says every beat: it lives, and how its replicas are.
@@ -235,6 +315,29 @@ pub struct Placement {
     pub pending: u32,
     /// Why replicas are pending.
     pub reason: Option<String>,
+    /// A rollout from an earlier revision, while one runs.
+    #[serde(default)]
+    pub rollout: Option<Rollout>,
+}
+
+impl Placement {
+    /// Every node holding a replica of the app, of either revision.
+    pub fn holders(&self) -> impl Iterator<Item = &String> {
+        self.nodes
+            .iter()
+            .chain(self.rollout.iter().flat_map(|r| r.old_nodes.iter()))
+    }
+
+    /// The bundle `node` should run, if it holds a replica.
+    pub fn digest_for(&self, node: &str) -> Option<&str> {
+        if self.nodes.iter().any(|n| n == node) {
+            return Some(&self.digest);
+        }
+        self.rollout
+            .as_ref()
+            .filter(|r| r.old_nodes.iter().any(|n| n == node))
+            .map(|r| r.from_digest.as_str())
+    }
 }
 
 /// The scheduler's lease.
@@ -294,6 +397,7 @@ mod tests {
             created_at: 0,
             rollback_of: None,
             source: None,
+            route: None,
         }
     }
 
@@ -307,6 +411,9 @@ mod tests {
             constraints: vec![],
             running: true,
             revisions: vec![],
+            rollout: RolloutSettings::default(),
+            rollout_paused: false,
+            last_rollout: None,
         };
         let mut dropped = Vec::new();
         for i in 0..12 {
@@ -339,6 +446,7 @@ mod tests {
             default_memory: 0,
             max_memory: 0,
             serves_http: false,
+            http: None,
             require_signature: false,
             trusted_keys: vec!["k1".into()],
             cordoned: false,

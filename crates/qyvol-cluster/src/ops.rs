@@ -4,7 +4,7 @@
 //! scheduler and the nodes do the rest.
 
 use crate::error::ClusterError;
-use crate::model::{AppSpec, NodeRecord, Placement, RevisionSpec, now_ms};
+use crate::model::{AppSpec, NodeRecord, Placement, RevisionSpec, RolloutOutcome, now_ms};
 use crate::state::State;
 
 /// What a change to a node's schedulability is.
@@ -36,6 +36,11 @@ impl State {
             .get::<Placement>(&self.placements, app)
             .await?
             .map(|(p, _)| p))
+    }
+
+    /// Every app's record, by name.
+    pub async fn app_specs(&self) -> Result<Vec<(String, AppSpec)>, ClusterError> {
+        self.list::<AppSpec>(&self.apps).await
     }
 
     /// Changes an app that must exist.
@@ -125,6 +130,50 @@ impl State {
         Ok(app)
     }
 
+    /// Pauses (no further step) or resumes the app's rollouts.
+    pub async fn pause_rollout(&self, name: &str, paused: bool) -> Result<AppSpec, ClusterError> {
+        let app = self
+            .change_app(name, |a| {
+                a.rollout_paused = paused;
+                Ok(())
+            })
+            .await?;
+        let (kind, message) = if paused {
+            ("rollout-paused", "a client paused its rollouts")
+        } else {
+            ("rollout-resumed", "a client resumed its rollouts")
+        };
+        self.event(kind, Some(name), None, message.into()).await;
+        Ok(app)
+    }
+
+    /// Undoes the rollout in progress (back to the revision it started
+    /// from, everywhere at once), else the last revision (back to the one
+    /// before it).
+    pub async fn undo_rollout(&self, name: &str) -> Result<AppSpec, ClusterError> {
+        let from = self
+            .placement(name)
+            .await?
+            .and_then(|p| p.rollout)
+            .map(|r| r.from);
+        let failed = self.app(name).await?.revision;
+        let app = self.rollback(name, from).await?;
+        let back_to = app.current().and_then(|r| r.rollback_of).unwrap_or(0);
+        self.change_app(name, |a| {
+            if a.revision == app.revision {
+                a.last_rollout = Some(RolloutOutcome {
+                    revision: failed,
+                    back_to,
+                    state: "undone".into(),
+                    reason: "a client undid it".into(),
+                    at: now_ms(),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Cordon (no new replicas), uncordon, or drain (cordon, and move its
     /// replicas away).
     pub async fn change_node(
@@ -184,7 +233,7 @@ impl State {
             .list::<Placement>(&self.placements)
             .await?
             .into_iter()
-            .filter(|(_, p)| p.nodes.iter().any(|n| n == node))
+            .filter(|(_, p)| p.holders().any(|n| n == node))
             .map(|(app, _)| app)
             .collect())
     }

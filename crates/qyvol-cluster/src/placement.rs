@@ -112,8 +112,9 @@ pub fn schedule(
     let mut kept: Vec<Vec<usize>> = Vec::with_capacity(apps.len());
     for app in apps {
         let needs = Needs::of(app);
-        let mut stay = keep(&needs, before.get(&app.name), &caps, &index);
-        trim(&mut stay, app.replicas as usize, app.strategy, &caps);
+        let prior = before.get(&app.name);
+        let mut stay = keep(&needs, prior, &caps, &index);
+        trim(&mut stay, wanted(app, prior), app.strategy, &caps);
         for &i in &stay {
             caps[i].reserved += needs.memory_on(caps[i].record);
             caps[i].replicas += 1;
@@ -125,9 +126,12 @@ pub fn schedule(
         .map(|(app, mut on)| {
             let needs = Needs::of(app);
             let want = app.replicas as usize;
+            // A rollout may run surge replicas: room for them is taken
+            // like any replica's, and the rollout decides which it uses.
+            let room = wanted(app, before.get(&app.name));
             let mut reason = None;
-            if on.len() < want {
-                let added = choose(&needs, want - on.len(), &on, &caps);
+            if on.len() < room {
+                let added = choose(&needs, room - on.len(), &on, &caps);
                 for &i in &added {
                     caps[i].reserved += needs.memory_on(caps[i].record);
                     caps[i].replicas += 1;
@@ -146,12 +150,25 @@ pub fn schedule(
                 nodes: on.iter().map(|&i| caps[i].record.name.clone()).collect(),
                 pending: (want - on.len().min(want)) as u32,
                 reason,
+                rollout: None,
             }
         })
         .collect()
 }
 
-/// The nodes of the placement before that may keep their replica.
+/// Replicas the app may hold now: its count, and its surge while it
+/// rolls out a new revision.
+fn wanted(app: &AppSpec, before: Option<&Placement>) -> usize {
+    let surge = if crate::rollout::rolling(app, before) {
+        app.rollout.max_surge
+    } else {
+        0
+    };
+    (app.replicas + surge) as usize
+}
+
+/// The nodes of the placement before that may keep their replica (of
+/// either revision while a rollout runs).
 fn keep(
     needs: &Needs,
     before: Option<&Placement>,
@@ -163,8 +180,7 @@ fn keep(
     };
     let mut seen = HashSet::new();
     before
-        .nodes
-        .iter()
+        .holders()
         .filter_map(|n| index.get(n.as_str()).copied())
         .filter(|&i| {
             let c = &caps[i];
@@ -326,6 +342,7 @@ pub fn simulated(nodes: usize, replicas: usize) -> (Vec<AppSpec>, Vec<(NodeRecor
                 default_memory: 256 << 20,
                 max_memory: 4 << 30,
                 serves_http: true,
+                http: None,
                 require_signature: false,
                 trusted_keys: Vec::new(),
                 cordoned: false,
@@ -365,7 +382,11 @@ pub fn simulated(nodes: usize, replicas: usize) -> (Vec<AppSpec>, Vec<(NodeRecor
                 created_at: 0,
                 rollback_of: None,
                 source: None,
+                route: None,
             }],
+            rollout: Default::default(),
+            rollout_paused: false,
+            last_rollout: None,
         })
         .collect();
     (apps, members)

@@ -33,6 +33,10 @@ pub struct NodeView {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReplicaView {
     pub node: String,
+    /// The revision it runs: the current one, or while a rollout runs the
+    /// one before.
+    #[serde(default)]
+    pub revision: u32,
     /// The node's report, when it runs (or ran) the current bundle.
     pub state: String,
     pub reason: Option<String>,
@@ -55,7 +59,11 @@ impl AppView {
     pub fn running(&self) -> usize {
         self.replicas_view
             .iter()
-            .filter(|r| !r.node_lost && (r.state == "running" || r.state == "completed"))
+            .filter(|r| {
+                r.revision == self.spec.revision
+                    && !r.node_lost
+                    && (r.state == "running" || r.state == "completed")
+            })
             .count()
     }
 
@@ -152,7 +160,7 @@ impl State {
                 let on: Vec<&Placement> = placements
                     .iter()
                     .map(|(_, p)| p)
-                    .filter(|p| p.nodes.contains(&name))
+                    .filter(|p| p.holders().any(|n| n == &name))
                     .collect();
                 let reserved = on
                     .iter()
@@ -201,7 +209,9 @@ impl State {
     pub async fn logs(&self, app: &str, tail: usize) -> Result<Vec<LogLine>, ClusterError> {
         self.app(app).await?;
         let placement = self.placement(app).await?;
-        let nodes = placement.map(|p| p.nodes).unwrap_or_default();
+        let nodes: Vec<String> = placement
+            .map(|p| p.holders().cloned().collect())
+            .unwrap_or_default();
         let request = serde_json::to_vec(&LogRequest {
             app: app.into(),
             tail,
@@ -260,10 +270,17 @@ fn replicas(spec: &AppSpec, placement: Option<&Placement>, live: &Live) -> Vec<R
     let Some(p) = placement else {
         return Vec::new();
     };
-    let digest = spec.current().map(|r| r.digest.as_str()).unwrap_or("");
+    let current = spec.current().map(|r| r.digest.as_str()).unwrap_or("");
+    let old = p.rollout.iter().flat_map(|r| {
+        r.old_nodes
+            .iter()
+            .map(move |n| (n, r.from, r.from_digest.as_str()))
+    });
     p.nodes
         .iter()
-        .map(|node| {
+        .map(|n| (n, spec.revision, current))
+        .chain(old)
+        .map(|(node, revision, digest)| {
             let beat = beat(live, node);
             let status: Option<&ReplicaStatus> = beat.and_then(|b| {
                 b.replicas
@@ -272,6 +289,7 @@ fn replicas(spec: &AppSpec, placement: Option<&Placement>, live: &Live) -> Vec<R
             });
             ReplicaView {
                 node: node.clone(),
+                revision,
                 state: status.map_or_else(|| "pending".into(), |s| s.state.clone()),
                 reason: status.and_then(|s| s.reason.clone()),
                 started_at: status.and_then(|s| s.started_at),

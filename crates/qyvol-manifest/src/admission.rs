@@ -303,6 +303,9 @@ impl Manifest {
         {
             fields.push("scheduler");
         }
+        if self.rollout.is_some() {
+            fields.push("rollout");
+        }
         fields
     }
 

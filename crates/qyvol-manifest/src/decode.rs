@@ -368,6 +368,7 @@ impl Decoder<'_> {
             http: None,
             replicas: None,
             scheduler: None,
+            rollout: None,
             build: None,
             component: false,
             file: PathBuf::new(),

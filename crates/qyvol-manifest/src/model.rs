@@ -94,6 +94,13 @@ fn serialize_duration<S: Serializer>(
     }
 }
 
+fn serialize_some_duration<S: Serializer>(
+    value: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::units::format_duration(*value))
+}
+
 /// As a mapping, the way it is written, rather than a list of pairs.
 fn serialize_env<S: Serializer>(
     env: &[(String, String)],
@@ -120,6 +127,9 @@ pub struct Http {
     /// Requests that may wait for an instance when all are busy; beyond
     /// that a request is answered 503.
     pub queue: u32,
+    /// The path a cluster's rollout `GET`s to tell a new replica healthy
+    /// (below 500); `None`: the route.
+    pub health: Option<String>,
 }
 
 impl Http {
@@ -136,6 +146,7 @@ impl Default for Http {
             reuse: 1,
             concurrency: Http::DEFAULT_CONCURRENCY,
             queue: Http::DEFAULT_QUEUE,
+            health: None,
         }
     }
 }
@@ -150,6 +161,30 @@ pub struct Scheduler {
     /// The app's share of a node's CPU when apps compete for it, against
     /// the others' weights (1 when unset).
     pub weight: Option<u32>,
+}
+
+/// How a cluster replaces the replicas of a running revision with a new
+/// one (`rollout:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rollout {
+    /// Replicas that may be down at once during the update.
+    pub max_unavailable: u32,
+    /// New replicas that may run above `replicas` during the update.
+    pub max_surge: u32,
+    /// How long a new replica must run (and an HTTP one answer) to count
+    /// as healthy.
+    #[serde(serialize_with = "serialize_some_duration")]
+    pub healthy_for: Duration,
+}
+
+impl Default for Rollout {
+    fn default() -> Rollout {
+        Rollout {
+            max_unavailable: 1,
+            max_surge: 1,
+            healthy_for: Duration::from_secs(5),
+        }
+    }
 }
 
 /// How `qyv build` makes the entrypoint (`build:`).
@@ -208,6 +243,8 @@ pub struct Manifest {
     pub replicas: Option<u32>,
     /// Cluster placement.
     pub scheduler: Option<Scheduler>,
+    /// How a cluster rolls out a new revision.
+    pub rollout: Option<Rollout>,
     /// How to build the entrypoint.
     pub build: Option<Build>,
     /// The entrypoint must be a WASI 0.2 component: `qyv build` adapts a
@@ -469,6 +506,7 @@ pub(crate) mod tests {
                 "http": null,
                 "replicas": null,
                 "scheduler": null,
+                "rollout": null,
                 "build": null,
                 "component": false,
             })

@@ -13,10 +13,11 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use qyvol_cluster::model::{LogLine, ReplicaStatus};
-use qyvol_cluster::{Agent, Facts, Held, Host, Membership, Status};
+use qyvol_cluster::{Agent, Facts, Held, Host, Membership, RemoteRoute, Status};
 
 use crate::artifacts::write_file_atomic;
 use crate::error::NodeError;
+use crate::forward::Forwarder;
 use crate::node::Node;
 use crate::store::{Desired, EventKind};
 use crate::supervisor::{Trigger, db};
@@ -31,6 +32,8 @@ const FILE: &str = "cluster.json";
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// The longest an install waits for its replica to run before it ends.
 const SETTLE: Duration = Duration::from_secs(5);
+/// How long a health `GET` of a new HTTP replica may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The node's place in a cluster, if any.
 #[derive(Default)]
@@ -38,6 +41,8 @@ pub struct Slot {
     agent: Mutex<Option<Agent>>,
     data_dir: PathBuf,
     api: Option<String>,
+    /// Where the node serves HTTP apps.
+    http: Option<std::net::SocketAddr>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,11 +50,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Slot {
-    pub fn new(data_dir: &Path, api: Option<String>) -> Slot {
+    pub fn new(data_dir: &Path, api: Option<String>, http: Option<std::net::SocketAddr>) -> Slot {
         Slot {
             agent: Mutex::new(None),
             data_dir: data_dir.to_path_buf(),
             api,
+            http,
         }
     }
 
@@ -88,7 +94,16 @@ impl Slot {
 /// the node serves whatever NATS does.
 pub fn start(node: &Arc<Node>, membership: Membership) -> Result<(), NodeError> {
     node.cluster.save(&membership)?;
-    let host: Arc<dyn Host> = Arc::new(NodeHost { node: node.clone() });
+    // The node's HTTP port answers the cluster's routes from now on.
+    let forwarder = node.supervisor.http_handle().map(|http| {
+        let f = Forwarder::new(&membership.node);
+        http.set_elsewhere(Some((Arc::new(f.clone()), &membership.node)));
+        f
+    });
+    let host: Arc<dyn Host> = Arc::new(NodeHost {
+        node: node.clone(),
+        forwarder,
+    });
     let agent = Agent::start(membership, host);
     tokio::spawn(tell(node.clone(), agent.watch()));
     if let Some(old) = lock(&node.cluster.agent).replace(agent) {
@@ -131,7 +146,10 @@ pub async fn join(node: &Arc<Node>, mut membership: Membership) -> Result<Status
     if membership.node.is_empty() {
         membership.node = default_name();
     }
-    let host = NodeHost { node: node.clone() };
+    let host = NodeHost {
+        node: node.clone(),
+        forwarder: None,
+    };
     let joined = tokio::time::timeout(JOIN_TIMEOUT, qyvol_cluster::agent::join(&membership, &host))
         .await
         .map_err(|_| {
@@ -194,6 +212,8 @@ async fn tell(node: Arc<Node>, mut status: tokio::sync::watch::Receiver<Status>)
 /// The cluster agent's way into this node.
 pub struct NodeHost {
     node: Arc<Node>,
+    /// The cluster's routes for the node's HTTP port, if it has one.
+    forwarder: Option<Forwarder>,
 }
 
 /// Memory the node offers replicas: the machine's.
@@ -225,6 +245,14 @@ impl Host for NodeHost {
             default_memory: self.node.supervisor.limits().default_memory,
             max_memory: self.node.supervisor.limits().max_memory,
             serves_http: self.node.supervisor.serves_http(),
+            // An address bound to every interface names none that other
+            // nodes could reach: such a node is no forwarding target.
+            http: self
+                .node
+                .cluster
+                .http
+                .filter(|a| !a.ip().is_unspecified())
+                .map(|a| a.to_string()),
             require_signature: trust.require_signature,
             trusted_keys: trust.keys.iter().map(|k| k.key.id()).collect(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -249,6 +277,7 @@ impl Host for NodeHost {
                             reason: live.reason.clone(),
                             started_at: live.started_at,
                             memory: live.memory(),
+                            answering: None,
                         },
                         name: row.name,
                     }
@@ -318,6 +347,39 @@ impl Host for NodeHost {
             }
             Ok(())
         })
+    }
+
+    fn probe(&self, app: &str) -> BoxFuture<'_, Option<Result<(), String>>> {
+        let app = app.to_string();
+        Box::pin(async move {
+            let addr = self.node.cluster.http?;
+            let supervisor = &self.node.supervisor;
+            // Only an app served now is asked.
+            supervisor.live(&app)?.route?;
+            let digest = db(supervisor.store(), move |s| s.all_current())
+                .await
+                .ok()?
+                .into_iter()
+                .find(|(row, _)| row.name == app)
+                .map(|(_, rev)| rev.digest)?;
+            let route = supervisor.stored_health(&digest).await?;
+            let url = format!("http://{addr}{route}");
+            let client = reqwest::Client::builder()
+                .timeout(PROBE_TIMEOUT)
+                .build()
+                .ok()?;
+            Some(match client.get(&url).send().await {
+                Ok(r) if r.status().as_u16() < 500 => Ok(()),
+                Ok(r) => Err(format!("GET {route} answered {}", r.status())),
+                Err(e) => Err(format!("GET {route} got no answer: {e}")),
+            })
+        })
+    }
+
+    fn set_routes(&self, routes: Vec<RemoteRoute>) {
+        if let Some(f) = &self.forwarder {
+            f.set(routes);
+        }
     }
 
     fn set_running(&self, app: &str, running: bool) -> BoxFuture<'_, Result<(), String>> {

@@ -292,7 +292,7 @@ impl Daemon {
             max_upload: config.max_upload,
             fingerprint: identity.fingerprint,
             hold: Hold::from_env(),
-            cluster: crate::cluster::Slot::new(data, Some(format!("https://{addr}"))),
+            cluster: crate::cluster::Slot::new(data, Some(format!("https://{addr}")), http_addr),
             closing: api.closing(),
         });
         Ok(Daemon {

@@ -21,6 +21,7 @@ mod cluster;
 mod daemon;
 mod deploy;
 mod error;
+mod forward;
 mod hold;
 mod limits;
 mod logs;

@@ -84,6 +84,9 @@ pub enum ClusterCommand {
     Rm(ClusterAppArgs),
     /// Make an earlier revision of an app current again
     Rollback(ClusterRollbackArgs),
+    /// Show, pause, resume or undo an app's rolling update
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
     /// Place no new replicas on a node (those there stay)
     Cordon(NodeNameArgs),
     /// Place replicas on a node again
@@ -225,6 +228,21 @@ pub struct ClusterAppArgs {
     pub app: String,
     #[command(flatten)]
     pub cluster: ClusterFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Show the app's rollout: replicas of each revision, what it waits
+    /// for, how the last one ended
+    Status(ClusterAppArgs),
+    /// Take no further step in the app's rollouts (a failing new replica
+    /// is still rolled back)
+    Pause(ClusterAppArgs),
+    /// Let the app's rollouts go on
+    Resume(ClusterAppArgs),
+    /// Go back to the revision the rollout started from, on every replica
+    /// at once (with no rollout running: to the revision before)
+    Undo(ClusterAppArgs),
 }
 
 #[derive(Debug, Args)]

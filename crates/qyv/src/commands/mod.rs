@@ -21,6 +21,7 @@ mod ps;
 mod run;
 mod schema;
 mod serve;
+mod sync;
 mod validate;
 mod verify;
 
@@ -55,6 +56,7 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Rollback(args) => apps::rollback(args),
         Command::Events(args) => events::events(args),
         Command::Context(args) => context::context(args),
+        Command::Sync(args) => sync::sync(args),
         Command::Cluster(cmd) => cluster::cluster(cmd),
         Command::Login(args) => hub::login(args),
         Command::Logout(args) => hub::logout(args),

@@ -10,6 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod entry;
+mod rollout;
+mod sync;
+
 use crate::common::nats::{Nats, NatsOptions};
 use crate::common::*;
 use serde_json::Value;
@@ -29,6 +33,8 @@ struct Node {
     url: String,
     fingerprint: String,
     token: String,
+    /// Where it serves HTTP apps, when started with `--http`.
+    http: Option<std::net::SocketAddr>,
     stderr: Arc<Mutex<Vec<String>>>,
     args: Vec<String>,
     env: Vec<(String, PathBuf)>,
@@ -65,6 +71,7 @@ impl Node {
             url: String::new(),
             fingerprint: String::new(),
             token: String::new(),
+            http: None,
             stderr: Arc::default(),
             args,
             env: env
@@ -105,6 +112,12 @@ impl Node {
             }
             if let Some(f) = line.trim().strip_prefix("fingerprint") {
                 self.fingerprint = f.trim().into();
+            }
+            if let Some(a) = line.trim().strip_prefix("http apps") {
+                self.http = a
+                    .trim()
+                    .strip_prefix("http://")
+                    .and_then(|a| a.parse().ok());
             }
             if line.trim_start().starts_with("connect") {
                 break;

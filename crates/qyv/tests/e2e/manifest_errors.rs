@@ -37,7 +37,7 @@ fn malformed_yaml() {
 fn unknown_field_with_a_suggestion() {
     expect_error(
         "name: app\nentrypont: probe.wasm\n",
-        "app.qyv:2:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, restart, http, replicas, scheduler, build, component",
+        "app.qyv:2:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, restart, http, replicas, scheduler, rollout, build, component",
     );
 }
 

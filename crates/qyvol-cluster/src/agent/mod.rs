@@ -137,6 +137,7 @@ async fn register(
                 default_memory: facts.default_memory,
                 max_memory: facts.max_memory,
                 serves_http: facts.serves_http,
+                http: facts.http.clone(),
                 require_signature: facts.require_signature,
                 trusted_keys: facts.trusted_keys.clone(),
                 cordoned,

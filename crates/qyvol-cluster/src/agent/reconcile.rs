@@ -15,10 +15,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::lease::Holder;
-use super::mirror::Mirror;
+use super::mirror::{Mirror, Seen};
 use super::scheduler::{Scheduler, View};
-use super::{HEARTBEAT_EVERY, Membership, Status, TICK};
-use crate::host::{Held, Host};
+use super::{HEARTBEAT_EVERY, LOST_AFTER, Membership, Status, TICK};
+use crate::host::{Held, Host, RemoteRoute, Target};
 use crate::model::{AppSpec, Heartbeat, NodeRecord, Placement, ReplicaStatus, now_ms};
 use crate::state::{LIVE_TTL, LOG_SUBJECT, NODE_SUBJECT, State, encode};
 use crate::view::LogRequest;
@@ -50,6 +50,8 @@ pub struct Session {
     installed: Arc<tokio::sync::Notify>,
     /// What the last beat said of the replicas.
     last_said: Vec<(String, String, String)>,
+    /// The routes last given to the node.
+    routes: Option<Vec<RemoteRoute>>,
 }
 
 impl Session {
@@ -74,6 +76,7 @@ impl Session {
             reported: HashMap::new(),
             installed: Arc::default(),
             last_said: Vec::new(),
+            routes: None,
         }
     }
 
@@ -130,7 +133,9 @@ impl Session {
                 }
             }
             self.reconcile(&held).await;
+            self.tell_routes();
         };
+        self.host.set_routes(Vec::new());
         answering.abort();
         lease.release(&self.state).await;
         for (_, f) in self.forwarders.drain() {
@@ -184,7 +189,24 @@ impl Session {
                     reason: Some(f.reason.clone()),
                     started_at: None,
                     memory: 0,
+                    answering: None,
                 });
+            }
+        }
+        // The new HTTP replicas of a rollout here are asked whether they
+        // answer: the scheduler counts them healthy only then.
+        let probed = self.rolling_here();
+        for r in replicas
+            .iter_mut()
+            .filter(|r| r.state == "running" && probed.contains(&r.app))
+        {
+            match self.host.probe(&r.app).await {
+                Some(Ok(())) => r.answering = Some(true),
+                Some(Err(why)) => {
+                    r.answering = Some(false);
+                    r.reason.get_or_insert(why);
+                }
+                None => {}
             }
         }
         self.last_said = said(held);
@@ -228,6 +250,37 @@ impl Session {
             .retain(|app, _| replicas.iter().any(|r| &r.app == app));
     }
 
+    /// Gives the node the cluster's HTTP routes when they changed.
+    fn tell_routes(&mut self) {
+        let (Some(apps), Some(placements), Some(nodes), Some(live)) = (
+            self.apps.snapshot(),
+            self.placements.snapshot(),
+            self.nodes.snapshot(),
+            self.live.snapshot(),
+        ) else {
+            return;
+        };
+        let routes = remote_routes(&self.me, &apps, &placements, &nodes, &live);
+        if self.routes.as_ref() != Some(&routes) {
+            self.host.set_routes(routes.clone());
+            self.routes = Some(routes);
+        }
+    }
+
+    /// Apps whose rollout gave this node the new revision.
+    fn rolling_here(&self) -> Vec<String> {
+        self.placements
+            .snapshot()
+            .map(|all| {
+                all.into_values()
+                    .map(|s| s.value)
+                    .filter(|p| p.rollout.is_some() && p.nodes.contains(&self.me))
+                    .map(|p| p.app)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// What is placed here: app, digest, whether it should run.
     fn wanted(&self) -> Option<Vec<(String, String, bool)>> {
         let placements = self.placements.snapshot()?;
@@ -236,8 +289,11 @@ impl Session {
             placements
                 .into_values()
                 .map(|s| s.value)
-                .filter(|p| p.nodes.contains(&self.me) && apps.contains_key(&p.app))
-                .map(|p| (p.app, p.digest, p.running))
+                .filter(|p| apps.contains_key(&p.app))
+                .filter_map(|p| {
+                    let digest = p.digest_for(&self.me)?.to_string();
+                    Some((p.app, digest, p.running))
+                })
                 .collect(),
         )
     }
@@ -411,4 +467,50 @@ async fn answer_logs(state: State, me: String, host: Arc<dyn Host>) {
         };
         let _ = state.conn.client.publish(reply, encode(&lines)).await;
     }
+}
+
+/// Every running HTTP app with a route, and the other nodes whose replica
+/// of it runs now (a node that has not beaten lately, or whose replica is
+/// not running, is left out), sorted for comparison.
+fn remote_routes(
+    me: &str,
+    apps: &HashMap<String, Seen<AppSpec>>,
+    placements: &HashMap<String, Seen<Placement>>,
+    nodes: &HashMap<String, Seen<NodeRecord>>,
+    live: &HashMap<String, Seen<Heartbeat>>,
+) -> Vec<RemoteRoute> {
+    let mut routes: Vec<RemoteRoute> = apps
+        .values()
+        .map(|s| &s.value)
+        .filter(|a| a.running)
+        .filter_map(|a| {
+            let route = a.current()?.route.clone()?;
+            let p = &placements.get(&a.name)?.value;
+            let mut targets: Vec<Target> = p
+                .holders()
+                .filter(|n| n.as_str() != me)
+                .filter_map(|n| {
+                    let addr = nodes.get(n)?.value.http.clone()?;
+                    let beat = live.get(n).filter(|b| b.at.elapsed() < LOST_AFTER)?;
+                    let digest = p.digest_for(n)?;
+                    beat.value
+                        .replicas
+                        .iter()
+                        .any(|r| r.app == a.name && r.digest == digest && r.state == "running")
+                        .then(|| Target {
+                            node: n.clone(),
+                            addr,
+                        })
+                })
+                .collect();
+            targets.sort_by(|x, y| x.node.cmp(&y.node));
+            Some(RemoteRoute {
+                app: a.name.clone(),
+                route,
+                targets,
+            })
+        })
+        .collect();
+    routes.sort_by(|x, y| x.app.cmp(&y.app));
+    routes
 }

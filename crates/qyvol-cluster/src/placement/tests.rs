@@ -19,6 +19,7 @@ pub(crate) fn node(name: &str, memory: u64, labels: &[(&str, &str)]) -> NodeReco
         default_memory: 0,
         max_memory: 0,
         serves_http: true,
+        http: None,
         require_signature: false,
         trusted_keys: vec![],
         cordoned: false,
@@ -47,7 +48,11 @@ pub(crate) fn app(name: &str, replicas: u32, strategy: Strategy, memory: u64) ->
             created_at: 0,
             rollback_of: None,
             source: None,
+            route: None,
         }],
+        rollout: Default::default(),
+        rollout_paused: false,
+        last_rollout: None,
     }
 }
 
@@ -234,6 +239,7 @@ fn a_lost_node_s_replica_moves_and_the_others_stay() {
             nodes: vec!["n1".into(), "n2".into(), "n3".into()],
             pending: 0,
             reason: None,
+            rollout: None,
         },
     );
     let mut state: Vec<(NodeRecord, bool)> = alive(&nodes);
@@ -262,6 +268,7 @@ fn cordon_keeps_replicas_drain_moves_them() {
             nodes: vec!["n1".into(), "n2".into(), "n3".into()],
             pending: 0,
             reason: None,
+            rollout: None,
         },
     );
     nodes[0].cordoned = true;
@@ -287,6 +294,7 @@ fn scaling_down_keeps_the_best_placed_replicas() {
             nodes: vec!["b".into(), "a".into()],
             pending: 0,
             reason: None,
+            rollout: None,
         },
     );
     let placed = schedule(&apps, &before, &alive(&nodes));

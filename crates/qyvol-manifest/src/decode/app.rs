@@ -8,12 +8,12 @@ use serde_json::json;
 
 use super::access::{MOUNT, PERMISSIONS};
 use super::build::BUILD;
-use super::running::{HTTP, LIMITS, SCHEDULER};
+use super::running::{HTTP, LIMITS, ROLLOUT, SCHEDULER};
 use super::{Decoder, Field, Result, Section, join};
 use crate::error::ErrorKind;
 use crate::fields::{MANIFEST_VERSION, MAX_NAME_LEN, MAX_REPLICAS};
 use crate::model::{
-    AppType, Build, Http, Limits, Manifest, Permissions, Restart, Runtime, Scheduler,
+    AppType, Build, Http, Limits, Manifest, Permissions, Restart, Rollout, Runtime, Scheduler,
 };
 use crate::naming;
 use crate::schema::{self, NAME_PATTERN, SEMVER_PATTERN};
@@ -197,6 +197,17 @@ pub(crate) const MANIFEST: Section<Manifest> = Section {
                 Ok(())
             },
             schema: || schema::section(&SCHEDULER),
+        },
+        Field {
+            name: "rollout",
+            required: None,
+            decode: |d, node, path, m| {
+                let rollout = d.section(node, path, &ROLLOUT, Rollout::default())?;
+                d.check_rollout(node, path, &rollout)?;
+                m.rollout = Some(rollout);
+                Ok(())
+            },
+            schema: || schema::section(&ROLLOUT),
         },
         Field {
             name: "build",

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{Decoder, Field, Result, Section};
 use crate::error::{ErrorKind, ManifestError};
 use crate::fields::{MAX_HTTP_CONCURRENCY, MAX_HTTP_QUEUE, MAX_REPLICAS};
-use crate::model::{AppType, Http, Limits, Manifest, Scheduler, Strategy};
+use crate::model::{AppType, Http, Limits, Manifest, Rollout, Scheduler, Strategy};
 use crate::schema::{DURATION_PATTERN, SIZE_PATTERN};
 use crate::units::{self, MAX_CPU_CORES, WASM_PAGE_SIZE};
 use crate::yaml::{Node, Value};
@@ -129,6 +129,15 @@ pub(super) const HTTP: Section<Http> = Section {
             },
             schema: || json!({"type": "integer", "minimum": 0, "maximum": MAX_HTTP_QUEUE, "default": Http::DEFAULT_QUEUE, "description": "Requests that may wait for an instance; when the queue is full, requests are answered 503."}),
         },
+        Field {
+            name: "health",
+            required: None,
+            decode: |d, node, path, h| {
+                h.health = Some(d.route(node, path)?);
+                Ok(())
+            },
+            schema: || json!({"type": "string", "pattern": "^/", "description": "Path a cluster's rollout GETs (below 500: healthy) before a new replica counts as healthy. Default: the route."}),
+        },
     ],
 };
 
@@ -186,6 +195,51 @@ pub(super) const SCHEDULER: Section<Scheduler> = Section {
         },
     ],
 };
+
+/// `rollout:`, for cluster deploys of a new revision.
+pub(super) const ROLLOUT: Section<Rollout> = Section {
+    description: "How a cluster replaces the replicas of a running revision with a new one: a few at a time, each new replica healthy before the next old one stops; a new revision that fails is rolled back everywhere.",
+    expected: "a mapping like {max_unavailable: 1, max_surge: 1, healthy_for: 5s}",
+    fields: &[
+        Field {
+            name: "max_unavailable",
+            required: None,
+            decode: |d, node, path, r| {
+                r.max_unavailable =
+                    d.bounded(node, path, 0, MAX_REPLICAS, "replicas down at once")?;
+                Ok(())
+            },
+            schema: || json!({"type": "integer", "minimum": 0, "maximum": MAX_REPLICAS, "default": 1, "description": "Replicas that may be down at once during an update (old ones stopped, new ones not yet healthy)."}),
+        },
+        Field {
+            name: "max_surge",
+            required: None,
+            decode: |d, node, path, r| {
+                r.max_surge = d.bounded(node, path, 0, MAX_REPLICAS, "extra replicas")?;
+                Ok(())
+            },
+            schema: || json!({"type": "integer", "minimum": 0, "maximum": MAX_REPLICAS, "default": 1, "description": "New replicas that may start above replicas during an update, on nodes that hold none of the app."}),
+        },
+        Field {
+            name: "healthy_for",
+            required: None,
+            decode: |d, node, path, r| {
+                let text = d.text(node, path, "a duration like 5s")?;
+                let healthy_for = units::parse_duration(text)
+                    .map_err(|message| d.invalid(node, path, message))?;
+                if healthy_for > MAX_HEALTHY_FOR {
+                    return Err(d.invalid(node, path, format!("must be at most 1h; got {text}")));
+                }
+                r.healthy_for = healthy_for;
+                Ok(())
+            },
+            schema: || json!({"type": "string", "pattern": DURATION_PATTERN, "default": "5s", "description": "How long a new replica must run (an HTTP one: and answer) before it counts as healthy and the next old one stops."}),
+        },
+    ],
+};
+
+/// Longest `rollout.healthy_for`.
+const MAX_HEALTHY_FOR: Duration = Duration::from_secs(3600);
 
 /// Most `scheduler.weight`.
 const MAX_WEIGHT: u32 = 10_000;
@@ -280,6 +334,19 @@ impl Decoder<'_> {
             )));
         }
         Ok(format!("/{}", parts.join("/")))
+    }
+
+    /// A rollout must be able to take a step: something may be down, or
+    /// something may start beside.
+    pub(super) fn check_rollout(&self, node: &Node, path: &str, r: &Rollout) -> Result<()> {
+        if r.max_unavailable == 0 && r.max_surge == 0 {
+            return Err(self.invalid(
+                node,
+                path,
+                "max_unavailable and max_surge are both 0: no replica could ever be replaced; allow at least one of them (max_surge: 1 keeps every old replica until its new one is healthy)".to_string(),
+            ));
+        }
+        Ok(())
     }
 
     pub(super) fn replicas(&self, node: &Node) -> Result<u32> {

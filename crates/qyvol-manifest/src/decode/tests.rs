@@ -231,11 +231,11 @@ fn enum_value_with_did_you_mean() {
 fn unknown_fields_with_did_you_mean() {
     assert_eq!(
         err("name: hello\nversion: 1.0.0\nentrypont: hello.wasm\n"),
-        "hello.qyv:3:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, restart, http, replicas, scheduler, build, component"
+        "hello.qyv:3:1: unknown field \"entrypont\" (did you mean \"entrypoint\"?); allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, restart, http, replicas, scheduler, rollout, build, component"
     );
     assert_eq!(
         err(&with("colour: red\n")),
-        "hello.qyv:3:1: unknown field \"colour\"; allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, restart, http, replicas, scheduler, build, component"
+        "hello.qyv:3:1: unknown field \"colour\"; allowed here: name, version, manifest_version, entrypoint, runtime, type, language, args, env, permissions, fs, limits, restart, http, replicas, scheduler, rollout, build, component"
     );
     assert_eq!(
         err(&with("permissions:\n  network: true\n")),
@@ -944,7 +944,7 @@ fn http_section() {
     );
     assert_eq!(
         err(&with("type: http\nhttp:\n  rout: /\n")),
-        "hello.qyv:5:3: http: unknown field \"rout\" (did you mean \"route\"?); allowed here: route, reuse, concurrency, queue"
+        "hello.qyv:5:3: http: unknown field \"rout\" (did you mean \"route\"?); allowed here: route, reuse, concurrency, queue, health"
     );
     let e = parse(&with("http:\n  route: /api\n")).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Conflict);
@@ -958,12 +958,46 @@ fn http_section() {
 /// and the tables say which fields the decoder and the schema know: a field
 /// added to one and not the other fails here.
 #[test]
+fn http_health_is_a_path() {
+    let m = ok(&with("type: http\nhttp: {route: /api, health: /healthz}\n"));
+    assert_eq!(m.http_settings().health.as_deref(), Some("/healthz"));
+    assert_eq!(ok(&with("type: http\n")).http_settings().health, None);
+    assert!(err(&with("type: http\nhttp: {health: healthz}\n")).contains("http.health"));
+}
+
+#[test]
+fn rollout_settings_and_their_bounds() {
+    let m = ok(&with(
+        "rollout: {max_unavailable: 0, max_surge: 2, healthy_for: 500ms}\n",
+    ));
+    let r = m.rollout.unwrap();
+    assert_eq!((r.max_unavailable, r.max_surge), (0, 2));
+    assert_eq!(r.healthy_for, std::time::Duration::from_millis(500));
+    assert_eq!(
+        ok(&with("rollout: {}\n")).rollout,
+        Some(crate::Rollout::default())
+    );
+    assert_eq!(
+        err(&with("rollout:\n  max_unavailable: 0\n  max_surge: 0\n")),
+        "hello.qyv:4:3: rollout: max_unavailable and max_surge are both 0: no replica could ever be replaced; allow at least one of them (max_surge: 1 keeps every old replica until its new one is healthy)"
+    );
+    assert_eq!(
+        err(&with("rollout: {healthy_for: -5s}\n")),
+        "hello.qyv:3:24: rollout.healthy_for: \"-5s\" is negative; a duration is 0 or more"
+    );
+    assert_eq!(
+        err(&with("rollout: {max_surge: -1}\n")),
+        "hello.qyv:3:22: rollout.max_surge: extra replicas: must be between 0 and 1000; got -1"
+    );
+}
+
+#[test]
 fn the_tables_name_every_field_of_the_model() {
     use super::access::{MOUNT, PERMISSIONS};
     use super::build::BUILD;
-    use super::running::{HTTP, LIMITS, SCHEDULER};
+    use super::running::{HTTP, LIMITS, ROLLOUT, SCHEDULER};
     use super::{MANIFEST, Section};
-    use crate::{Build, Http, Limits, Mount, Permissions, Scheduler};
+    use crate::{Build, Http, Limits, Mount, Permissions, Rollout, Scheduler};
 
     fn keys(value: impl serde::Serialize) -> Vec<String> {
         let value = serde_json::to_value(value).unwrap();
@@ -996,6 +1030,7 @@ fn the_tables_name_every_field_of_the_model() {
         (keys(Limits::default()), names(&LIMITS)),
         (keys(Http::default()), names(&HTTP)),
         (keys(Scheduler::default()), names(&SCHEDULER)),
+        (keys(Rollout::default()), names(&ROLLOUT)),
         (keys(build), names(&BUILD)),
     ] {
         assert_eq!(model, table);

@@ -38,6 +38,11 @@ fn put_app(shared: &Shared, http: &ServeHandle, app: &Prepared) -> Result<Served
 }
 
 impl Supervisor {
+    /// The node's HTTP server, when it has one.
+    pub fn http_handle(&self) -> Option<&ServeHandle> {
+        self.shared.http.as_ref()
+    }
+
     /// Whether the node serves HTTP apps (it was started with `--http`).
     pub fn serves_http(&self) -> bool {
         self.shared.http.is_some()
@@ -94,6 +99,20 @@ impl Supervisor {
         tokio::task::spawn_blocking(move || {
             let manifest = Bundle::open(&path).ok()?.manifest().ok()?;
             (manifest.app_type == AppType::Http).then(|| manifest.http_settings().route)
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// The path that tells the HTTP app in a stored bundle healthy:
+    /// `http.health`, else its route.
+    pub async fn stored_health(&self, digest: &str) -> Option<String> {
+        let path = self.shared.artifacts.path(digest);
+        tokio::task::spawn_blocking(move || {
+            let manifest = Bundle::open(&path).ok()?.manifest().ok()?;
+            let http = manifest.http_settings();
+            (manifest.app_type == AppType::Http).then(|| http.health.unwrap_or(http.route))
         })
         .await
         .ok()

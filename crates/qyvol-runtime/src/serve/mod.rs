@@ -22,6 +22,7 @@
 mod admission;
 mod app;
 mod conn;
+mod elsewhere;
 mod epoch;
 mod error;
 mod guest;
@@ -40,6 +41,9 @@ pub use conn::{
     Closing, ConnectionLimits, Connections, DEFAULT_DRAIN, DEFAULT_HEADER_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT, Drained, Finish, Protocol, Slot, Watched, WatchedBody, connection_budget,
     descriptor_limit, drain, drain_time,
+};
+pub use elsewhere::{
+    APP_HEADER, Elsewhere, FORWARDED, HOPS_HEADER, MAX_FORWARDED_BODY, NODE_HEADER, route_matches,
 };
 pub use error::ServeError;
 pub use server::{ServeSummary, Server, ServerOptions};

@@ -15,6 +15,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body::Body as HttpBody;
+use http_body_util::{BodyExt, Full};
 use qyvol_manifest::format_duration;
 use tokio::sync::oneshot;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
@@ -22,6 +23,9 @@ use wasmtime_wasi_http::{Error, WasiBody};
 
 use crate::outcome::Outcome;
 use crate::serve::app::LoadedApp;
+use crate::serve::elsewhere::{
+    APP_HEADER, Elsewhere, FORWARDED, HOPS_HEADER, MAX_FORWARDED_BODY, NODE_HEADER,
+};
 use crate::serve::guest::{self, End};
 use crate::serve::outgoing::{Peers, SERVICE_DOMAIN};
 use crate::serve::responses::{self, Body};
@@ -65,7 +69,55 @@ impl Requests {
         let method = request.method().clone();
         let path = request.uri().path().to_string();
         let table = self.apps.current();
-        let Some(app) = table.route(&path).cloned() else {
+        let local = table.route(&path).cloned();
+        // A request from another server is answered here or not at all.
+        let forwarded = request.headers().contains_key(FORWARDED);
+        let elsewhere = if forwarded {
+            None
+        } else {
+            self.apps
+                .elsewhere
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        };
+        // A call between apps from another server names its app.
+        if forwarded && let Some(name) = request.headers().get(APP_HEADER) {
+            let name = name.to_str().unwrap_or_default().to_string();
+            let hops = request
+                .headers()
+                .get(HOPS_HEADER)
+                .and_then(|h| h.to_str().ok()?.parse().ok())
+                .unwrap_or(0);
+            let Some(app) = table.named(&name).cloned() else {
+                return self.named(responses::text(
+                    StatusCode::BAD_GATEWAY,
+                    id,
+                    &format!(
+                        "another node sent a call to http://{name}{SERVICE_DOMAIN}/ here, and no app named {name:?} is served here now; a forwarded request is not forwarded again"
+                    ),
+                ));
+            };
+            drop(table);
+            return self.named(self.serve(&app, request, id, hops).await);
+        }
+        let remote = elsewhere.as_ref().and_then(|e| e.route(&path));
+        if let Some(e) = elsewhere
+            && remote > local.as_ref().map(|a| a.http.route.len())
+        {
+            drop(table);
+            return forward(e, request, id, None).await;
+        }
+        let Some(app) = local else {
+            if forwarded {
+                return self.named(responses::text(
+                    StatusCode::BAD_GATEWAY,
+                    id,
+                    &format!(
+                        "another node sent {path} here, and no app is served at it here now; a forwarded request is not forwarded again"
+                    ),
+                ));
+            }
             let message = if table.apps.is_empty() {
                 format!("no app is served at {path}: no app is served here now")
             } else {
@@ -76,7 +128,7 @@ impl Requests {
                     .collect();
                 format!("no app is served at {path}; routes: {}", routes.join(", "))
             };
-            return responses::text(StatusCode::NOT_FOUND, id, &message);
+            return self.named(responses::text(StatusCode::NOT_FOUND, id, &message));
         };
         drop(table);
         app.requests.fetch_add(1, Ordering::Relaxed);
@@ -89,7 +141,7 @@ impl Requests {
                 "the request has no Host header",
             );
         }
-        let response = self.serve(&app, request, id, 0).await;
+        let response = self.named(self.serve(&app, request, id, 0).await);
         if self.log_requests {
             app.log(
                 id,
@@ -99,6 +151,20 @@ impl Requests {
                     started.elapsed().as_secs_f64() * 1e3
                 ),
             );
+        }
+        response
+    }
+
+    /// Says which server answered, when it is a node of a cluster.
+    fn named(&self, mut response: Response<Body>) -> Response<Body> {
+        if let Some(node) = self
+            .apps
+            .node
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            response.headers_mut().insert(NODE_HEADER, node);
         }
         response
     }
@@ -199,6 +265,18 @@ impl Peers for Requests {
         hops: u32,
     ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>> {
         let table = self.apps.current();
+        let elsewhere = self
+            .apps
+            .elsewhere
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if table.named(name).is_none()
+            && let Some(e) = elsewhere.filter(|e| e.has_app(name))
+        {
+            let name = name.to_string();
+            return Box::pin(async move { forward(e, request, id, Some((&name, hops))).await });
+        }
         let Some(app) = table.named(name).cloned() else {
             let names: Vec<&str> = table.apps.iter().map(|a| &*a.name).collect();
             let response = responses::text(
@@ -213,6 +291,57 @@ impl Peers for Requests {
         };
         Box::pin(async move { self.serve(&app, request, id, hops).await })
     }
+}
+
+/// Sends `request` to the server [`Elsewhere`] picks, its body read
+/// whole first (up to [`MAX_FORWARDED_BODY`]);
+/// `call`: the app named and the hops so far, for a call between apps.
+async fn forward<B>(
+    elsewhere: Arc<dyn Elsewhere>,
+    request: Request<B>,
+    id: u64,
+    call: Option<(&str, u32)>,
+) -> Response<Body>
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<Error>,
+{
+    let (parts, body) = request.into_parts();
+    let body = body.map_err(|e| {
+        let e: Error = e.into();
+        std::io::Error::other(e.to_string())
+    });
+    let body = match http_body_util::Limited::new(body, MAX_FORWARDED_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return responses::text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                id,
+                &format!(
+                    "the request body could not be read whole, or is over {} MiB, the most a node forwards to another",
+                    MAX_FORWARDED_BODY >> 20
+                ),
+            );
+        }
+    };
+    let mut request = Request::from_parts(parts, body);
+    let response = match call {
+        Some((name, hops)) => {
+            request
+                .headers_mut()
+                .insert(HOPS_HEADER, http::HeaderValue::from(hops));
+            elsewhere.call_app(name, request, id).await
+        }
+        None => elsewhere.forward(request, id).await,
+    };
+    let (parts, body) = response.into_parts();
+    let body = Full::new(body)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Response::from_parts(parts, body)
 }
 
 /// A guest's error code in words.

@@ -24,7 +24,7 @@ impl Router {
     }
 }
 
-fn matches(route: &str, path: &str) -> bool {
+pub(crate) fn matches(route: &str, path: &str) -> bool {
     if route == "/" {
         return true;
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::metrics::CodeSource;
 use crate::serve::app::{LoadedApp, ServeApp};
+use crate::serve::elsewhere::Elsewhere;
 use crate::serve::epoch::EpochClock;
 use crate::serve::error::ServeError;
 use crate::serve::router::Router;
@@ -55,6 +56,10 @@ impl Table {
 pub(crate) struct Apps {
     current: RwLock<Arc<Table>>,
     pub(crate) clock: EpochClock,
+    /// Other servers of the cluster, for the routes not served here.
+    pub(crate) elsewhere: RwLock<Option<Arc<dyn Elsewhere>>>,
+    /// This server's name in its cluster, said in every response.
+    pub(crate) node: RwLock<Option<http::HeaderValue>>,
 }
 
 impl Apps {
@@ -163,6 +168,21 @@ impl ServeHandle {
             .collect();
         *table = Arc::new(Table::new(apps));
         true
+    }
+
+    /// Joins a cluster: routes not served here go to `elsewhere`, and
+    /// every response names this server `node`. `None` leaves it.
+    pub fn set_elsewhere(&self, joined: Option<(Arc<dyn Elsewhere>, &str)>) {
+        let (elsewhere, node) = match joined {
+            Some((e, name)) => (Some(e), http::HeaderValue::from_str(name).ok()),
+            None => (None, None),
+        };
+        *self
+            .apps
+            .elsewhere
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = elsewhere;
+        *self.apps.node.write().unwrap_or_else(|p| p.into_inner()) = node;
     }
 
     /// Each route and the app behind it.

@@ -1,10 +1,11 @@
-//! `qyv cluster scale|stop|start|rm|rollback APP`: one change to the
-//! app's desired state each; the scheduler and the nodes carry it out.
+//! `qyv cluster scale|stop|start|rm|rollback APP` and `rollout
+//! status|pause|resume|undo APP`: one change to the app's desired state
+//! each; the scheduler and the nodes carry it out.
 
 use anyhow::Result;
 
 use super::{block_on, open};
-use crate::cli::{ClusterAppArgs, ClusterRollbackArgs, ScaleArgs};
+use crate::cli::{ClusterAppArgs, ClusterRollbackArgs, RolloutCommand, ScaleArgs};
 
 pub fn scale(args: ScaleArgs) -> Result<i32> {
     block_on(async {
@@ -49,6 +50,51 @@ pub fn rollback(args: ClusterRollbackArgs) -> Result<i32> {
             "{} rolled back{to}: now revision {}",
             app.name, app.revision
         );
+        Ok(0)
+    })
+}
+
+pub fn rollout(command: RolloutCommand) -> Result<i32> {
+    block_on(async {
+        match command {
+            RolloutCommand::Status(args) => {
+                let state = open(&args.cluster).await?;
+                let views = state.app_views(Some(&args.app)).await?;
+                let v = &views[0];
+                let lines = super::show::rollout_lines(v);
+                if lines.is_empty() {
+                    println!(
+                        "{}: no rollout running; revision {} on every replica placed",
+                        v.spec.name, v.spec.revision
+                    );
+                }
+                for line in lines {
+                    println!("{}: {line}", v.spec.name);
+                }
+            }
+            RolloutCommand::Pause(args) => {
+                let state = open(&args.cluster).await?;
+                state.pause_rollout(&args.app, true).await?;
+                println!("{}: rollouts paused (no further step)", args.app);
+            }
+            RolloutCommand::Resume(args) => {
+                let state = open(&args.cluster).await?;
+                state.pause_rollout(&args.app, false).await?;
+                println!("{}: rollouts resumed", args.app);
+            }
+            RolloutCommand::Undo(args) => {
+                let state = open(&args.cluster).await?;
+                let app = state.undo_rollout(&args.app).await?;
+                let to = app
+                    .current()
+                    .and_then(|r| r.rollback_of)
+                    .map_or_else(String::new, |n| format!(" to revision {n}"));
+                println!(
+                    "{}: rollout undone, back{to} on every replica: now revision {}",
+                    app.name, app.revision
+                );
+            }
+        }
         Ok(0)
     })
 }

@@ -136,10 +136,52 @@ async fn follow(
             Err(e) => return Err(e.into()),
         };
         if let Some(v) = &view
+            && let Some(o) = &v.spec.last_rollout
+            && o.revision == deployed.revision
+            && v.spec.revision != deployed.revision
+        {
+            if say {
+                println!(
+                    "{}: revision {} {} to revision {} (now revision {}): {}",
+                    v.spec.name,
+                    o.revision,
+                    if o.state == "undone" {
+                        "undone, back"
+                    } else {
+                        "rolled back"
+                    },
+                    o.back_to,
+                    v.spec.revision,
+                    o.reason
+                );
+            }
+            return Ok((view, false));
+        }
+        if let Some(v) = &view
             && v.spec.revision == deployed.revision
             && v.placed_current()
         {
-            for r in &v.replicas_view {
+            let rolling = v.placement.as_ref().and_then(|p| p.rollout.as_ref());
+            if let Some(r) = rolling {
+                let line = format!(
+                    "  rolling out over revision {}: {} old replica(s) left{}",
+                    r.from,
+                    r.old_nodes.len(),
+                    r.waiting
+                        .as_ref()
+                        .map(|w| format!(", waiting: {w}"))
+                        .unwrap_or_default()
+                );
+                if say && said.get("\u{0}rollout") != Some(&line) {
+                    println!("{line}");
+                }
+                said.insert("\u{0}rollout".into(), line);
+            }
+            for r in v
+                .replicas_view
+                .iter()
+                .filter(|r| r.revision == deployed.revision)
+            {
                 let line = match &r.reason {
                     Some(why) if r.state == "failed" => format!("failed: {why}"),
                     _ if r.node_lost => "its node is lost".to_string(),
@@ -156,14 +198,21 @@ async fn follow(
             }
             said_pending = pending;
             let wanted = v.spec.replicas as usize;
-            if v.running() >= wanted {
+            if v.running() >= wanted && rolling.is_none() {
                 if say {
                     println!("{}: {}/{wanted} replicas running", v.spec.name, v.running());
                 }
                 return Ok((view, true));
             }
-            let placed = &v.replicas_view;
-            let all_failed = !placed.is_empty()
+            let placed: Vec<_> = v
+                .replicas_view
+                .iter()
+                .filter(|r| r.revision == deployed.revision)
+                .collect();
+            // A failing rollout is rolled back by the cluster: that is
+            // what to wait for and say.
+            let all_failed = rolling.is_none()
+                && !placed.is_empty()
                 && v.placement.as_ref().is_some_and(|p| p.pending == 0)
                 && placed.iter().all(|r| r.state == "failed");
             if all_failed {

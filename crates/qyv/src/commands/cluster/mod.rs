@@ -32,6 +32,7 @@ pub fn cluster(command: ClusterCommand) -> Result<i32> {
         ClusterCommand::Start(args) => apps::running(args, true),
         ClusterCommand::Rm(args) => apps::rm(args),
         ClusterCommand::Rollback(args) => apps::rollback(args),
+        ClusterCommand::Rollout(command) => apps::rollout(command),
         ClusterCommand::Cordon(args) => nodes::change(args, qyvol_cluster::NodeChange::Cordon),
         ClusterCommand::Uncordon(args) => nodes::change(args, qyvol_cluster::NodeChange::Uncordon),
         ClusterCommand::Drain(args) => nodes::drain(args),

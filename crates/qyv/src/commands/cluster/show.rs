@@ -41,6 +41,8 @@ fn app_state(v: &AppView) -> &'static str {
     let wanted = v.spec.replicas as usize;
     if !v.spec.running {
         "stopped"
+    } else if v.placement.as_ref().is_some_and(|p| p.rollout.is_some()) {
+        "updating"
     } else if !v.placed_current() {
         "pending"
     } else if v.running() >= wanted {
@@ -52,6 +54,48 @@ fn app_state(v: &AppView) -> &'static str {
     } else {
         "degraded"
     }
+}
+
+/// What the app's rollout is doing, or how the last one ended badly.
+pub(super) fn rollout_lines(v: &AppView) -> Vec<String> {
+    let mut lines = Vec::new();
+    let s = &v.spec;
+    if let Some(r) = v.placement.as_ref().and_then(|p| p.rollout.as_ref()) {
+        let new: Vec<&qyvol_cluster::ReplicaView> = v
+            .replicas_view
+            .iter()
+            .filter(|x| x.revision == s.revision)
+            .collect();
+        lines.push(format!(
+            "revision {} replacing revision {}: {} new replica(s) ({} running), {} old left{}",
+            s.revision,
+            r.from,
+            new.len(),
+            new.iter().filter(|x| x.state == "running").count(),
+            r.old_nodes.len(),
+            if s.rollout_paused { ", paused" } else { "" }
+        ));
+        if let Some(why) = r.waiting.as_ref().filter(|w| w.as_str() != "paused") {
+            lines.push(format!("waiting: {why}"));
+        }
+    } else if s.rollout_paused {
+        lines.push("paused: a new revision will wait after its first step".into());
+    }
+    if let Some(o) = &s.last_rollout {
+        lines.push(format!(
+            "revision {} {} to revision {} {}: {}",
+            o.revision,
+            if o.state == "undone" {
+                "undone, back"
+            } else {
+                "rolled back"
+            },
+            o.back_to,
+            ago(Some(o.at)),
+            o.reason
+        ));
+    }
+    lines
 }
 
 fn table(views: &[AppView]) {
@@ -82,6 +126,9 @@ fn table(views: &[AppView]) {
         );
         if let Some(why) = v.placement.as_ref().and_then(|p| p.reason.as_ref()) {
             println!("{:<width$}  pending: {why}", "");
+        }
+        for line in rollout_lines(v) {
+            println!("{:<width$}  rollout: {line}", "");
         }
     }
 }
@@ -117,7 +164,10 @@ fn detail(v: &AppView) {
     if let Some(why) = v.placement.as_ref().and_then(|p| p.reason.as_ref()) {
         println!("  pending      {why}");
     }
-    println!("\nNODE            STATE       SINCE        REASON");
+    for line in rollout_lines(v) {
+        println!("  rollout      {line}");
+    }
+    println!("\nNODE            REV  STATE       SINCE        REASON");
     for r in &v.replicas_view {
         let state = if r.node_lost {
             format!("{} (node lost)", r.state)
@@ -125,8 +175,9 @@ fn detail(v: &AppView) {
             r.state.clone()
         };
         println!(
-            "{:<14}  {:<10}  {:<11}  {}",
+            "{:<14}  {:>3}  {:<10}  {:<11}  {}",
             r.node,
+            r.revision,
             state,
             ago(r.started_at),
             r.reason.as_deref().unwrap_or("-")
