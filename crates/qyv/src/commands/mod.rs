@@ -23,6 +23,7 @@ mod schema;
 mod serve;
 mod validate;
 mod verify;
+mod viz;
 
 use anyhow::Result;
 use qyvol_node::api::types::Action;
@@ -54,6 +55,7 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Rm(args) => apps::rm(args),
         Command::Rollback(args) => apps::rollback(args),
         Command::Events(args) => events::events(args),
+        Command::Viz(args) => viz::viz(args),
         Command::Context(args) => context::context(args),
         Command::Cluster(cmd) => cluster::cluster(cmd),
         Command::Login(args) => hub::login(args),

@@ -6,7 +6,8 @@
 //! signatures), `api` (refused uploads, the API's errors and limits),
 //! `http` (HTTP apps on a node), `apps_dir` and `limits` (what a node
 //! grants), `logging` (the node's log), `scheduler` (stops, idle
-//! services, CPU caps). Moments inside a deploy are
+//! services, CPU caps), `stream` (the pushed changes, the dashboard's
+//! files), `viz` (the dashboard in a real browser). Moments inside a deploy are
 //! reached with the daemon's test hold points (`QYVOL_TEST_HOLD`, see
 //! crates/qyvol-node/src/hold.rs), never with sleeps.
 
@@ -29,7 +30,9 @@ mod lifecycle;
 mod limits;
 mod logging;
 mod scheduler;
+mod stream;
 mod trust;
+mod viz;
 
 /// How long a test waits for a line the daemon must print before it calls
 /// the daemon stuck. It only bounds a hang; it decides nothing.
