@@ -221,8 +221,9 @@ function row(s) {
     tr.addEventListener('click', () => select(s.name));
     rows.set(s.name, tr);
     const body = $('list').tBodies[0];
-    const after = [...rows.keys()].filter((n) => n > s.name).sort()[0];
-    body.insertBefore(tr, after ? rows.get(after) : null);
+    let after = null;
+    for (const n of rows.keys()) if (n > s.name && (after === null || n < after)) after = n;
+    body.insertBefore(tr, after === null ? null : rows.get(after));
   }
   tr.dataset.state = s.state;
   tr.cells[0].textContent = s.name;
@@ -412,10 +413,14 @@ let view = { w: 1, h: 1, dpr: 1 };
 let drawn = [];              // [{ name, x, y, r, state }] of the last frame
 let frames = 0, fps = 0, fpsAt = performance.now();
 let moving = false;           // some app is still easing to its place
+let sorted = [], sortedFor = -1; // the apps' names in order, for the layout
+let pixelAsks = [];          // readPixels wanted right after the next frame
 
 function initGl() {
   const canvas = $('gl');
-  gl = canvas.getContext('webgl', { antialias: true, preserveDrawingBuffer: true, alpha: false });
+  // No multisampling and no kept buffer: both cost a software renderer
+  // most of its frame; the shader smooths the circles' edges itself.
+  gl = canvas.getContext('webgl', { antialias: false, preserveDrawingBuffer: false, alpha: false });
   if (!gl) { $('fps').textContent = 'WebGL is not available: see the list'; return; }
   const shader = (type, src) => {
     const s = gl.createShader(type);
@@ -453,6 +458,7 @@ function resize() {
   const stage = $('stage');
   const dpr = window.devicePixelRatio || 1;
   view = { w: Math.max(1, stage.clientWidth), h: Math.max(1, stage.clientHeight), dpr };
+  labelled = '';
   for (const c of [$('gl'), $('labels')]) {
     c.width = Math.round(view.w * dpr);
     c.height = Math.round(view.h * dpr);
@@ -486,7 +492,11 @@ function frame(t) {
     if (selected) drawMemory();
   }
   if (!gl || $('dash').hidden || $('stage').clientWidth === 0) return;
-  const names = [...apps.keys()].sort();
+  if (sortedFor !== apps.size || sorted.some((n) => !apps.has(n))) {
+    sorted = [...apps.keys()].sort();
+    sortedFor = apps.size;
+  }
+  const names = sorted;
   const n = names.length;
   const cx = view.w / 2, cy = view.h / 2;
   const radius = Math.max(40, Math.min(view.w, view.h) / 2 - 30);
@@ -548,12 +558,25 @@ function frame(t) {
   };
   draw(lines, gl.LINES, false);
   draw(points, gl.POINTS, true);
+  // The buffer is not kept past the frame: pixels are read now.
+  for (const ask of pixelAsks.splice(0)) {
+    const out = new Uint8Array(4);
+    gl.readPixels(Math.round(ask.x * view.dpr), gl.drawingBufferHeight - Math.round(ask.y * view.dpr), 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, out);
+    ask.done([...out]);
+  }
   labels(cx, cy, nodeSize, n);
 }
 
 // Names as text on a 2D canvas above the graph: all of them while they
 // fit, else the hovered and selected ones.
+let labelled = '';
+
 function labels(cx, cy, nodeSize, n) {
+  // Drawn again only when they move or change: clearing a canvas the size
+  // of the page is much of a software renderer's frame.
+  const key = n + '|' + hovered + '|' + selected + '|' + view.w + 'x' + view.h;
+  if (!moving && key === labelled) return;
+  labelled = key;
   const c = $('labels');
   const ctx = c.getContext('2d');
   ctx.setTransform(view.dpr, 0, 0, view.dpr, 0, 0);
@@ -575,11 +598,7 @@ window.qyvolViz = {
   drawn: () => drawn.map((d) => ({ name: d.name, x: d.x, y: d.y, r: d.r, state: d.state })),
   fps: () => fps,
   settled: () => !moving,
-  pixel: (x, y) => {
-    const out = new Uint8Array(4);
-    gl.readPixels(Math.round(x * view.dpr), gl.drawingBufferHeight - Math.round(y * view.dpr), 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, out);
-    return [...out];
-  },
+  pixel: (x, y) => new Promise((done) => pixelAsks.push({ x, y, done })),
 };
 
 // ---- start ------------------------------------------------------------------
