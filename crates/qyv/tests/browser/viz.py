@@ -14,7 +14,9 @@ environment:
 Checks: a wrong token gets the login page and no data; the graph draws
 every app, in its state's colour; a deploy appears without a reload; a
 stop changes the app's state; the log panel shows `<script>` as text and
-follows new lines; the page logs no console error. Waits are bounded (a
+follows new lines; after the node restarts (the script prints RESTART and
+waits for `go` on its standard input) the page reconnects by itself; the
+page logs no console error. Waits are bounded (a
 hang fails), never timed: the seconds a deploy took to appear are
 printed, not judged.
 """
@@ -159,6 +161,21 @@ def main():
             timeout=STUCK_MS,
         )
         page.screenshot(path=os.path.join(SHOTS, "viz-panel.png"))
+
+        # The node restarts: the page reconnects by itself and goes on
+        # showing changes, without a reload.
+        print("RESTART", flush=True)
+        assert sys.stdin.readline().strip() == "go"
+        page.wait_for_function(
+            "() => document.querySelector('#conn').textContent === 'live'",
+            timeout=STUCK_MS,
+        )
+        qyv("start", APPS["service"])
+        wait_state(page, APPS["service"], "running")
+        assert page.evaluate("() => window.sameDocument === true")
+        # While the node was away, Chromium logged the cut stream and the
+        # refused connections: network errors, not the page's.
+        errors[:] = [e for e in errors if not e.startswith("Failed to load resource: net::ERR_")]
 
         # A phone: the list instead of the graph.
         page.set_viewport_size({"width": 390, "height": 760})

@@ -14,7 +14,14 @@ fn the_dashboard_in_a_real_browser() {
         "{chromium} is missing: scripts/install-toolchains.sh installs Debian's chromium"
     );
     let s = Scratch::new();
-    let node = s.daemon(&[], None);
+    // A fixed address, so that the page finds the node again after its
+    // restart.
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let mut node = s.daemon(&["--listen", &listen], None);
     let marker = "<script>window.pwned=1</script><img src=x onerror=window.pwned=2>";
     let deploy = |manifest: PathBuf| {
         let out = node.qyv().arg("deploy").arg(&manifest).output().unwrap();
@@ -47,7 +54,7 @@ fn the_dashboard_in_a_real_browser() {
     let shots = repo().join("docs/img");
     std::fs::create_dir_all(&shots).unwrap();
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python)
+    let mut out = Command::new(python)
         .arg(repo().join("crates/qyv/tests/browser/viz.py"))
         .env("QYVOL_CACHE_DIR", &node.cache)
         .env_remove("XDG_CACHE_HOME")
@@ -60,16 +67,40 @@ fn the_dashboard_in_a_real_browser() {
         .env("VIZ_APPS", apps.to_string())
         .env("VIZ_SHOTS", &shots)
         .env("VIZ_CHROMIUM", &chromium)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    println!("{}", String::from_utf8_lossy(&out.stdout));
+    let errors = out.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(errors), &mut text);
+        text
+    });
+    let mut said = String::new();
+    for line in BufReader::new(out.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        said.push_str(&line);
+        said.push('\n');
+        // The script asks for the node to be stopped and started again on
+        // its address (its data kept), then goes on.
+        if line == "RESTART" {
+            node.kill();
+            node = s.daemon(&["--listen", &listen], None);
+            let stdin = out.stdin.as_mut().unwrap();
+            stdin.write_all(b"go\n").unwrap();
+            stdin.flush().unwrap();
+        }
+    }
+    let status = out.wait().unwrap();
+    let errors = errors.join().unwrap();
+    println!("{said}");
     assert!(
-        out.status.success(),
-        "the browser checks failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        status.success(),
+        "the browser checks failed:\n{said}\n{errors}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("browser checks passed"));
+    assert!(said.contains("browser checks passed"), "{said}");
 }
 
 /// One plain HTTP request to a local viewer, with a bearer token or none.
