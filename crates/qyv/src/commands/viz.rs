@@ -31,6 +31,11 @@ use crate::remote::{ago, connect};
 const BODY_LIMIT: usize = 64 << 10;
 
 pub fn viz(args: VizArgs) -> Result<i32> {
+    if super::cluster::current_is_cluster(args.node.node.as_deref()) {
+        anyhow::bail!(
+            "qyv viz shows one node, and this is a cluster: a view of a whole cluster is not implemented yet; name one of its nodes with --node https://HOST[:PORT] (qyv cluster nodes lists them), or watch the cluster with qyv cluster ps"
+        );
+    }
     let client = connect(&args.node, None)?;
     if args.print {
         return print(&client, &args);

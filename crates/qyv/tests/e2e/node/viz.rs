@@ -193,6 +193,24 @@ fn qyv_viz_print_shows_a_frame_of_the_apps_and_events() {
     assert!(text.contains("EVENTS"), "{text}");
     assert!(text.contains("deployed"), "{text}");
 
+    // A cluster is not one node: said so, nothing served.
+    let out = node
+        .qyv()
+        .args([
+            "viz",
+            "--print",
+            "--once",
+            "--node",
+            "nats://127.0.0.1:4222",
+        ])
+        .output()
+        .unwrap();
+    expect_failure(
+        &out,
+        125,
+        "a view of a whole cluster is not implemented yet",
+    );
+
     // --once and --interval need --print.
     let out = node.qyv().args(["viz", "--once"]).output().unwrap();
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
