@@ -6,7 +6,8 @@
 //! whose status changed (`app`), each app removed (`removed`), each new
 //! event (`event`) and each new log line (`log`). It waits on the node's
 //! change counter rather than polling, and looks again every [`REFRESH`]
-//! for what changes without an event (memory, CPU time). Each `data:` is
+//! for what changes without an event (memory, CPU time, an HTTP app's
+//! requests). Each `data:` is
 //! one JSON object on one line.
 
 use std::collections::HashMap;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
 use super::handlers::{app_name, event, status};
-use super::types::{AppStatus, LogLine, StreamLog, StreamNode};
+use super::types::{LogLine, StreamApp, StreamLog, StreamNode};
 use super::{ApiError, types::ErrorBody};
 use crate::error::NodeError;
 use crate::node::Node;
@@ -138,7 +139,7 @@ pub(crate) fn frame(kind: &str, data: &impl Serialize) -> Bytes {
 
 /// What the client has been told, to send only what changed.
 struct Told {
-    apps: HashMap<String, AppStatus>,
+    apps: HashMap<String, StreamApp>,
     last_event: i64,
 }
 
@@ -257,9 +258,17 @@ async fn tell(node: &Node, told: &mut Told, sink: &mut Sink) -> Result<bool, Nod
         Ok((s.all_current()?, s.events(None, after, limit)?))
     })
     .await?;
+    let requests = node.supervisor.http_requests();
     let mut seen = std::collections::HashSet::new();
     for (row, rev) in &rows {
-        let now = status(row, rev, node.supervisor.live(&row.name));
+        let status = status(row, rev, node.supervisor.live(&row.name));
+        let now = StreamApp {
+            http_requests: status
+                .route
+                .as_ref()
+                .map(|_| requests.get(&row.name).copied().unwrap_or(0)),
+            status,
+        };
         seen.insert(row.name.clone());
         if told.apps.get(&row.name) != Some(&now) {
             if !sink.send("app", &now).await {

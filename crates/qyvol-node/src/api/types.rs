@@ -244,3 +244,14 @@ pub struct StreamLog {
     #[serde(flatten)]
     pub line: LogLine,
 }
+
+/// An `app` event of `GET /v1/stream`: the app's status and, for an HTTP
+/// app, the requests routed to its current revision since it was served
+/// (a client makes a rate of it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamApp {
+    #[serde(flatten)]
+    pub status: AppStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_requests: Option<u64>,
+}

@@ -151,3 +151,34 @@ fn the_dashboard_is_served_with_a_strict_policy_and_no_data() {
     assert!(html.contains("<script src=\"/ui/app.js\" defer></script>"));
     assert!(!html.contains(&node.token));
 }
+
+#[test]
+fn the_stream_counts_an_http_apps_requests() {
+    let s = Scratch::new();
+    let node = s.daemon(&["--http", "127.0.0.1:0"], None);
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(s.http_app("web", "web", "/web", "hi"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let watch = Watch::open(&node, None);
+    let app = watch.until("app", |a| a["name"] == "web");
+    assert_eq!(app["http_requests"], 0);
+    for _ in 0..3 {
+        assert_eq!(node.get("/web/env/GREETING").body, "hi\n");
+    }
+    // Looked at again within the stream's refresh, without an event.
+    watch.until("app", |a| a["name"] == "web" && a["http_requests"] == 3);
+    // A command has no requests to count.
+    let out = node
+        .qyv()
+        .arg("deploy")
+        .arg(s.app("cmd", "cmd", "args: [args]\n"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cmd = watch.until("app", |a| a["name"] == "cmd");
+    assert!(cmd.get("http_requests").is_none(), "{cmd}");
+}

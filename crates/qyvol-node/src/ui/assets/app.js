@@ -173,6 +173,12 @@ function onApp(status) {
   a.status = status;
   a.gen = generation;
   a.memory.push([Date.now(), status.memory_bytes]);
+  // An HTTP app's requests: a rate over the counts of the last 10 s (a
+  // lower count is a new revision's, counted from 0).
+  if (status.http_requests !== undefined) {
+    a.requests = (a.requests || []).filter((r) => r[0] > Date.now() - 10000 && r[1] <= status.http_requests);
+    a.requests.push([Date.now(), status.http_requests]);
+  }
   const old = Date.now() - MEMORY_WINDOW_MS;
   while (a.memory.length > 2 && a.memory[1][0] < old) a.memory.shift();
   row(status);
@@ -290,9 +296,17 @@ function facts() {
     ['started', s.started_at ? time(s.started_at) : '—'], ['source', s.source],
   ];
   if (s.route) pairs.push(['route', s.route]);
+  if (s.http_requests !== undefined) pairs.push(['requests', s.http_requests + ' · ' + rate(a).toFixed(1) + ' req/s']);
   if (s.restart) pairs.push(['restart', s.restart]);
   if (s.next_start_at) pairs.push(['next start', time(s.next_start_at)]);
   list($('p-facts'), pairs);
+}
+
+function rate(a) {
+  const r = a.requests || [];
+  if (r.length < 2) return 0;
+  const [t0, n0] = r[0], [t1, n1] = r[r.length - 1];
+  return t1 > t0 ? (n1 - n0) * 1000 / (t1 - t0) : 0;
 }
 
 function list(dl, pairs) {
