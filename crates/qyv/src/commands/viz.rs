@@ -40,6 +40,9 @@ pub fn viz(args: VizArgs) -> Result<i32> {
     if args.print {
         return print(&client, &args);
     }
+    // The node is asked once first: an unreachable node, a wrong token or
+    // pin is said now, not as a page that cannot log in.
+    client.node()?;
     let session = Token::generate()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

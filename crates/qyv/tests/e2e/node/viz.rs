@@ -129,6 +129,15 @@ fn qyv_viz_serves_the_dashboard_and_passes_on_the_api_with_a_session_token() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 
+    // A wrong token is said at once, before anything is served.
+    let out = node
+        .qyv()
+        .args(["viz", "--no-open", "--token", "wrong"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+
     let mut viewer = node.spawn(&["viz", "--no-open", "--addr", "127.0.0.1:0"]);
     let mut said = BufReader::new(viewer.stdout.take().unwrap()).lines();
     let first = said.next().unwrap().unwrap();
@@ -165,6 +174,24 @@ fn qyv_viz_serves_the_dashboard_and_passes_on_the_api_with_a_session_token() {
     let reply = viewer_get(addr, "/v1/apps/nothing", Some(&session));
     assert_eq!(reply.status, 404, "{reply:?}");
     assert!(reply.body.contains("no_such_app"), "{}", reply.body);
+    // The stream is passed on as it comes: its first events arrive while
+    // it stays open.
+    let mut stream = connect(addr);
+    write!(
+        stream,
+        "GET /v1/stream HTTP/1.1\r\nHost: viewer\r\nAuthorization: Bearer {session}\r\n\r\n"
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("event: synced") {
+        let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
+        assert!(n > 0, "the stream ended: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("text/event-stream"), "{text}");
+    assert!(text.contains("\"name\":\"sleeper\""), "{text}");
     let _ = viewer.kill();
     let _ = viewer.wait();
 }
