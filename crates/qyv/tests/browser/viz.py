@@ -173,6 +173,9 @@ def main():
         qyv("start", APPS["service"])
         wait_state(page, APPS["service"], "running")
         assert page.evaluate("() => window.sameDocument === true")
+        # The events sent again on reconnecting are not shown twice.
+        shown = page.evaluate("() => [...document.querySelectorAll('#timeline li')].map(li => li.dataset.id)")
+        assert len(shown) == len(set(shown)), shown
         # While the node was away, Chromium logged the cut stream and the
         # refused connections: network errors, not the page's.
         errors[:] = [e for e in errors if not e.startswith("Failed to load resource: net::ERR_")]

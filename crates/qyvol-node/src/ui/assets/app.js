@@ -198,12 +198,17 @@ function counts() {
   $('counts').textContent = apps.size + ' apps · ' + running + ' running · ' + failed + ' failed';
 }
 
+let lastEvent = 0;            // the newest event id shown: a reconnected stream sends the recent ones again
+
 function onNodeEvent(e) {
+  if (e.id <= lastEvent) return;
+  lastEvent = e.id;
   events.push(e);
   if (events.length > EVENTS_KEPT) events = events.slice(-EVENTS_KEPT);
   const timeline = $('timeline');
   const li = el('li', time(e.time) + ' ' + e.app + ' ' + e.kind, e.kind);
   li.title = e.message;
+  li.dataset.id = String(Number(e.id));
   timeline.append(li);
   while (timeline.children.length > 100) timeline.firstChild.remove();
   timeline.parentElement.scrollLeft = timeline.parentElement.scrollWidth;
