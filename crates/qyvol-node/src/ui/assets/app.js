@@ -537,7 +537,7 @@ function frame(t) {
     a.y += (ty - a.y) * 0.18;
     if (Math.abs(tx - a.x) + Math.abs(ty - a.y) > 0.5) moving = true;
     const mib = a.status.memory_bytes / 1048576;
-    const size = Math.min(spacing * 1.6, 16 + 5 * Math.log2(1 + mib), 46);
+    const size = Math.min(spacing * 1.6, 22 + 5 * Math.log2(1 + mib), 52);
     vertex(lines, cx, cy, 1, edge);
     vertex(lines, a.x, a.y, 1, edge);
     vertex(points, a.x, a.y, Math.max(4, size), colour(a.status.state, t));
