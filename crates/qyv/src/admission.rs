@@ -42,14 +42,17 @@ pub fn text(m: &Manifest, purpose: Purpose, f: Finding) -> String {
 
 /// Adds what only the binary may say: the `qyv` command to use instead.
 fn with_hint(m: &Manifest, purpose: Purpose, mut f: Finding) -> Finding {
-    let path = m.file().display();
+    let file = m.file().display().to_string();
+    // A bundle's manifest is named BUNDLE!MANIFEST; commands take the bundle.
+    let path = match purpose {
+        Purpose::RunBundled | Purpose::ServeBundled => file
+            .rsplit_once('!')
+            .map_or(file.as_str(), |(bundle, _)| bundle),
+        _ => file.as_str(),
+    };
     match f.reason {
         Reason::HttpApp => {
-            let how = match purpose {
-                Purpose::RunBundled => "serve the .qyv manifest it was packed from with `qyv serve` (bundles cannot be served yet)".to_string(),
-                _ => format!("serve it with `qyv serve {path}`"),
-            };
-            f.detail.message = format!("{}: {how}", f.detail.message);
+            f.detail.message = format!("{}: serve it with `qyv serve {path}`", f.detail.message);
         }
         Reason::NotHttp => {
             f.detail.message = format!(

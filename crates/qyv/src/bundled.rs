@@ -1,6 +1,7 @@
-//! What `run`, `verify` and `inspect` share about bundles: the trust policy
-//! (from `--key` / `--trust`, else the user config), how a signer stands
-//! under it in words, and the manifest a bundle carries.
+//! What `run`, `serve`, `verify` and `inspect` share about bundles: the
+//! trust policy (from `--key` / `--trust`, else the user config), how a
+//! signer stands under it in words, whether a bundle may run and with its
+//! precompiled code or not, and the manifest a bundle carries.
 
 use std::path::{Path, PathBuf};
 
@@ -100,4 +101,53 @@ pub fn signer_text(standing: &Standing<'_>) -> String {
 /// messages as `BUNDLE!MANIFEST`.
 pub fn manifest_of(bundle: &Bundle) -> Result<Manifest> {
     Ok(bundle.manifest()?)
+}
+
+/// A bundle judged by the trust policy before it runs.
+pub struct Judged {
+    pub bundle: Bundle,
+    /// Its precompiled code may be loaded.
+    pub allow_native: bool,
+}
+
+/// Opens the bundle at `path` (named `shown` in messages: a pulled bundle
+/// is named as the user named it, not by its place in the store) and
+/// judges it: `None` after the refusal is printed; notes for an unsigned
+/// or untrusted bundle, and for precompiled code left unused.
+pub fn judge_bundle(
+    path: &Path,
+    shown: &Path,
+    trust: &TrustFlags,
+    allow_precompiled: bool,
+    no_cache: bool,
+) -> Result<Option<Judged>> {
+    let bundle = Bundle::open(path)?;
+    let policy = Policy::load(trust)?;
+    let standing = policy.policy.standing(bundle.signer());
+    if !policy.policy.admits(&standing) {
+        eprintln!("error: {}", policy.refusal(shown, &standing));
+        return Ok(None);
+    }
+    match &standing {
+        Standing::Trusted(_) => {}
+        Standing::Unsigned => eprintln!(
+            "note: {} is not signed; running it as a local app",
+            shown.display()
+        ),
+        Standing::Untrusted(key) => eprintln!(
+            "note: {} is signed by key {}, which you do not trust; running it as an unsigned bundle",
+            shown.display(),
+            key.id()
+        ),
+    }
+    let trusted = matches!(standing, Standing::Trusted(_));
+    if !trusted && !allow_precompiled && !bundle.natives().is_empty() {
+        eprintln!(
+            "note: its precompiled code is not used, because no trusted key signed it (machine code runs outside the sandbox); its wasm is compiled instead. Trust the signer (--key, or trust.keys in the config), or pass --allow-precompiled"
+        );
+    }
+    Ok(Some(Judged {
+        allow_native: (trusted || allow_precompiled) && !no_cache,
+        bundle,
+    }))
 }

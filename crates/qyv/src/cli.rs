@@ -280,9 +280,10 @@ requests in flight (for at most --drain-timeout, then closes what is left) and e
 one exits at once with status 1."
 )]
 pub struct ServeArgs {
-    /// Apps to serve: .qyv manifests of type http, folders holding one, or
-    /// wasi:http components (.wasm: served at / with no permissions)
-    #[arg(required = true, value_name = "MANIFEST_OR_WASM")]
+    /// Apps to serve: .qyv manifests of type http, folders holding one,
+    /// their .qyvbin bundles, wasi:http components (.wasm: served at / with
+    /// no permissions), or registry references to either
+    #[arg(required = true, value_name = "APP")]
     pub apps: Vec<PathBuf>,
 
     /// Address to listen on; port 0 picks a free port (the address is
@@ -298,6 +299,14 @@ pub struct ServeArgs {
     /// Compile without reading or writing the compiled-code cache
     #[arg(long)]
     pub no_cache: bool,
+
+    #[command(flatten)]
+    pub trust: TrustFlags,
+
+    /// Use a bundle's precompiled code even if no trusted key signed it
+    /// (machine code runs outside the sandbox)
+    #[arg(long)]
+    pub allow_precompiled: bool,
 
     #[command(flatten)]
     pub connections: ConnectionFlags,

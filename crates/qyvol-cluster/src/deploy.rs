@@ -33,6 +33,9 @@ pub struct BundleFacts {
     pub size: u64,
     pub manifest: Manifest,
     pub signer: Option<String>,
+    /// A registry reference pinned by digest: the nodes pull the bundle
+    /// from there, and it is not uploaded to the cluster.
+    pub source: Option<String>,
 }
 
 /// What a deploy recorded.
@@ -48,6 +51,9 @@ pub struct Deployed {
     pub unchanged: bool,
     /// The object store had the bundle already.
     pub already_stored: bool,
+    /// Where the nodes pull the bundle from, when not from the cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Reads and checks a bundle as a node checks one. Blocking.
@@ -79,6 +85,7 @@ pub fn read_bundle(path: &Path) -> Result<BundleFacts, ClusterError> {
         size,
         signer: bundle.signer().map(|k| k.id()),
         manifest,
+        source: None,
     })
 }
 
@@ -155,7 +162,9 @@ impl State {
         if let Some(why) = refused_by_every_node(&nodes, facts.signer.as_deref()) {
             return Err(ClusterError::Refused(why));
         }
-        let already_stored = self.has_bundle(&facts.digest).await;
+        // A bundle the nodes pull from a registry is not uploaded: "already
+        // stored" then means stored where they fetch it.
+        let already_stored = facts.source.is_some() || self.has_bundle(&facts.digest).await;
         if !already_stored {
             self.upload(&facts.path, &facts.digest).await?;
         }
@@ -170,6 +179,7 @@ impl State {
             memory: m.limits.memory.unwrap_or(0),
             created_at: now_ms(),
             rollback_of: None,
+            source: facts.source.clone(),
         };
         let mut dropped = Vec::new();
         let mut unchanged = false;
@@ -234,6 +244,7 @@ impl State {
             strategy,
             unchanged,
             already_stored,
+            source: facts.source.clone(),
         })
     }
 
@@ -265,6 +276,16 @@ impl State {
                 }
             }
         }
+    }
+
+    /// The registry reference app `app`'s revision with bundle `digest`
+    /// is pulled from, if it is not in the object store.
+    pub async fn source_of(&self, app: &str, digest: &str) -> Option<String> {
+        let (spec, _) = self.get::<AppSpec>(&self.apps, app).await.ok()??;
+        spec.revisions
+            .into_iter()
+            .find(|r| r.digest == digest)
+            .and_then(|r| r.source)
     }
 
     /// Downloads the bundle `digest` into `to`, checking its SHA-256.

@@ -47,6 +47,12 @@ pub trait Host: Send + Sync + 'static {
     /// A fresh path on the node's disk for a bundle being fetched.
     fn scratch(&self) -> PathBuf;
 
+    /// Pulls the bundle with SHA-256 `digest` (hex) from the registry
+    /// `reference` (pinned by digest) names into `to`, with the node's own
+    /// registry credentials.
+    fn pull(&self, reference: &str, digest: &str, to: PathBuf)
+    -> BoxFuture<'_, Result<(), String>>;
+
     /// Deploys the bundle at `bundle` (which it takes) as a cluster app,
     /// through the node's own checks, and runs it or leaves it stopped.
     fn install(&self, bundle: PathBuf, running: bool) -> BoxFuture<'_, Result<(), String>>;

@@ -119,6 +119,11 @@ pub struct RevisionSpec {
     pub created_at: i64,
     /// Set when this revision was made by a rollback to that one.
     pub rollback_of: Option<u32>,
+    /// The registry reference, pinned by digest, the nodes pull the bundle
+    /// from (with their own credentials); `None`: the cluster's object
+    /// store holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// What should run: one record per app, changed only by compare-and-set
@@ -288,6 +293,7 @@ mod tests {
             memory: 0,
             created_at: 0,
             rollback_of: None,
+            source: None,
         }
     }
 

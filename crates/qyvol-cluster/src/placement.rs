@@ -364,6 +364,7 @@ pub fn simulated(nodes: usize, replicas: usize) -> (Vec<AppSpec>, Vec<(NodeRecor
                 memory: (64 << 20) * (1 + (i as u64 % 8)),
                 created_at: 0,
                 rollback_of: None,
+                source: None,
             }],
         })
         .collect();

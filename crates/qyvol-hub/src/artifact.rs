@@ -4,6 +4,7 @@
 //! store, asking the registry no more than it must.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use qyvol_manifest::Manifest;
@@ -11,14 +12,15 @@ use serde_json::json;
 
 use crate::client::{Access, MANIFEST_CAP, Options, Repository, sha256_digest};
 use crate::error::HubError;
+use crate::hashing::{FileHashing, file_digest};
 use crate::media::{self, Descriptor, ImageManifest, Kind};
 use crate::reference::Reference;
-use crate::store::Store;
+use crate::store::{Store, Writeback};
 
 /// The largest layer qyv pulls (a bundle of a big interpreter is ~50 MB).
 pub const LAYER_CAP: u64 = 4 << 30;
-/// The largest layer pushed from memory (see `push`).
-const IN_MEMORY: u64 = 256 << 20;
+/// The largest layer pushed from memory (see `push`); larger ones stream.
+const STREAM_FROM: u64 = 16 << 20;
 /// The largest config read.
 const CONFIG_CAP: u64 = 1 << 20;
 
@@ -142,7 +144,6 @@ pub fn push_wasm(
     let (digest, size) = file_digest(wasm)?;
     let mut head = [0u8; 8];
     let is_component = {
-        use std::io::Read;
         let mut f = std::fs::File::open(wasm).map_err(|e| HubError::io(wasm, e))?;
         f.read_exact(&mut head).is_ok() && head[4..8] == [0x0d, 0x00, 0x01, 0x00]
     };
@@ -194,21 +195,21 @@ fn push(
             message: "a push needs a tag (REGISTRY/NAMESPACE/APP:TAG); a digest names what is already there".into(),
         });
     };
-    // A layer up to IN_MEMORY is read once, hashed and sent as one body:
-    // a streamed body goes to the connection in 8 KiB pieces (reqwest's
-    // blocking client), which halved the rate on loopback. Larger ones are
-    // hashed, then streamed.
+    // A small layer is read once, hashed and sent as one body; a larger one
+    // streams while another thread hashes it (client/stream.rs), unless the
+    // user asked for chunks.
     let size = std::fs::metadata(layer_path)
         .map_err(|e| HubError::io(layer_path, e))?
         .len();
-    let whole = match options.chunk_size {
-        Some(c) if size > c => None,
-        _ if size > IN_MEMORY => None,
-        _ => Some(std::fs::read(layer_path).map_err(|e| HubError::io(layer_path, e))?),
-    };
-    let (layer_digest, layer_size) = match &whole {
-        Some(bytes) => (sha256_digest(bytes), bytes.len() as u64),
-        None => file_digest(layer_path)?,
+    enum Plan {
+        Whole(Vec<u8>),
+        Chunks(u64),
+        Stream(FileHashing),
+    }
+    let plan = match options.chunk_size {
+        Some(c) if c > 0 && size > c => Plan::Chunks(c),
+        _ if size > STREAM_FROM => Plan::Stream(FileHashing::start(layer_path)),
+        _ => Plan::Whole(std::fs::read(layer_path).map_err(|e| HubError::io(layer_path, e))?),
     };
     let repo = Repository::connect(
         &reference.registry,
@@ -216,17 +217,31 @@ fn push(
         Access::Push,
         options,
     )?;
-    let uploaded = !repo.has_blob(&layer_digest)?;
-    if uploaded {
-        match whole {
-            Some(bytes) => {
+    let (layer_digest, layer_size, uploaded) = match plan {
+        Plan::Whole(bytes) => {
+            let (digest, len) = (sha256_digest(&bytes), bytes.len() as u64);
+            let uploaded = !repo.has_blob(&digest)?;
+            if uploaded {
                 let mut progress = progress;
-                repo.push_bytes(&layer_digest, bytes)?;
-                progress(layer_size);
+                repo.push_bytes(&digest, bytes)?;
+                progress(len);
             }
-            None => repo.push_file(&layer_digest, layer_path, layer_size, progress)?,
+            (digest, len, uploaded)
         }
-    }
+        Plan::Chunks(chunk) => {
+            let (digest, len) = file_digest(layer_path)?;
+            let uploaded = !repo.has_blob(&digest)?;
+            if uploaded {
+                repo.push_chunks(&digest, layer_path, len, chunk, progress)?;
+            }
+            (digest, len, uploaded)
+        }
+        Plan::Stream(hashing) => {
+            let (digest, uploaded) =
+                repo.push_file_streamed(layer_path, size, hashing, progress)?;
+            (digest, size, uploaded)
+        }
+    };
     let config_digest = sha256_digest(&config);
     let config_size = config.len() as u64;
     if !repo.has_blob(&config_digest)? {
@@ -260,15 +275,6 @@ fn push(
         layer,
         uploaded,
     })
-}
-
-/// The SHA-256 digest and size of a file, read once.
-pub fn file_digest(path: &Path) -> Result<(String, u64), HubError> {
-    use sha2::{Digest as _, Sha256};
-    let mut f = qyvol_manifest::open_regular(path).map_err(|e| HubError::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let size = std::io::copy(&mut f, &mut hasher).map_err(|e| HubError::io(path, e))?;
-    Ok((format!("sha256:{}", hex::encode(hasher.finalize())), size))
 }
 
 /// What a stored manifest holds, when its layer is in the store too.
@@ -358,14 +364,28 @@ pub fn pull(
             downloaded = true;
             let total = layer.size;
             let mut progress = progress;
-            store.put_with(&layer.digest, |file| {
-                let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-                repo.fetch_blob(&layer.digest, layer.size, LAYER_CAP, &mut out, &mut |n| {
-                    progress(n, total)
-                })?;
-                use std::io::Write;
-                out.flush().map_err(|e| HubError::io("(the store)", e))
-            })?
+            let resumed = std::cell::Cell::new(false);
+            let mut fetch = |file: &mut std::fs::File, have: Option<(u64, &mut dyn Read)>| {
+                resumed.set(have.is_some());
+                // fetch_blob writes in pieces of a megabyte: no buffer.
+                let mut out = Writeback::new(file);
+                repo.fetch_blob_after(
+                    &layer.digest,
+                    layer.size,
+                    LAYER_CAP,
+                    have,
+                    &mut out,
+                    &mut |n| progress(n, total),
+                )
+            };
+            match store.put_resumable(&layer.digest, layer.size, &mut fetch) {
+                // What an interrupted pull left was damaged (it is removed
+                // then): once more from the start.
+                Err(HubError::DigestMismatch { .. }) if resumed.get() => {
+                    store.put_resumable(&layer.digest, layer.size, &mut fetch)?
+                }
+                other => other?,
+            }
         }
     };
     if bytes.len() as u64 <= MANIFEST_CAP {

@@ -12,15 +12,18 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE, WWW_AUTHENTICATE,
 };
 use sha2::{Digest as _, Sha256};
 
 use crate::challenge::{self, Challenge};
 use crate::credentials::Credentials;
 use crate::error::HubError;
+use crate::hashing::{PieceHasher, fill};
 use crate::media::ACCEPT_MANIFESTS;
 use crate::reference::{api_host, is_loopback};
+
+mod stream;
 
 /// The largest manifest qyv reads (the distribution registry itself refuses
 /// manifests over 4 MiB).
@@ -60,7 +63,6 @@ pub struct Repository {
     registry: String,
     repository: String,
     credentials: Option<Credentials>,
-    chunk_size: Option<u64>,
     /// The `Authorization` value, once the registry asked for one.
     authorization: Option<String>,
 }
@@ -95,7 +97,6 @@ impl Repository {
             registry: registry.to_string(),
             repository: repository.to_string(),
             credentials: options.credentials.clone(),
-            chunk_size: options.chunk_size.filter(|c| *c > 0),
             authorization: None,
         };
         repo.authenticate(access)?;
@@ -401,76 +402,57 @@ impl Repository {
         self.finished(r, digest)
     }
 
-    /// Uploads a blob from a file of `size` bytes whose digest is known:
-    /// in one request, or in chunks when [`Options::chunk_size`] is smaller
-    /// than it.
-    pub fn push_file(
+    /// Uploads a blob from a file of `size` bytes whose digest is known, in
+    /// chunks of `chunk` bytes (`PATCH` with `Content-Range`), as a user
+    /// asks for registries that cap the size of a request.
+    pub fn push_chunks(
         &self,
         digest: &str,
         path: &Path,
         size: u64,
+        chunk: u64,
         mut progress: impl FnMut(u64) + Send + 'static,
     ) -> Result<(), HubError> {
-        let file = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
+        let mut file = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
         let mut location = self.start_upload()?;
-        match self.chunk_size {
-            Some(chunk) if size > chunk => {
-                let mut file = file;
-                let mut start = 0u64;
-                while start < size {
-                    let len = chunk.min(size - start);
-                    let mut part = Vec::with_capacity(len as usize);
-                    (&mut file)
-                        .take(len)
-                        .read_to_end(&mut part)
-                        .map_err(|e| HubError::io(path, e))?;
-                    if part.len() as u64 != len {
-                        return Err(HubError::io(
-                            path,
-                            std::io::Error::new(
-                                std::io::ErrorKind::UnexpectedEof,
-                                "the file shrank while it was sent",
-                            ),
-                        ));
-                    }
-                    let r = self.send(
-                        self.http
-                            .patch(&location)
-                            .header(CONTENT_TYPE, "application/octet-stream")
-                            .header("Content-Range", format!("{start}-{}", start + len - 1))
-                            .header(CONTENT_LENGTH, len)
-                            .body(part),
-                    )?;
-                    if r.status() != StatusCode::ACCEPTED {
-                        return Err(self.failure(r, &format!("blob {digest}"), "push to"));
-                    }
-                    location = self.location(&r)?;
-                    start += len;
-                    progress(start);
-                }
-                let r = self.send(
-                    self.http
-                        .put(with_digest(&location, digest))
-                        .header(CONTENT_LENGTH, 0),
-                )?;
-                self.finished(r, digest)
+        let mut start = 0u64;
+        while start < size {
+            let len = chunk.min(size - start);
+            let mut part = Vec::with_capacity(len as usize);
+            (&mut file)
+                .take(len)
+                .read_to_end(&mut part)
+                .map_err(|e| HubError::io(path, e))?;
+            if part.len() as u64 != len {
+                return Err(HubError::io(
+                    path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the file shrank while it was sent",
+                    ),
+                ));
             }
-            _ => {
-                let counted = Counted {
-                    inner: file,
-                    seen: 0,
-                    report: progress,
-                };
-                let body = reqwest::blocking::Body::sized(counted, size);
-                let r = self.send(
-                    self.http
-                        .put(with_digest(&location, digest))
-                        .header(CONTENT_TYPE, "application/octet-stream")
-                        .body(body),
-                )?;
-                self.finished(r, digest)
+            let r = self.send(
+                self.http
+                    .patch(&location)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header("Content-Range", format!("{start}-{}", start + len - 1))
+                    .header(CONTENT_LENGTH, len)
+                    .body(part),
+            )?;
+            if r.status() != StatusCode::ACCEPTED {
+                return Err(self.failure(r, &format!("blob {digest}"), "push to"));
             }
+            location = self.location(&r)?;
+            start += len;
+            progress(start);
         }
+        let r = self.send(
+            self.http
+                .put(with_digest(&location, digest))
+                .header(CONTENT_LENGTH, 0),
+        )?;
+        self.finished(r, digest)
     }
 
     fn start_upload(&self) -> Result<String, HubError> {
@@ -537,6 +519,23 @@ impl Repository {
         out: &mut dyn Write,
         progress: Progress<'_>,
     ) -> Result<(), HubError> {
+        self.fetch_blob_after(digest, size, cap, None, out, progress)
+    }
+
+    /// As [`Repository::fetch_blob`], after the first bytes of the blob
+    /// already held (`have`: their count and a reader of them): those are
+    /// hashed, and only the rest is asked for (`Range`) and written to
+    /// `out`. A registry that ignores the range sends the whole blob, whose
+    /// first bytes are then skipped.
+    pub fn fetch_blob_after(
+        &self,
+        digest: &str,
+        size: u64,
+        cap: u64,
+        have: Option<(u64, &mut dyn Read)>,
+        out: &mut dyn Write,
+        progress: Progress<'_>,
+    ) -> Result<(), HubError> {
         let what = format!("blob {digest}");
         if size > cap {
             return Err(HubError::TooLarge {
@@ -546,24 +545,61 @@ impl Repository {
                 cap,
             });
         }
-        let r = self.send(self.http.get(self.url(&format!("blobs/{digest}"))))?;
+        // The bytes are hashed on another thread while the next ones are
+        // read and written (crate::hashing).
+        let mut hasher = PieceHasher::new();
+        let mut start = 0u64;
+        if let Some((count, prefix)) = have {
+            let mut prefix = prefix.take(count);
+            loop {
+                let mut piece = hasher.piece();
+                let n = fill(&mut prefix, &mut piece)
+                    .map_err(|e| HubError::io("(the store's partial download)", e))?;
+                if n == 0 {
+                    break;
+                }
+                start += n as u64;
+                hasher.hash(piece, n);
+            }
+        }
+        let mut request = self.http.get(self.url(&format!("blobs/{digest}")));
+        if start > 0 {
+            request = request.header(RANGE, format!("bytes={start}-"));
+        }
+        let r = self.send(request)?;
         if !r.status().is_success() {
             return Err(self.failure(r, &what, "pull"));
         }
+        let skip = if r.status() == StatusCode::PARTIAL_CONTENT {
+            0
+        } else {
+            start
+        };
         if let Some(len) = r.content_length()
-            && len != size
+            && len + start - skip != size
         {
             return Err(HubError::Protocol {
                 registry: self.registry.clone(),
-                message: format!("{what} is {len} bytes, but its manifest says {size}"),
+                message: format!(
+                    "{what} is {} bytes, but its manifest says {size}",
+                    len + start - skip
+                ),
             });
         }
-        let mut hasher = Sha256::new();
-        let mut reader = r.take(size + 1);
-        let mut buf = vec![0u8; 256 << 10];
-        let mut seen = 0u64;
+        let mut reader = r.take(size - start + skip + 1);
+        if skip > 0 {
+            std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink()).map_err(|e| {
+                HubError::Unreachable {
+                    registry: self.registry.clone(),
+                    message: format!("the download of {what} broke off: {e}"),
+                }
+            })?;
+        }
+        let mut seen = start;
+        progress(seen);
         loop {
-            let n = reader.read(&mut buf).map_err(|e| HubError::Unreachable {
+            let mut piece = hasher.piece();
+            let n = fill(&mut reader, &mut piece).map_err(|e| HubError::Unreachable {
                 registry: self.registry.clone(),
                 message: format!("the download of {what} broke off after {seen} bytes: {e}"),
             })?;
@@ -574,9 +610,9 @@ impl Repository {
             if seen > size {
                 break;
             }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])
+            out.write_all(&piece[..n])
                 .map_err(|e| HubError::io("(the store)", e))?;
+            hasher.hash(piece, n);
             progress(seen);
         }
         if seen != size {
@@ -588,7 +624,7 @@ impl Repository {
                 ),
             });
         }
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let actual = hasher.finish();
         if actual != digest {
             return Err(HubError::DigestMismatch {
                 registry: self.registry.clone(),
@@ -754,21 +790,6 @@ fn error_text(body: &[u8]) -> String {
             )
         })
         .collect()
-}
-
-struct Counted<R, F> {
-    inner: R,
-    seen: u64,
-    report: F,
-}
-
-impl<R: Read, F: FnMut(u64)> Read for Counted<R, F> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.seen += n as u64;
-        (self.report)(self.seen);
-        Ok(n)
-    }
 }
 
 #[cfg(test)]

@@ -16,18 +16,19 @@ pub mod challenge;
 mod client;
 mod credentials;
 mod error;
+mod hashing;
 pub mod media;
 mod reference;
 pub mod search;
 mod store;
 
 pub use artifact::{
-    AppFacts, LAYER_CAP, Pulled, PulledKind, Pushed, check_login, file_digest, pull, push_bundle,
-    push_wasm,
+    AppFacts, LAYER_CAP, Pulled, PulledKind, Pushed, check_login, pull, push_bundle, push_wasm,
 };
 pub use client::{Access, MANIFEST_CAP, Options, Repository, sha256_digest};
 pub use credentials::{Credentials, DockerConfig, Stored};
 pub use error::HubError;
+pub use hashing::file_digest;
 pub use reference::{DEFAULT_TAG, DOCKER_HUB, Reference, is_loopback};
 pub use store::Store;
 

@@ -24,6 +24,8 @@ pub enum Purpose {
     RunBundled,
     /// Serving it from its folder: an HTTP app.
     Serve,
+    /// Serving it from a bundle it was packed into.
+    ServeBundled,
     /// Packing it into a bundle.
     Pack,
     /// Deploying it to a node, which runs it from a bundle.
@@ -34,12 +36,18 @@ impl Purpose {
     /// Whether its files come from (or go into) a bundle, whose files are
     /// read-only and hold nothing of the host.
     fn bundled(self) -> bool {
-        matches!(self, Purpose::RunBundled | Purpose::Pack | Purpose::Deploy)
+        matches!(
+            self,
+            Purpose::RunBundled | Purpose::ServeBundled | Purpose::Pack | Purpose::Deploy
+        )
     }
 
     /// Whether it starts one instance here, now (not later, elsewhere).
     pub fn starts_here(self) -> bool {
-        matches!(self, Purpose::Run | Purpose::RunBundled | Purpose::Serve)
+        matches!(
+            self,
+            Purpose::Run | Purpose::RunBundled | Purpose::Serve | Purpose::ServeBundled
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +55,7 @@ impl Purpose {
             Purpose::Run => "run",
             Purpose::RunBundled => "run from a bundle",
             Purpose::Serve => "serve",
+            Purpose::ServeBundled => "serve from a bundle",
             Purpose::Pack => "pack",
             Purpose::Deploy => "deploy",
         }
@@ -219,7 +228,7 @@ impl Manifest {
             (Purpose::Run | Purpose::RunBundled, AppType::Http) => {
                 (Reason::HttpApp, "this is an HTTP app".to_string())
             }
-            (Purpose::Serve, AppType::Command | AppType::Service) => (
+            (Purpose::Serve | Purpose::ServeBundled, AppType::Command | AppType::Service) => (
                 Reason::NotHttp,
                 format!(
                     "this is a type: {} app, and only type: http apps are served",

@@ -261,6 +261,38 @@ impl Host for NodeHost {
         self.node.supervisor.artifacts().tmp_path("cluster")
     }
 
+    fn pull(
+        &self,
+        reference: &str,
+        digest: &str,
+        to: PathBuf,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        let (reference, digest) = (reference.to_string(), digest.to_string());
+        let limit = self.node.max_upload;
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let parsed = qyvol_hub::Reference::parse(&reference).map_err(|e| e.to_string())?;
+                let file = std::fs::File::create(&to)
+                    .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+                let result = crate::deploy::pull_bundle(&parsed, Some(&digest), limit, &mut out)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        use std::io::Write;
+                        out.flush()
+                            .and_then(|()| out.get_ref().sync_all())
+                            .map_err(|e| format!("cannot write {}: {e}", to.display()))
+                    });
+                if result.is_err() {
+                    let _ = std::fs::remove_file(&to);
+                }
+                result
+            })
+            .await
+            .map_err(|e| e.to_string())?
+        })
+    }
+
     fn install(&self, bundle: PathBuf, running: bool) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let artifacts = self.node.supervisor.artifacts().clone();

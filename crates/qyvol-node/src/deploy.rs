@@ -120,6 +120,32 @@ fn pull_into(
     mut upload: Upload,
     limit: u64,
 ) -> Result<Upload, NodeError> {
+    struct Into<'a>(&'a mut Upload);
+    impl std::io::Write for Into<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .write(buf)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    pull_bundle(reference, None, limit, &mut Into(&mut upload))?;
+    Ok(upload)
+}
+
+/// Pulls the bundle of the Qyvol app `reference` names, with the node's
+/// own credentials (its Docker config), into `out`, its digest checked as
+/// it arrives. `expect`: the bundle's SHA-256 (hex) the caller was told,
+/// refused before any byte is fetched when the artifact holds another.
+pub(crate) fn pull_bundle(
+    reference: &qyvol_hub::Reference,
+    expect: Option<&str>,
+    limit: u64,
+    out: &mut dyn std::io::Write,
+) -> Result<(), NodeError> {
     use qyvol_hub::media::{self, Kind};
     let failed = |e: qyvol_hub::HubError| {
         NodeError::BadRequest(format!("the node could not pull {reference}: {e}"))
@@ -146,32 +172,22 @@ fn pull_into(
             )));
         }
     };
+    if let Some(want) = expect
+        && layer.digest.strip_prefix("sha256:") != Some(want)
+    {
+        return Err(NodeError::BadBundle(format!(
+            "{reference} holds the bundle {}, not the bundle sha256:{want} the cluster recorded",
+            layer.digest
+        )));
+    }
     if layer.size > limit {
         return Err(NodeError::TooLarge {
             limit: format_size(limit),
         });
     }
-    struct Into<'a>(&'a mut Upload);
-    impl std::io::Write for Into<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .write(buf)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    repo.fetch_blob(
-        &layer.digest,
-        layer.size,
-        limit,
-        &mut Into(&mut upload),
-        &mut |_| {},
-    )
-    .map_err(failed)?;
-    Ok(upload)
+    repo.fetch_blob(&layer.digest, layer.size, limit, out, &mut |_| {})
+        .map_err(failed)?;
+    Ok(())
 }
 
 /// Streams the body into a temporary file, within the node's limit.

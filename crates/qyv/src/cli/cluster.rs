@@ -151,7 +151,9 @@ had, then to 1 replica, spread. Exit status: 0 every replica runs (a command: co
 the deploy was refused or the cluster could not be reached."
 )]
 pub struct ClusterDeployArgs {
-    /// A .qyv manifest, a folder holding one, or a .qyvbin bundle
+    /// A .qyv manifest, a folder holding one, a .qyvbin bundle, or a
+    /// registry reference (REGISTRY/NAMESPACE/APP:TAG or @sha256:…) the
+    /// nodes pull
     #[arg(value_name = "TARGET")]
     pub target: PathBuf,
     /// How many replicas, 1 or more

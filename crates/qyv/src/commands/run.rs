@@ -7,12 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use qyvol_manifest::bundle::{Bundle, Standing};
 use qyvol_manifest::{Manifest, Purpose};
 use qyvol_runtime::{Outcome, Preopen, RunSpec, kind_findings};
 
 use crate::admission::{admit, locate};
-use crate::bundled::{Policy, manifest_of};
+use crate::bundled::{judge_bundle, manifest_of};
 use crate::cli::{GrantFlags, LimitFlags, MetricsFormat, RunArgs};
 use crate::flags::merge_allow_net;
 use crate::target::{self, Target};
@@ -103,42 +102,24 @@ fn open_bundle(
     pulled: bool,
     args: &RunArgs,
 ) -> Result<std::result::Result<(RunSpec, Option<Manifest>), i32>> {
-    let bundle = Bundle::open(path)?;
-    // A pulled bundle is named as the user named it, not by its place in
-    // the store.
     let named = args.target();
-    let path: &Path = if pulled { &named } else { path };
-    let policy = Policy::load(&args.trust)?;
-    let standing = policy.policy.standing(bundle.signer());
-    if !policy.policy.admits(&standing) {
-        eprintln!("error: {}", policy.refusal(path, &standing));
+    let shown: &Path = if pulled { &named } else { path };
+    let Some(judged) = judge_bundle(
+        path,
+        shown,
+        &args.trust,
+        args.allow_precompiled,
+        args.no_cache,
+    )?
+    else {
         return Ok(Err(crate::exit::QYV_ERROR));
-    }
-    match &standing {
-        Standing::Trusted(_) => {}
-        Standing::Unsigned => eprintln!(
-            "note: {} is not signed; running it as a local app",
-            path.display()
-        ),
-        Standing::Untrusted(key) => eprintln!(
-            "note: {} is signed by key {}, which you do not trust; running it as an unsigned bundle",
-            path.display(),
-            key.id()
-        ),
-    }
-    let trusted = matches!(standing, Standing::Trusted(_));
-    let allow_native = (trusted || args.allow_precompiled) && !args.no_cache;
-    if !trusted && !args.allow_precompiled && !bundle.natives().is_empty() {
-        eprintln!(
-            "note: its precompiled code is not used, because no trusted key signed it (machine code runs outside the sandbox); its wasm is compiled instead. Trust the signer (--key, or trust.keys in the config), or pass --allow-precompiled"
-        );
-    }
-    let m = manifest_of(&bundle)?;
+    };
+    let m = manifest_of(&judged.bundle)?;
     if !admit(&m, Purpose::RunBundled, m.problems(Purpose::RunBundled)) {
         return Ok(Err(crate::exit::QYV_ERROR));
     }
     Ok(Ok((
-        RunSpec::from_bundle(&m, Arc::new(bundle), allow_native),
+        RunSpec::from_bundle(&m, Arc::new(judged.bundle), judged.allow_native),
         Some(m),
     )))
 }

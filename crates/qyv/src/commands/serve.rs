@@ -1,5 +1,8 @@
-//! `qyv serve`: load every app (manifests of type http, or bare wasi:http
-//! components), listen, serve until SIGINT or SIGTERM, and drain.
+//! `qyv serve`: load every app (manifests of type http, their bundles, or
+//! bare wasi:http components; by path or registry reference), listen, serve
+//! until SIGINT or SIGTERM, and drain.
+
+use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use qyvol_manifest::{Manifest, Purpose};
@@ -7,15 +10,17 @@ use qyvol_runtime::kind_findings;
 use qyvol_runtime::serve::{Drained, ServeApp, ServeError, Server, ServerOptions};
 
 use crate::admission::{admit, locate};
+use crate::bundled::{judge_bundle, manifest_of};
 use crate::cli::ServeArgs;
 use crate::target::{self, Target};
 
 pub fn serve(args: ServeArgs) -> Result<i32> {
     let mut apps = Vec::with_capacity(args.apps.len());
     let mut manifests = Vec::new();
+    let mut bundles = 0;
     for path in &args.apps {
         // A reference: a wasi:http component pulled from a registry (and
-        // named after its repository), or a bundle, not served yet.
+        // named after its repository), or a Qyvol app's bundle.
         let text = path.to_string_lossy();
         let (target, pulled_name) = if super::hub::is_reference(&text) {
             let (t, name) = super::hub::run_target(&text)?;
@@ -44,19 +49,40 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
                 }
                 app
             }
-            Target::Bundle(_) if pulled_name.is_some() => bail!(
-                "{}: a Qyvol app from a registry; qyv serve does not serve .qyvbin bundles yet (by reference it serves wasi:http components in the CNCF wasm layout): serve the .qyv manifest it was packed from",
-                path.display()
-            ),
-            Target::Bundle(path) => bail!(
-                "{}: qyv serve does not serve .qyvbin bundles yet; serve the .qyv manifest it was packed from",
-                path.display()
-            ),
+            Target::Bundle(bundle) => {
+                bundles += 1;
+                // A pulled bundle is named as the user named it.
+                let shown = if pulled_name.is_some() { path } else { &bundle };
+                let Some(judged) = judge_bundle(
+                    &bundle,
+                    shown,
+                    &args.trust,
+                    args.allow_precompiled,
+                    args.no_cache,
+                )?
+                else {
+                    return Ok(crate::exit::QYV_ERROR);
+                };
+                let m = manifest_of(&judged.bundle)?;
+                let mut findings = m.problems(Purpose::ServeBundled);
+                findings.extend(kind_findings(&m));
+                if !admit(&m, Purpose::ServeBundled, findings) {
+                    return Ok(crate::exit::QYV_ERROR);
+                }
+                let app = ServeApp::from_bundle(&m, Arc::new(judged.bundle), judged.allow_native);
+                manifests.push(m);
+                app
+            }
         };
         if args.no_cache {
             app.spec.cache = None;
         }
         apps.push(app);
+    }
+    if (args.trust.given() || args.allow_precompiled) && bundles == 0 {
+        bail!(
+            "--key, --trust and --allow-precompiled apply to .qyvbin bundles; no app served is one"
+        );
     }
     let options = ServerOptions {
         log_requests: args.log_requests,

@@ -746,8 +746,59 @@ fn commands_that_take_no_bundles_say_so() {
     expect_failure(
         &out,
         125,
-        "t.qyvbin: qyv serve does not serve .qyvbin bundles yet",
+        "t.qyvbin`, or set type: http if it is a wasi:http handler",
     );
+}
+
+#[test]
+fn an_http_app_in_a_bundle_is_served_as_the_trust_policy_allows() {
+    let s = Scratch::new();
+    let (key, public) = s.keygen("me");
+    let (_, stranger) = s.keygen("stranger");
+    let m = s.app_in("web", &http_probe(), "type: http\n");
+    let bundle = s.pack(
+        &m,
+        "web.qyvbin",
+        &["--sign", key.to_str().unwrap(), "--precompile"],
+    );
+    let server = Served::start(&[bundle.as_os_str(), "--key".as_ref(), public.as_os_str()]);
+    let reply = server.get("/hello");
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "hello from probe\n")
+    );
+    assert!(
+        server
+            .stderr()
+            .text()
+            .contains("serving probe-app at http://"),
+        "{}",
+        server.stderr().text()
+    );
+    drop(server);
+
+    // Signed by a key the policy does not hold: refused before it serves.
+    let out = s
+        .qyv()
+        .arg("serve")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&stranger)
+        .args(["--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "web.qyvbin is signed by key");
+    // Trust flags with nothing to judge are a mistake, said as one.
+    let out = s
+        .qyv()
+        .arg("serve")
+        .arg(&m)
+        .arg("--key")
+        .arg(&public)
+        .args(["--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "apply to .qyvbin bundles; no app served is one");
 }
 
 #[test]
@@ -759,6 +810,11 @@ fn an_http_app_in_a_bundle_is_not_run_as_a_command() {
     expect_failure(
         &out,
         125,
-        "type: this is an HTTP app: serve the .qyv manifest it was packed from with `qyv serve`",
+        "type: this is an HTTP app: serve it with `qyv serve /",
+    );
+    assert!(
+        stderr(&out).trim_end().ends_with("web.qyvbin`"),
+        "{}",
+        stderr(&out)
     );
 }

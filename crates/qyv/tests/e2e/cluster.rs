@@ -903,3 +903,111 @@ impl SpawnOutput for assert_cmd::Command {
         std::thread::spawn(move || cmd.output().unwrap())
     }
 }
+
+#[test]
+fn deploy_by_reference_each_node_pulls_with_its_own_credentials() {
+    let registry = crate::common::registry::Registry::with_basic_auth("alice", "pw");
+    let nats = Nats::start(1);
+    let s = scratch_for(&nats.urls(), None);
+    let docker = s.path("docker");
+    let empty = s.path("docker-empty");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::create_dir_all(&empty).unwrap();
+    let client = || {
+        let mut c = s.qyv();
+        c.env("DOCKER_CONFIG", &docker)
+            .env_remove("QYVOL_INSECURE_REGISTRIES");
+        c
+    };
+    client()
+        .args(["login", &registry.addr(), "-u", "alice", "--password-stdin"])
+        .write_stdin("pw")
+        .assert()
+        .success();
+    let app = service(&s, "pulled", "");
+    let reference = registry.reference("acme/pulled:1");
+    client()
+        .arg("push")
+        .arg(&app)
+        .arg(&reference)
+        .assert()
+        .success();
+
+    // One node holds a login for the registry, the other none: the nodes
+    // pull, each with its own credentials, so only the first can run it.
+    let with = Node::start_with_env(
+        &s,
+        "with-login",
+        Some(&nats.urls()),
+        &[],
+        &[("DOCKER_CONFIG", &docker)],
+    );
+    let without = Node::start_with_env(
+        &s,
+        "no-login",
+        Some(&nats.urls()),
+        &[],
+        &[("DOCKER_CONFIG", &empty)],
+    );
+    wait_nodes(&s, 2);
+    let out = client()
+        .args(["cluster", "deploy", &reference, "--replicas", "2"])
+        .args(["--timeout", "20s"])
+        .output()
+        .unwrap();
+    let said = stdout(&out);
+    assert!(said.contains("@sha256:"), "{said}{}", stderr(&out));
+    assert!(said.contains("; the nodes pull it"), "{said}");
+    assert!(
+        said.contains("pulled deployed as revision 1")
+            && said.contains("the nodes pull it from the registry"),
+        "{said}"
+    );
+    let view = wait_for("one replica running and one failed", || {
+        let v = cluster_app(&s, "pulled");
+        let replicas = v["replicas_view"].as_array()?.clone();
+        let running = replicas
+            .iter()
+            .any(|r| r["node"] == "with-login" && r["state"] == "running");
+        let failed = replicas
+            .iter()
+            .any(|r| r["node"] == "no-login" && r["state"] == "failed");
+        (running && failed).then_some(v)
+    });
+    let failed = view["replicas_view"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"] == "no-login")
+        .unwrap();
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("could not pull"), "{reason}");
+    assert!(reason.contains("requires a login"), "{reason}");
+    assert!(
+        view["revisions"][0]["source"]
+            .as_str()
+            .is_some_and(|r| r.contains("acme/pulled:1@sha256:")),
+        "{view}"
+    );
+    let text = stdout(&s.qyv().args(["cluster", "ps", "pulled"]).output().unwrap());
+    assert!(text.contains("(pulled from 127.0.0.1:"), "{text}");
+    assert_eq!(with.local_apps(&s).len(), 1);
+    assert!(without.local_apps(&s).is_empty());
+
+    // A bare wasm has no manifest for the cluster to place.
+    client()
+        .arg("push")
+        .arg(probe_p2())
+        .arg(registry.reference("acme/bare:1"))
+        .assert()
+        .success();
+    let out = client()
+        .args(["cluster", "deploy", &registry.reference("acme/bare:1")])
+        .output()
+        .unwrap();
+    expect_failure(
+        &out,
+        125,
+        "is a bare wasm (CNCF wasm layout) with no manifest",
+    );
+}

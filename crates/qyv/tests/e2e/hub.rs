@@ -9,13 +9,13 @@ use crate::common::registry::{Registry, free_port};
 use crate::common::*;
 
 /// A scratch folder whose Docker config is its own.
-fn scratch() -> Scratch {
+pub(crate) fn scratch() -> Scratch {
     let s = Scratch::new();
     std::fs::create_dir_all(s.path("docker")).unwrap();
     s
 }
 
-fn qyv(s: &Scratch) -> assert_cmd::Command {
+pub(crate) fn qyv(s: &Scratch) -> assert_cmd::Command {
     let mut c = s.qyv();
     c.env("DOCKER_CONFIG", s.path("docker"))
         .env_remove("QYVOL_INSECURE_REGISTRIES");
@@ -41,7 +41,7 @@ fn digest_of(out: &std::process::Output) -> String {
         .unwrap_or_else(|| panic!("no digest in {}", stdout(out)))
 }
 
-fn blobs_in_store(s: &Scratch) -> Vec<String> {
+pub(crate) fn blobs_in_store(s: &Scratch) -> Vec<String> {
     match std::fs::read_dir(s.path("cache/hub/blobs/sha256")) {
         Ok(d) => d
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -306,6 +306,58 @@ fn login_logout_and_wrong_credentials() {
         .output()
         .unwrap();
     expect_failure(&out, 125, "--password-stdin");
+}
+
+#[test]
+fn a_registry_behind_a_token_service() {
+    // As Docker Hub and GHCR: the registry answers 401 with a Bearer
+    // challenge, qyv asks the token service (with the login's credentials)
+    // for a token of the scope it needs, and the registry checks its
+    // signature and claims.
+    let tokens = crate::common::token::TokenService::start("alice", "pw");
+    let registry = Registry::with_token_auth(&tokens);
+    let s = scratch();
+    let app = probe_app(&s);
+    let reference = registry.reference("alice/probe:1");
+
+    let out = qyv(&s)
+        .arg("push")
+        .arg(&app)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "requires a login for alice/probe");
+    let out = qyv(&s)
+        .args(["login", &registry.addr(), "-u", "alice", "--password-stdin"])
+        .write_stdin("wrong\n")
+        .output()
+        .unwrap();
+    expect_failure(&out, 125, "refused the credentials of user \"alice\"");
+    qyv(&s)
+        .args(["login", &registry.addr(), "-u", "alice", "--password-stdin"])
+        .write_stdin("pw\n")
+        .assert()
+        .success();
+    let before = tokens.issued.load(std::sync::atomic::Ordering::SeqCst);
+    let out = qyv(&s)
+        .arg("push")
+        .arg(&app)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = qyv(&s).args(["pull", &reference]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = qyv(&s)
+        .args(["run", &reference, "args", "tok"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("arg[2]=tok"), "{}", stdout(&out));
+    assert!(
+        tokens.issued.load(std::sync::atomic::Ordering::SeqCst) > before,
+        "the pushes and pulls went through the token service"
+    );
 }
 
 #[test]
@@ -603,6 +655,82 @@ fn chunked_uploads_arrive_whole() {
     );
 }
 
+/// A bundle of over 20 MiB (the probe and 20 MiB of noise in a mounted
+/// folder) whose app prints `streamed`.
+pub(crate) fn big_bundle(s: &Scratch) -> std::path::PathBuf {
+    let dir = s.path("big");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..(20 << 20))
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(dir.join("data/noise"), &noise).unwrap();
+    std::fs::write(dir.join("data/hello"), "streamed\n").unwrap();
+    let manifest = app(
+        &dir,
+        &probe_p1(),
+        "args: [cat, /data/hello]\npermissions: { fs: read }\nfs:\n  - { source: ./data, target: /data }\n",
+    );
+    let bundle = s.pack(&manifest, "big.qyvbin", &[]);
+    assert!(std::fs::metadata(&bundle).unwrap().len() > 16 << 20);
+    bundle
+}
+
+#[test]
+fn a_large_bundle_streams_up_and_a_second_push_sends_nothing() {
+    // Over 16 MiB a layer streams while another thread hashes it, and the
+    // registry is asked for the blob once the digest is known.
+    let registry = Registry::start();
+    let s = scratch();
+    let bundle = big_bundle(&s);
+    let reference = registry.reference("acme/big:1");
+    let first = qyv(&s)
+        .arg("push")
+        .arg(&bundle)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        !stdout(&first).contains("already in the registry"),
+        "{}",
+        stdout(&first)
+    );
+    let again = qyv(&s)
+        .arg("push")
+        .arg(&bundle)
+        .arg(registry.reference("acme/big:2"))
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("already in the registry"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(digest_of(&first), digest_of(&again));
+
+    let out = qyv(&s).args(["pull", &reference]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = stdout(&out)
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("stored")
+                .map(|p| p.trim().to_string())
+        })
+        .unwrap();
+    assert!(std::fs::read(stored).unwrap() == std::fs::read(&bundle).unwrap());
+    let run = qyv(&s).args(["run", &reference]).output().unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(stdout(&run), "streamed\n");
+}
+
 #[test]
 fn search_reads_the_catalog_and_keeps_an_index() {
     let registry = Registry::start();
@@ -814,7 +942,7 @@ fn serve_a_wasi_http_component_by_reference() {
         server.stderr().text()
     );
 
-    // A Qyvol app by reference is not served yet, and says so.
+    // A Qyvol app by reference is pulled and served from its bundle.
     let dir = s.path("app");
     std::fs::create_dir_all(&dir).unwrap();
     let app = app(&dir, &http_probe(), "type: http\n");
@@ -825,11 +953,12 @@ fn serve_a_wasi_http_component_by_reference() {
         .arg(&bundled)
         .assert()
         .success();
-    let out = qyv(&s)
-        .args(["serve", &bundled, "--addr", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    expect_failure(&out, 125, "qyv serve does not serve .qyvbin bundles yet");
+    let server = Served::start(&[std::ffi::OsStr::new(&bundled)]);
+    let reply = server.get("/hello");
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "hello from probe\n")
+    );
 }
 
 #[test]

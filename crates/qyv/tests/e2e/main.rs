@@ -13,6 +13,8 @@ mod docs;
 mod examples;
 mod golden;
 mod hub;
+mod hub_interop;
+mod hub_resume;
 mod init_build;
 mod inspect_validate;
 mod limits;

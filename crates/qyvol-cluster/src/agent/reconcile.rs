@@ -296,12 +296,20 @@ impl Session {
         let state = self.state.clone();
         let host = self.host.clone();
         let owned = digest.to_string();
+        let name = app.to_string();
         let done = self.installed.clone();
         let task = tokio::spawn(async move {
             let path = host.scratch();
-            let result = match state.download(&owned, &path).await {
+            let fetched = match state.source_of(&name, &owned).await {
+                Some(reference) => host.pull(&reference, &owned, path.clone()).await,
+                None => state
+                    .download(&owned, &path)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            let result = match fetched {
                 Ok(()) => host.install(path, running).await,
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e),
             };
             done.notify_one();
             result

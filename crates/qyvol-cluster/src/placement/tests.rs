@@ -46,6 +46,7 @@ pub(crate) fn app(name: &str, replicas: u32, strategy: Strategy, memory: u64) ->
             memory,
             created_at: 0,
             rollback_of: None,
+            source: None,
         }],
     }
 }

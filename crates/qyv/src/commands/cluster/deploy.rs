@@ -1,12 +1,14 @@
 //! `qyv cluster deploy TARGET`: pack (a manifest), check, upload once,
 //! record, then follow the replicas until they all run, saying each
-//! replica's state as it changes and why any cannot run.
+//! replica's state as it changes and why any cannot run. A registry
+//! reference is pinned to its digest and checked here (pulled into the
+//! local store once); the nodes pull it from the registry themselves.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use qyvol_cluster::{AppView, DeployOptions, Deployed, read_bundle};
+use anyhow::{Result, bail};
+use qyvol_cluster::{AppView, BundleFacts, DeployOptions, Deployed, read_bundle};
 use serde::Serialize;
 
 use super::{block_on, open};
@@ -22,10 +24,15 @@ struct Report {
 }
 
 pub fn deploy(args: ClusterDeployArgs) -> Result<i32> {
-    let Some(sendable) = bundle_to_send(&args.target, args.sign.as_deref())? else {
-        return Ok(crate::exit::QYV_ERROR);
+    let target = args.target.to_string_lossy();
+    let facts = if crate::commands::hub::is_reference(&target) {
+        by_reference(&target, &args)?
+    } else {
+        let Some(sendable) = bundle_to_send(&args.target, args.sign.as_deref())? else {
+            return Ok(crate::exit::QYV_ERROR);
+        };
+        read_bundle(&sendable.path)?
     };
-    let facts = read_bundle(&sendable.path)?;
     let options = DeployOptions {
         replicas: args.replicas,
         strategy: args.strategy,
@@ -47,7 +54,9 @@ pub fn deploy(args: ClusterDeployArgs) -> Result<i32> {
                 deployed.app,
                 deployed.revision,
                 &deployed.digest[..12],
-                if deployed.already_stored {
+                if deployed.source.is_some() {
+                    "the nodes pull it from the registry"
+                } else if deployed.already_stored {
                     "bundle already in the cluster"
                 } else {
                     "bundle uploaded"
@@ -76,6 +85,32 @@ pub fn deploy(args: ClusterDeployArgs) -> Result<i32> {
         }
         Ok(if ok { 0 } else { 1 })
     })
+}
+
+/// The facts of the Qyvol app a registry reference names, pinned to the
+/// digest its tag points at now: the bundle is pulled into the local store
+/// (once per digest) to be checked as a node checks it, and is not
+/// uploaded: the nodes pull it by digest with their own credentials.
+fn by_reference(target: &str, args: &ClusterDeployArgs) -> Result<BundleFacts> {
+    if args.sign.is_some() {
+        bail!(
+            "--sign signs a bundle packed from a manifest; {target} names an app in a registry, signed (or not) when it was pushed"
+        );
+    }
+    let pinned = crate::commands::hub::pin(target)?;
+    let reference = qyvol_hub::Reference::parse(&pinned)?;
+    let pulled = crate::commands::hub::fetch(&reference)?;
+    if pulled.kind == qyvol_hub::PulledKind::Wasm {
+        bail!(
+            "{target} is a bare wasm (CNCF wasm layout) with no manifest; a cluster runs Qyvol apps: push the app's .qyv (qyv push app.qyv REF) and deploy that"
+        );
+    }
+    let mut facts = read_bundle(&pulled.path)?;
+    facts.source = Some(pinned.clone());
+    if !args.json {
+        println!("{target} is {pinned}; the nodes pull it");
+    }
+    Ok(facts)
 }
 
 /// Watches the app until every replica of the deployed revision runs,

@@ -135,10 +135,13 @@ fn detail(v: &AppView) {
     println!("\nREVISION  DIGEST        SIZE       VERSION   SIGNED BY         CREATED");
     for r in s.revisions.iter().rev() {
         let mark = if r.number == s.revision { "*" } else { " " };
-        let note = r
+        let mut note = r
             .rollback_of
             .map(|n| format!(" (rollback to {n})"))
             .unwrap_or_default();
+        if let Some(source) = &r.source {
+            note.push_str(&format!(" (pulled from {source})"));
+        }
         println!(
             "{mark}{:<8}  {:<12}  {:<9}  {:<8}  {:<16}  {}{note}",
             r.number,

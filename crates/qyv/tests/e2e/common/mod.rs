@@ -6,6 +6,7 @@
 
 pub mod nats;
 pub mod registry;
+pub mod token;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

@@ -52,8 +52,23 @@ impl Registry {
         Registry::launch(Some((user.to_string(), password.to_string())))
     }
 
-    fn launch(auth: Option<(String, String)>) -> Registry {
+    /// A registry that wants bearer tokens from `tokens`, as Docker Hub
+    /// and GHCR do (see common/token.rs).
+    pub fn with_token_auth(tokens: &super::token::TokenService) -> Registry {
         let dir = tempfile::tempdir().unwrap();
+        let section = tokens.registry_config(&dir.path().join("token-root.pem"));
+        Registry::launch_in(dir, None, Some(section))
+    }
+
+    fn launch(auth: Option<(String, String)>) -> Registry {
+        Registry::launch_in(tempfile::tempdir().unwrap(), auth, None)
+    }
+
+    fn launch_in(
+        dir: tempfile::TempDir,
+        auth: Option<(String, String)>,
+        auth_section: Option<String>,
+    ) -> Registry {
         let port = free_port();
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
@@ -73,6 +88,9 @@ impl Registry {
                 "auth:\n  htpasswd:\n    realm: qyvol-test\n    path: {}\n",
                 file.display()
             ));
+        }
+        if let Some(section) = auth_section {
+            config.push_str(&section);
         }
         let conf = dir.path().join("config.yml");
         std::fs::write(&conf, config).unwrap();
@@ -155,10 +173,10 @@ impl Registry {
             body.len()
         );
         if let Some((u, p)) = &self.auth {
-            use base64_header::encode;
+            use base64::Engine as _;
             head.push_str(&format!(
                 "Authorization: Basic {}\r\n",
-                encode(&format!("{u}:{p}"))
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
             ));
         }
         for (n, v) in headers {
@@ -241,28 +259,5 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Base64 for one basic-auth header, written out (the tests need no crate
-/// for twelve lines).
-mod base64_header {
-    pub fn encode(text: &str) -> String {
-        const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let bytes = text.as_bytes();
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = (chunk[0] as u32) << 16
-                | (*chunk.get(1).unwrap_or(&0) as u32) << 8
-                | *chunk.get(2).unwrap_or(&0) as u32;
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
     }
 }
