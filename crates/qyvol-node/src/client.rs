@@ -184,6 +184,11 @@ impl Client {
         self.seen.get()
     }
 
+    /// The node's URL, `https://HOST:PORT`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn request(
         &self,
         http: &reqwest::blocking::Client,
@@ -420,6 +425,58 @@ impl Client {
                 })?;
             if !line(parsed) {
                 break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a request as a local viewer of the dashboard received it
+    /// (method, path with its query, body) with this client's token and
+    /// pin, and hands back the node's answer as it comes, error statuses
+    /// included: the viewer passes them on.
+    pub fn forward(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<reqwest::blocking::Response, ClientError> {
+        self.request(&self.streaming, method, path)
+            .body(body)
+            .send()
+            .map_err(|e| self.connect_error(e))
+    }
+
+    /// `GET /v1/stream`: each Server-Sent Event's name and data (one line
+    /// of JSON) until the node ends the stream or `event` returns false.
+    pub fn stream(
+        &self,
+        logs: Option<(&str, usize)>,
+        mut event: impl FnMut(&str, &str) -> bool,
+    ) -> Result<(), ClientError> {
+        let path = match logs {
+            Some((name, tail)) => format!("/v1/stream?logs={name}&tail={tail}"),
+            None => "/v1/stream".to_string(),
+        };
+        let response = self.send(self.request(&self.streaming, reqwest::Method::GET, &path))?;
+        let (mut kind, mut data) = (String::new(), String::new());
+        for text in BufReader::new(response).lines() {
+            let text = text.map_err(|e| ClientError::Connect {
+                url: self.base.clone(),
+                message: format!("the stream broke: {e}"),
+            })?;
+            if text.is_empty() {
+                if !data.is_empty() && !event(&kind, &data) {
+                    break;
+                }
+                kind.clear();
+                data.clear();
+            } else if let Some(k) = text.strip_prefix("event:") {
+                kind = k.trim().to_string();
+            } else if let Some(d) = text.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(d.strip_prefix(' ').unwrap_or(d));
             }
         }
         Ok(())

@@ -16,6 +16,7 @@ pub mod api;
 mod artifacts;
 mod auth;
 mod bootdir;
+mod changes;
 pub mod client;
 mod cluster;
 mod daemon;
@@ -31,6 +32,7 @@ mod store;
 mod supervisor;
 mod time;
 pub mod tls;
+pub mod ui;
 
 pub use auth::{TOKEN_FILE, Token};
 pub use cluster::default_name as default_node_name;

@@ -24,6 +24,7 @@ mod serve;
 mod sync;
 mod validate;
 mod verify;
+mod viz;
 
 use anyhow::Result;
 use qyvol_node::api::types::Action;
@@ -55,6 +56,7 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Rm(args) => apps::rm(args),
         Command::Rollback(args) => apps::rollback(args),
         Command::Events(args) => events::events(args),
+        Command::Viz(args) => viz::viz(args),
         Command::Context(args) => context::context(args),
         Command::Sync(args) => sync::sync(args),
         Command::Cluster(cmd) => cluster::cluster(cmd),

@@ -18,7 +18,7 @@ use super::ApiError;
 use super::types::*;
 use crate::error::NodeError;
 use crate::node::Node;
-use crate::store::{AppRow, EventKind, RevisionRow};
+use crate::store::{AppRow, EventKind, EventRow, RevisionRow};
 use crate::supervisor::{Live, Trigger, db};
 use crate::time::rfc3339;
 
@@ -28,7 +28,7 @@ type Result<T> = std::result::Result<T, ApiError>;
 const MAX_WAIT: Duration = Duration::from_secs(600);
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 
-fn status(row: &AppRow, rev: &RevisionRow, live: Option<Live>) -> AppStatus {
+pub(super) fn status(row: &AppRow, rev: &RevisionRow, live: Option<Live>) -> AppStatus {
     let live = live.unwrap_or_default();
     AppStatus {
         name: row.name.clone(),
@@ -55,7 +55,7 @@ fn status(row: &AppRow, rev: &RevisionRow, live: Option<Live>) -> AppStatus {
 }
 
 /// An app name from a path, checked as a manifest's `name` is.
-fn app_name(name: &str) -> std::result::Result<String, NodeError> {
+pub(super) fn app_name(name: &str) -> std::result::Result<String, NodeError> {
     check_name(name)
         .map(|_| name.to_string())
         .map_err(|why| NodeError::BadRequest(format!("{name:?} is not an app name: {why}")))
@@ -136,7 +136,26 @@ pub async fn detail(
     let status = app_status(&node, &name).await?;
     let owned = name.clone();
     let revisions = db(node.supervisor.store(), move |s| s.revisions(&owned)).await?;
+    // What the current bundle's manifest grants; a bundle that cannot be
+    // read leaves them out (its status says why it does not run).
+    let bundle = node.supervisor.artifacts().path(&status.digest);
+    let grants = tokio::task::spawn_blocking(move || {
+        let manifest = qyvol_manifest::bundle::Bundle::open(&bundle)
+            .ok()?
+            .manifest()
+            .ok()?;
+        Some((
+            serde_json::to_value(&manifest.permissions).ok()?,
+            serde_json::to_value(&manifest.limits).ok()?,
+        ))
+    })
+    .await
+    .ok()
+    .flatten();
+    let (permissions, limits) = grants.unzip();
     Ok(Json(AppDetail {
+        permissions,
+        limits,
         revisions: revisions
             .into_iter()
             .map(|r| Revision {
@@ -407,18 +426,19 @@ pub async fn events(
         s.events(q.app.as_deref(), q.after.unwrap_or(0), limit)
     })
     .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|e| Event {
-                id: e.id,
-                time: rfc3339(e.time),
-                app: e.app,
-                revision: e.revision,
-                kind: e.kind.to_string(),
-                message: e.message,
-            })
-            .collect(),
-    ))
+    Ok(Json(rows.into_iter().map(event).collect()))
+}
+
+/// A stored event as the API sends it.
+pub(super) fn event(e: EventRow) -> Event {
+    Event {
+        id: e.id,
+        time: rfc3339(e.time),
+        app: e.app,
+        revision: e.revision,
+        kind: e.kind.to_string(),
+        message: e.message,
+    }
 }
 
 pub async fn metrics(State(node): State<Arc<Node>>) -> Result<Response> {

@@ -8,6 +8,7 @@
 
 pub mod cluster;
 mod handlers;
+mod stream;
 pub mod types;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/apps/{name}/wait"),
     ("GET", "/v1/apps/{name}/logs"),
     ("GET", "/v1/events"),
+    ("GET", "/v1/stream"),
     ("GET", "/v1/cluster"),
     ("POST", "/v1/cluster/join"),
     ("GET", "/metrics"),
@@ -135,6 +137,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/apps/{name}/wait", get(wait))
         .route("/v1/apps/{name}/logs", get(logs))
         .route("/v1/events", get(events))
+        .route("/v1/stream", get(stream::stream))
         .route("/v1/cluster", get(cluster::status))
         .route("/v1/cluster/join", post(cluster::join))
         .route("/metrics", get(metrics))
@@ -142,6 +145,7 @@ pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .merge(private)
+        .merge(crate::ui::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(json_errors))

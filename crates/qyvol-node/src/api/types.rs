@@ -138,6 +138,13 @@ pub struct AppDetail {
     pub status: AppStatus,
     /// Newest first.
     pub revisions: Vec<Revision>,
+    /// The current revision's `permissions`, as its manifest grants them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<serde_json::Value>,
+    /// The current revision's `limits`, as its manifest sets them (what it
+    /// leaves out, the node's defaults fill in when it starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<serde_json::Value>,
 }
 
 /// Something that happened to an app.
@@ -217,4 +224,34 @@ pub struct ErrorBody {
     /// (the node serves no HTTP apps). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// The first event of `GET /v1/stream` (`node`): which node this is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamNode {
+    pub version: String,
+    /// The certificate's fingerprint, `sha256:HEX`.
+    pub fingerprint: String,
+    pub uptime_seconds: u64,
+    /// The app whose log lines the stream carries, if any.
+    pub logs: Option<String>,
+}
+
+/// A `log` event of `GET /v1/stream`: a line of the followed app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamLog {
+    pub app: String,
+    #[serde(flatten)]
+    pub line: LogLine,
+}
+
+/// An `app` event of `GET /v1/stream`: the app's status and, for an HTTP
+/// app, the requests routed to its current revision since it was served
+/// (a client makes a rate of it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamApp {
+    #[serde(flatten)]
+    pub status: AppStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_requests: Option<u64>,
 }

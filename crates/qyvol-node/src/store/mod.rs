@@ -77,13 +77,14 @@ use std::time::Duration;
 use qyvol_manifest::sync::lock;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use crate::changes::Changes;
 use crate::error::NodeError;
 use crate::time::now_ms;
 
 pub use events::EventKind;
 use events::event;
 use rows::{APP_COLUMNS, REVISION_COLUMNS, app, app_row, revision, revision_at, revision_row};
-pub use rows::{AppRow, Desired, NewRevision, Recorded, RevisionRow};
+pub use rows::{AppRow, Desired, EventRow, NewRevision, Recorded, RevisionRow};
 pub use runs::{RunEnd, StartedRun};
 
 /// Revisions kept per app; older ones (and their bundles, once no revision
@@ -113,6 +114,8 @@ type Tx<T> = Result<T, Failure>;
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Bumped after every committed write.
+    changes: Changes,
 }
 
 impl Store {
@@ -134,7 +137,14 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
+            changes: Changes::default(),
         })
+    }
+
+    /// Grows with every committed write (and with the supervisor's changes
+    /// to instances, which it bumps too).
+    pub fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -162,6 +172,9 @@ impl Store {
             tx.commit()?;
             Ok(value)
         })();
+        if result.is_ok() {
+            self.changes.bump();
+        }
         result.map_err(|e| self.error(e))
     }
 

@@ -322,9 +322,19 @@ impl Supervisor {
     fn slot_live(&self, app: &str) -> watch::Sender<Live> {
         lock(&self.shared.apps)
             .entry(app.to_string())
-            .or_insert_with(|| Slot {
-                live: watch::channel(Live::default()).0,
-                task: None,
+            .or_insert_with(|| {
+                let live = watch::channel(Live::default()).0;
+                // Watchers of the whole node (the stream) learn of every
+                // change to this instance; the forwarder ends with the slot.
+                let mut rx = live.subscribe();
+                let changes = self.shared.store.changes().clone();
+                tokio::spawn(async move {
+                    while rx.changed().await.is_ok() {
+                        changes.bump();
+                    }
+                    changes.bump();
+                });
+                Slot { live, task: None }
             })
             .live
             .clone()

@@ -6,7 +6,8 @@
 //! signatures), `api` (refused uploads, the API's errors and limits),
 //! `http` (HTTP apps on a node), `apps_dir` and `limits` (what a node
 //! grants), `logging` (the node's log), `scheduler` (stops, idle
-//! services, CPU caps). Moments inside a deploy are
+//! services, CPU caps), `stream` (the pushed changes, the dashboard's
+//! files), `viz` (the dashboard in a real browser). Moments inside a deploy are
 //! reached with the daemon's test hold points (`QYVOL_TEST_HOLD`, see
 //! crates/qyvol-node/src/hold.rs), never with sleeps.
 
@@ -29,7 +30,9 @@ mod lifecycle;
 mod limits;
 mod logging;
 mod scheduler;
+mod stream;
 mod trust;
+mod viz;
 
 /// How long a test waits for a line the daemon must print before it calls
 /// the daemon stuck. It only bounds a hang; it decides nothing.
@@ -112,7 +115,12 @@ struct Daemon {
 impl Daemon {
     fn start(s: &Scratch, extra: &[&str], hold: Option<&str>) -> Daemon {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("qyv"));
-        cmd.args(["daemon", "--listen", "127.0.0.1:0", "--data-dir"])
+        cmd.arg("daemon");
+        // A test that restarts a node on its address gives `--listen`.
+        if !extra.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.arg("--data-dir")
             .arg(s.data())
             .args(extra)
             .env("XDG_CONFIG_HOME", s.path("config"))
