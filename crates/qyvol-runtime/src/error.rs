@@ -55,6 +55,13 @@ pub enum RuntimeError {
     #[error("cannot start the engine: {0}")]
     Engine(String),
 
+    #[error(transparent)]
+    MemFs(#[from] crate::memfs::MemFsError),
+
+    /// Something the run asks for that this version cannot do yet.
+    #[error("{0} is not supported yet")]
+    Unsupported(String),
+
     /// A bundle that cannot be used as it is (damaged, badly made).
     #[error(transparent)]
     Bundle(#[from] qyvol_manifest::bundle::BundleError),
