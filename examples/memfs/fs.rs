@@ -1,6 +1,6 @@
 // A WASI 0.2 component (Rust, wasm32-wasip2) that uses a memfs mount at /tmp
 // through std::fs and checks every answer: `qyv run` tests it (see
-// crates/qyv/tests/e2e/memfs.rs). Usage: fs check | fill
+// crates/qyv/tests/e2e/memfs.rs). Usage: fs check | fill | seed
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::{Duration, UNIX_EPOCH};
@@ -108,7 +108,10 @@ fn main() {
     let result = match what.as_str() {
         "check" => check(),
         "fill" => fill(),
-        _ => Err("usage: fs check | fill".into()),
+        "seed" => fs::read_to_string("/tmp/hello.txt")
+            .map(|text| print!("hello.txt: {text}"))
+            .map_err(|e| format!("read /tmp/hello.txt: {e}")),
+        _ => Err("usage: fs check | fill | seed".into()),
     };
     match result {
         Ok(()) => println!("memfs check: ok"),

@@ -164,3 +164,63 @@ fn memfs_beside_a_host_folder_is_not_supported_yet() {
         "fs: a memfs mount beside host folder mounts in one app is not supported yet",
     );
 }
+
+#[test]
+fn qyv_serve_gives_each_instance_its_own_memfs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(http_probe(), dir.path().join("http-probe.wasm")).unwrap();
+    let mounts = "permissions: { fs: write }\nfs:\n  - { type: memfs, target: /tmp, size: 1MiB, mode: write }\n";
+    let fresh = write(
+        dir.path(),
+        "fresh.qyv",
+        &format!(
+            "name: fresh\nentrypoint: http-probe.wasm\ntype: http\nhttp: {{ route: /fresh }}\nenv: {{ ROUTE: /fresh }}\n{mounts}"
+        ),
+    );
+    let reused = write(
+        dir.path(),
+        "reused.qyv",
+        &format!(
+            "name: reused\nentrypoint: http-probe.wasm\ntype: http\nhttp: {{ route: /reused, reuse: 2, concurrency: 1 }}\nenv: {{ ROUTE: /reused }}\n{mounts}"
+        ),
+    );
+    let server = Served::start(&[fresh.as_os_str(), reused.as_os_str()]);
+    // A fresh instance per request: each sees only what it wrote.
+    for text in ["a", "b"] {
+        let reply = server.get(&format!("/fresh/append/{text}"));
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (200, &*format!("{text}\n"))
+        );
+    }
+    // One instance for two requests: the second sees the first's file.
+    let bodies: Vec<String> = ["x", "y", "z"]
+        .iter()
+        .map(|t| server.get(&format!("/reused/append/{t}")).body)
+        .collect();
+    assert_eq!(bodies, ["x\n", "xy\n", "z\n"]);
+    assert_eq!(
+        names_in(dir.path()),
+        ["fresh.qyv", "http-probe.wasm", "reused.qyv"]
+    );
+}
+
+#[test]
+fn a_bundle_seeds_its_memfs_from_its_own_files() {
+    let scratch = Scratch::new();
+    let dir = scratch.path("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = app(
+        &dir,
+        &example("memfs/memfs-rust.wasm"),
+        "args: [seed]\npermissions: { fs: write }\nfs:\n  - { type: memfs, target: /tmp, source: ./seed, size: 1MiB, mode: write }\n",
+    );
+    write(&dir, "seed/hello.txt", "from the bundle\n");
+    let bundle = scratch.pack(&manifest, "app.qyvbin", &[]);
+    // The host's folder is gone: the seed can only come from the bundle.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = scratch.qyv().arg("run").arg(&bundle).output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert_eq!(text, "hello.txt: from the bundle\nmemfs check: ok\n");
+}

@@ -26,7 +26,10 @@ impl Packer {
         )?;
         let out_abs = std::path::absolute(out).map_err(|e| BundleError::io(out, "resolve", e))?;
         for (i, mount) in m.effective_mounts().iter().enumerate() {
-            if mount.kind == MountKind::Dir {
+            // A memfs's seed travels as a folder does (the run copies it
+            // into memory); a memfs without one has nothing to carry.
+            let seeded = mount.kind == MountKind::Memfs && !mount.source.as_os_str().is_empty();
+            if mount.kind == MountKind::Dir || seeded {
                 add_tree(&mut packer, &mount.source, &format!("fs/{i}"), &out_abs)?;
             }
         }
