@@ -29,6 +29,9 @@ use tree::{MemFs, OpenHow};
 
 use wasmtime::Engine;
 
+use sha2::{Digest, Sha256};
+
+use crate::cache::KnownWasm;
 use crate::code::Code;
 use crate::component::Adapter;
 use crate::error::RuntimeError;
@@ -187,8 +190,10 @@ pub(crate) fn add_to_linker<T: MemFsState + 'static>(
 }
 
 /// The code a run with memfs mounts runs: a component, made from a
-/// preview-1 module with wasmtime's command adapter (compiled for this run,
-/// not cached). Refuses what is not supported yet.
+/// preview-1 module with wasmtime's command adapter. Its compiled code is
+/// cached under a key made of the module's and the adapter's SHA-256, so
+/// only the first run adapts and compiles. Refuses what is not supported
+/// yet.
 pub(crate) fn code_for(engine: &Engine, spec: &RunSpec, code: Code) -> Result<Code, RuntimeError> {
     if spec.memfs.is_empty() {
         return Ok(code);
@@ -201,28 +206,42 @@ pub(crate) fn code_for(engine: &Engine, spec: &RunSpec, code: Code) -> Result<Co
     let Code::Module(_) = code else {
         return Ok(code);
     };
-    if spec.bundle.is_some() {
-        return Err(RuntimeError::Unsupported(
-            "a memfs mount for a preview-1 module run from a bundle".into(),
-        ));
-    }
-    let core = std::fs::read(&spec.wasm).map_err(|source| RuntimeError::Read {
-        path: spec.wasm.clone(),
-        source,
-    })?;
-    let adapted = crate::component::adapt(&core, Some(Adapter::Command)).map_err(|e| {
-        RuntimeError::NotRunnable {
+    // A bundle's wasm is read (and checked against its SHA-256) again.
+    let core = match &spec.bundle {
+        Some(run) => run.bundle.read(run.bundle.wasm_entry())?,
+        None => std::fs::read(&spec.wasm).map_err(|source| RuntimeError::Read {
             path: spec.wasm.clone(),
-            message: format!("its memfs mounts need it as a component, and {e}"),
-            handler: false,
-        }
-    })?;
-    Code::compile(engine, WasmKind::Component, &adapted.bytes).map_err(|e| {
-        RuntimeError::InvalidWasm {
-            path: spec.wasm.clone(),
-            message: crate::error::chain(&e),
-        }
-    })
+            source,
+        })?,
+    };
+    let adapt = || {
+        crate::component::adapt(&core, Some(Adapter::Command))
+            .map(|adapted| adapted.bytes)
+            .map_err(|e| RuntimeError::NotRunnable {
+                path: spec.wasm.clone(),
+                message: format!("its memfs mounts need it as a component, and {e}"),
+                handler: false,
+            })
+    };
+    let Some(cache) = &spec.cache else {
+        return Code::compile(engine, WasmKind::Component, &adapt()?).map_err(|e| {
+            RuntimeError::InvalidWasm {
+                path: spec.wasm.clone(),
+                message: crate::error::chain(&e),
+            }
+        });
+    };
+    let mut key = Sha256::new();
+    key.update(b"qyvol: preview-1 module through the command adapter\0");
+    key.update(Sha256::digest(&core));
+    key.update(Sha256::digest(Adapter::Command.bytes()));
+    let wasm = KnownWasm {
+        origin: &spec.wasm,
+        sha256: hex::encode(key.finalize()),
+        kind: WasmKind::Component,
+        bytes: None,
+    };
+    Ok(cache.load_known(engine, wasm, adapt)?.code)
 }
 
 /// Moves the bundle's files of a memfs mount from `mounts` (where the

@@ -28,6 +28,7 @@ mod http;
 mod lifecycle;
 mod limits;
 mod logging;
+mod memfs;
 mod scheduler;
 mod trust;
 
