@@ -58,9 +58,11 @@ pub enum RuntimeError {
     #[error(transparent)]
     MemFs(#[from] crate::memfs::MemFsError),
 
-    /// Something the run asks for that this version cannot do yet.
-    #[error("{0} is not supported yet")]
-    Unsupported(String),
+    /// A memfs mount and host folder mounts in one run: the memfs's
+    /// filesystem interfaces take the place of the host folders' (see
+    /// crate::memfs), so both cannot be served yet.
+    #[error("a memfs mount beside host folder mounts in one app is not supported yet")]
+    MemFsBesideFolders,
 
     /// A bundle that cannot be used as it is (damaged, badly made).
     #[error(transparent)]

@@ -161,7 +161,7 @@ fn memfs_beside_a_host_folder_is_not_supported_yet() {
     expect_failure(
         &out,
         125,
-        "fs: a memfs mount beside host folder mounts in one app is not supported yet",
+        "fs: a memfs mount beside host folder mounts in one app is not supported yet; give the memfs the files the app reads as its source:",
     );
 }
 

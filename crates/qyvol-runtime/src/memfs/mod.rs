@@ -199,9 +199,7 @@ pub(crate) fn code_for(engine: &Engine, spec: &RunSpec, code: Code) -> Result<Co
         return Ok(code);
     }
     if !spec.preopens.is_empty() {
-        return Err(RuntimeError::Unsupported(
-            "a memfs mount beside host folder mounts in one app".into(),
-        ));
+        return Err(RuntimeError::MemFsBesideFolders);
     }
     let Code::Module(_) = code else {
         return Ok(code);
