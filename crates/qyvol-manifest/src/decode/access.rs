@@ -102,7 +102,7 @@ pub(super) const MOUNT: Section<Mount> = Section {
                 m.source = d.mount_source(node, path)?;
                 Ok(())
             },
-            schema: || json!({"type": "string", "minLength": 1, "description": "Host path, relative to the manifest's folder (or absolute); for a memfs, the folder it starts as a copy of (optional)."}),
+            schema: || json!({"type": "string", "minLength": 1, "description": "Host path, relative to the manifest's folder (or absolute); for a memfs, the folder it starts as a copy of (optional); for a netfs, its URL (http(s)://, webdav+http(s)://, s3://)."}),
         },
         Field {
             name: "target",
@@ -247,6 +247,29 @@ impl Decoder<'_> {
                 };
                 Err(self.missing(Some(item.pos), &format!("{path}.source"), hint))
             }
+            MountKind::Netfs
+                if !NETFS_SCHEMES
+                    .iter()
+                    .any(|s| source_text(mount).starts_with(s)) =>
+            {
+                let (field, pos) = at("source");
+                Err(self
+                    .error(
+                        ErrorKind::Value,
+                        Some(pos),
+                        &field,
+                        format!(
+                            "{:?} is not a URL; a netfs source is one of {}",
+                            source_text(mount),
+                            NETFS_SCHEMES
+                                .iter()
+                                .map(|s| format!("{s}…"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .with_hint("for a folder of this machine use type: dir"))
+            }
             MountKind::Memfs if mount.size.is_none() => Err(self.missing(
                 Some(item.pos),
                 &format!("{path}.size"),
@@ -339,6 +362,20 @@ impl Decoder<'_> {
         }
         Ok(format!("/{}", parts.join("/")))
     }
+}
+
+/// What a netfs source may start with: plain HTTP(S) (read-only), WebDAV,
+/// and S3-compatible stores.
+const NETFS_SCHEMES: &[&str] = &[
+    "http://",
+    "https://",
+    "webdav+http://",
+    "webdav+https://",
+    "s3://",
+];
+
+fn source_text(mount: &Mount) -> std::borrow::Cow<'_, str> {
+    mount.source.to_string_lossy()
 }
 
 /// Rules between fields: a mount may not grant more than `permissions.fs`,

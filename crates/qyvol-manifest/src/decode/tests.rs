@@ -140,7 +140,7 @@ fs:
     mode: read-write
     type: memfs
     size: 1MiB
-  - {source: ./logs, target: //var//log/., mode: read-only, type: netfs}
+  - {source: "https://logs.example.org/", target: //var//log/., mode: read-only, type: netfs}
 limits:
   memory: 1GiB
   timeout: 1.5s
