@@ -80,6 +80,16 @@ build_hello_c() {
     "$CLANG" --target=wasm32-wasi --sysroot=/usr -O2 -s -o "$1" "$ROOT/examples/hello-c/hello.c"
 }
 
+# examples/memfs: the same scratch-space checks as a C preview-1 module
+# and a Rust WASI 0.2 component.
+build_memfs_c() {
+    "$CLANG" --target=wasm32-wasi --sysroot=/usr -O2 -s -o "$1" "$ROOT/examples/memfs/fs.c"
+}
+build_memfs_rust() {
+    "$RUSTC" "${rust_common[@]}" --crate-name memfs_rust --target wasm32-wasip2 \
+        -C opt-level=2 -C strip=symbols -o "$1" "$ROOT/examples/memfs/fs.rs"
+}
+
 # The test guest keeps its symbol names (strip=debuginfo drops only DWARF,
 # not the "name" section): the tests read `trap_here` in trap backtraces.
 probe_src="$ROOT/crates/qyv/tests/guests/probe/main.rs"
@@ -177,7 +187,7 @@ build() {
     mkdir -p "$(dirname "$tmp")"
     # Rust programs need rustup's wasm32-wasip2; the Debian fallback has none.
     case "$fn:$rel" in
-        build_hello_rust:* | build_probe_p2:* | build_http_rust:* | build_http_probe:* | *:examples/rust/rust.wasm)
+        build_hello_rust:* | build_memfs_rust:* | build_probe_p2:* | build_http_rust:* | build_http_probe:* | *:examples/rust/rust.wasm)
             if [ -z "$RUSTC" ]; then
                 printf '%-52s %9s  %s\n' "$rel" "-" "skipped (needs rustup's wasm32-wasip2)"
                 return 0
@@ -218,6 +228,8 @@ build() {
 build component examples/hello/hello.component.wasm build_hello_rust
 build module examples/hello-go/hello.wasm build_hello_go
 build module examples/hello-c/hello.wasm build_hello_c
+build module examples/memfs/memfs-c.wasm build_memfs_c
+build component examples/memfs/memfs-rust.wasm build_memfs_rust
 (cd "$ROOT" && cargo build -q --locked -p qyv) || die "building qyv failed"
 for lang in c cpp go zig assemblyscript nim kotlin; do
     build module "examples/$lang/$lang.wasm" build_from_manifest

@@ -112,7 +112,9 @@ pub fn locate(manifest: Option<&Manifest>, e: RuntimeError) -> anyhow::Error {
         | RuntimeError::InvalidWasm { .. }
         | RuntimeError::NotRunnable { .. }
         | RuntimeError::Link { .. } => "entrypoint",
-        RuntimeError::Preopen { .. } => "fs",
+        RuntimeError::Preopen { .. }
+        | RuntimeError::MemFs(_)
+        | RuntimeError::MemFsBesideFolders => "fs",
         RuntimeError::NetRule { .. } => "permissions.net",
         RuntimeError::Engine(_) | RuntimeError::Bundle(_) | RuntimeError::WritesItself(_) => {
             return e.into();

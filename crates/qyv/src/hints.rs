@@ -113,6 +113,9 @@ pub fn runtime(e: &RuntimeError) -> Option<String> {
             Some("HTTP apps are served by `qyv serve`".into())
         }
         RuntimeError::Link { http: true, .. } => Some("serve it with `qyv serve`".into()),
+        RuntimeError::MemFsBesideFolders => Some(
+            "give the memfs the files the app reads as its source: (copied in at the start), or drop the --dir and dir mounts".into(),
+        ),
         _ => None,
     }
 }

@@ -278,10 +278,13 @@ impl Manifest {
             );
         }
         for (i, mount) in self.mounts.iter().enumerate() {
-            if mount.kind != MountKind::Dir {
+            if mount.kind == MountKind::Netfs {
                 add(
                     &format!("fs[{i}].type"),
-                    format!("{} mounts are not supported yet; use type: dir", mount.kind),
+                    format!(
+                        "{} mounts are not supported yet; use type: dir or memfs",
+                        mount.kind
+                    ),
                 );
             }
         }
@@ -337,7 +340,7 @@ mod tests {
     #[test]
     fn unsupported_features_are_listed_at_their_lines() {
         let m = manifest(
-            "type: gui\npermissions:\n  fs: write\n  exec: true\n  ai: true\n  gfx: true\nfs:\n  - {source: a, target: /a, type: memfs}\n  - {source: b, target: /b}\n  - {source: c, target: /c, type: netfs}\nreplicas: 2\n",
+            "type: gui\npermissions:\n  fs: write\n  exec: true\n  ai: true\n  gfx: true\nfs:\n  - {source: a, target: /a, type: memfs, size: 1MiB}\n  - {source: b, target: /b}\n  - {source: \"http://c/\", target: /c, type: netfs}\nreplicas: 2\n",
         );
         let messages: Vec<String> = m.unsupported().iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -347,8 +350,7 @@ mod tests {
                 "hello.qyv:7:7: permissions.ai: AI inference (ai: true) is not supported yet; set it to false",
                 "hello.qyv:8:8: permissions.gfx: graphics (gfx: true) is not supported yet; set it to false",
                 "hello.qyv:3:7: type: gui apps are not supported yet; use type: command or service (a program, run once or kept running) or type: http (a wasi:http handler, served)",
-                "hello.qyv:10:35: fs[0].type: memfs mounts are not supported yet; use type: dir",
-                "hello.qyv:12:35: fs[2].type: netfs mounts are not supported yet; use type: dir",
+                "hello.qyv:12:45: fs[2].type: netfs mounts are not supported yet; use type: dir or memfs",
             ]
         );
         assert!(

@@ -31,7 +31,9 @@ impl Manifest {
             |path: &Path| path.starts_with(&home) || allowed.iter().any(|a| path.starts_with(a));
         let mut named = vec![("entrypoint".to_string(), self.entrypoint.clone())];
         for (i, mount) in self.mounts.iter().enumerate() {
-            if mount.kind == MountKind::Dir {
+            // A memfs's seed is read from the host like a folder mount.
+            let seeded = mount.kind == MountKind::Memfs && !mount.source.as_os_str().is_empty();
+            if mount.kind == MountKind::Dir || seeded {
                 named.push((format!("fs[{i}].source"), mount.source.clone()));
             }
         }

@@ -19,3 +19,10 @@ pub const MAX_HTTP_QUEUE: u32 = 100_000;
 
 /// Bounds of `replicas`.
 pub const MAX_REPLICAS: u32 = 1000;
+
+/// Smallest `size` of a memfs mount: room for a few small files.
+pub const MIN_MEMFS_SIZE: u64 = 64 << 10;
+
+/// Largest `size` of a memfs mount: it is the host's memory, and more than
+/// this is a typo or belongs on a disk.
+pub const MAX_MEMFS_SIZE: u64 = 16 << 30;

@@ -86,7 +86,8 @@ impl Manifest {
     pub fn check_files(&self) -> Result<(), ManifestError> {
         self.check_entrypoint()?;
         for (i, mount) in self.mounts.iter().enumerate() {
-            if mount.kind != MountKind::Dir {
+            // A netfs source is a URL; a memfs may have no seed.
+            if mount.kind == MountKind::Netfs || mount.source.as_os_str().is_empty() {
                 continue;
             }
             let field = format!("fs[{i}].source");
@@ -399,7 +400,7 @@ mod tests {
     #[test]
     fn dir_mount_sources_must_be_directories() {
         let app = App::new(&format!(
-            "{BASE}permissions: {{fs: read}}\nfs:\n  - source: ./data\n    target: /data\n  - source: ./memory\n    target: /m\n    type: memfs\n"
+            "{BASE}permissions: {{fs: read}}\nfs:\n  - source: ./data\n    target: /data\n  - target: /m\n    type: memfs\n    size: 1MiB\n"
         ));
         app.file("app.wasm", WASM);
         assert_eq!(

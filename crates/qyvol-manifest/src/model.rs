@@ -58,6 +58,9 @@ pub struct Mount {
     /// Directory, memfs or netfs.
     #[serde(rename = "type")]
     pub kind: MountKind,
+    /// A memfs mount's cap in bytes (required there, refused elsewhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 /// Resource limits (`limits:`); None means the runtime's default.
@@ -297,7 +300,12 @@ impl Manifest {
                 .mounts
                 .iter()
                 .map(|mount| Mount {
-                    source: resolve(&self.base_dir, &mount.source),
+                    // A memfs without a seed has no source.
+                    source: if mount.source.as_os_str().is_empty() {
+                        PathBuf::new()
+                    } else {
+                        resolve(&self.base_dir, &mount.source)
+                    },
                     ..mount.clone()
                 })
                 .collect();
@@ -312,6 +320,7 @@ impl Manifest {
             target: "/".into(),
             mode,
             kind: MountKind::Dir,
+            size: None,
         }]
     }
 
@@ -419,6 +428,7 @@ pub(crate) mod tests {
                 target: "/".into(),
                 mode: MountMode::Read,
                 kind: MountKind::Dir,
+                size: None,
             }]
         );
         let write = manifest("permissions: {fs: read-write}\n");

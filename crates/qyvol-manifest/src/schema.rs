@@ -128,7 +128,7 @@ mod tests {
         );
         assert_eq!(
             schema["properties"]["fs"]["items"]["required"],
-            json!(["source", "target"])
+            json!(["target"])
         );
     }
 }

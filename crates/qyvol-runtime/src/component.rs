@@ -67,7 +67,7 @@ impl Adapter {
         }
     }
 
-    fn bytes(self) -> &'static [u8] {
+    pub(crate) fn bytes(self) -> &'static [u8] {
         match self {
             Adapter::Command => WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
             Adapter::Reactor => WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,

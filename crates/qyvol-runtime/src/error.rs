@@ -55,6 +55,15 @@ pub enum RuntimeError {
     #[error("cannot start the engine: {0}")]
     Engine(String),
 
+    #[error(transparent)]
+    MemFs(#[from] crate::memfs::MemFsError),
+
+    /// A memfs mount and host folder mounts in one run: the memfs's
+    /// filesystem interfaces take the place of the host folders' (see
+    /// crate::memfs), so both cannot be served yet.
+    #[error("a memfs mount beside host folder mounts in one app is not supported yet")]
+    MemFsBesideFolders,
+
     /// A bundle that cannot be used as it is (damaged, badly made).
     #[error(transparent)]
     Bundle(#[from] qyvol_manifest::bundle::BundleError),

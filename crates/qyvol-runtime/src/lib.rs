@@ -30,6 +30,7 @@ mod inspect;
 mod kind;
 mod limits;
 mod lookup;
+mod memfs;
 mod metrics;
 mod net;
 mod outcome;
@@ -55,6 +56,7 @@ pub use inspect::{
     inspect_file,
 };
 pub use kind::WasmKind;
+pub use memfs::{MemFsError, MemMount};
 pub use metrics::{CodeSource, Metrics};
 pub use outcome::{Ending, Outcome};
 pub use output::{OutputSink, StdStream, Stdio};

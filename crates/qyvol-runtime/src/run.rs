@@ -20,6 +20,7 @@ use crate::error::{RuntimeError, chain};
 use crate::kind::WasmKind;
 use crate::limits::MemoryLimiter;
 use crate::lookup::{self, GatedLookups};
+use crate::memfs::{MemFsCtx, MemFsState, MemFsView};
 use crate::metrics::{Metrics, ms};
 use crate::net::NetGate;
 use crate::outcome::{LimiterView, Outcome, classify, explain};
@@ -100,8 +101,10 @@ pub(crate) fn prepare(mut spec: RunSpec, engine: &Engine) -> Result<Prepared, Ru
         (Some(run), cache) => {
             let unpacked = unpack(engine, run, cache.as_ref())?;
             // The manifest's mounts come first, as they do for a manifest;
-            // `--dir` flags follow.
-            spec.preopens.splice(0..0, unpacked.mounts(run));
+            // `--dir` flags follow. A memfs's files seed it instead.
+            let mut mounts = unpacked.mounts(run);
+            crate::memfs::seed_from_bundle(&mut spec.memfs, &mut mounts);
+            spec.preopens.splice(0..0, mounts);
             bundle_files = unpacked._temp;
             unpacked.code
         }
@@ -117,6 +120,7 @@ pub(crate) fn prepare(mut spec: RunSpec, engine: &Engine) -> Result<Prepared, Ru
         mut warnings,
         notes,
     } = loaded;
+    let code = crate::memfs::code_for(engine, &spec, code)?;
     let gate = NetGate::new(&spec.net);
     warnings.extend(gate.warnings.iter().cloned());
     Ok(Prepared {
@@ -225,6 +229,8 @@ pub(crate) struct P1State {
 pub(crate) struct P2State {
     wasi: WasiCtx,
     table: ResourceTable,
+    /// The run's memfs trees (none without memfs mounts).
+    memfs: MemFsCtx,
     limiter: MemoryLimiter,
     /// Decides the name lookups (see crate::lookup).
     gate: NetGate,
@@ -236,6 +242,12 @@ impl WasiView for P2State {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl MemFsState for P2State {
+    fn memfs(&mut self) -> MemFsView<'_> {
+        crate::memfs::view(&mut self.table, &self.memfs)
     }
 }
 
@@ -273,22 +285,24 @@ pub(crate) fn p1_store(
     store
 }
 
-/// A store for a component, its memory limited and its lookups gated.
+/// A store for a component, its memory limited, its lookups gated, and
+/// its memfs trees fresh.
 pub(crate) fn p2_store(
     engine: &Engine,
     mut builder: wasmtime_wasi::WasiCtxBuilder,
     spec: &RunSpec,
     gate: &NetGate,
-) -> Store<P2State> {
+) -> Result<Store<P2State>, RuntimeError> {
     let state = P2State {
         wasi: builder.build(),
         table: ResourceTable::new(),
+        memfs: MemFsCtx::new(&spec.memfs)?,
         limiter: limiter(spec),
         gate: gate.clone(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
-    store
+    Ok(store)
 }
 
 fn limiter(spec: &RunSpec) -> MemoryLimiter {
@@ -365,13 +379,16 @@ fn execute_component(
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .and_then(|()| lookup::add_to_linker(&mut linker))
         .map_err(|e| RuntimeError::Engine(chain(&e)))?;
+    if !spec.memfs.is_empty() {
+        crate::memfs::add_to_linker(&mut linker)?;
+    }
     let exports = diagnosis::exports(engine, component);
     let coarse_exit = !imports_exit_with_code(engine, component);
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| link_error(spec, &e))?;
     let pre = CommandPre::new(pre).map_err(|_| not_a_command(&exports, spec))?;
-    let mut store = p2_store(engine, builder, spec, gate);
+    let mut store = p2_store(engine, builder, spec, gate)?;
     prepare_store(&mut store, spec)?;
 
     let started = Instant::now();

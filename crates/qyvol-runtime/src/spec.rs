@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qyvol_manifest::bundle::Bundle;
-use qyvol_manifest::{FsAccess, Manifest, MountMode, NetPolicy};
+use qyvol_manifest::{FsAccess, Manifest, MountKind, MountMode, NetPolicy};
 
 use crate::bundle::BundleRun;
 use crate::cache::CodeCache;
 use crate::control::RunControl;
+use crate::memfs::MemMount;
 use crate::output::Stdio;
 
 /// A host folder the guest sees at `guest`.
@@ -33,6 +34,8 @@ pub struct RunSpec {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub preopens: Vec<Preopen>,
+    /// In-memory file systems, fresh for each instance.
+    pub memfs: Vec<MemMount>,
     pub net: NetPolicy,
     /// Cap on the total size of the program's linear memories, in bytes.
     pub memory: Option<u64>,
@@ -59,6 +62,7 @@ impl RunSpec {
             args: Vec::new(),
             env: Vec::new(),
             preopens: Vec::new(),
+            memfs: Vec::new(),
             net: NetPolicy::Deny,
             memory: None,
             timeout: None,
@@ -86,6 +90,7 @@ impl RunSpec {
         } else {
             m.effective_mounts()
                 .into_iter()
+                .filter(|mount| mount.kind == MountKind::Dir)
                 .map(|mount| Preopen {
                     host: mount.source,
                     guest: mount.target,
@@ -93,6 +98,17 @@ impl RunSpec {
                 })
                 .collect()
         };
+        spec.memfs = m
+            .effective_mounts()
+            .into_iter()
+            .filter(|mount| mount.kind == MountKind::Memfs)
+            .map(|mount| MemMount {
+                guest: mount.target,
+                size: mount.size.unwrap_or(0),
+                seed: (!mount.source.as_os_str().is_empty()).then_some(mount.source),
+                writable: mount.mode == MountMode::Write,
+            })
+            .collect();
         spec.net = m.permissions.net.clone();
         spec.memory = m.limits.memory;
         spec.timeout = m.limits.timeout;
@@ -109,6 +125,11 @@ impl RunSpec {
         spec.wasm = bundle.file().to_path_buf();
         spec.manifest = None;
         spec.preopens.clear();
+        // A memfs seed comes from the bundle's files (marked by an empty
+        // path until the bundle is unpacked), never from the host.
+        for mount in &mut spec.memfs {
+            mount.seed = mount.seed.take().map(|_| PathBuf::new());
+        }
         let mounts = m.effective_mounts().into_iter().map(|m| m.target).collect();
         spec.bundle = Some(BundleRun {
             bundle,

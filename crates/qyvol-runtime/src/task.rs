@@ -200,7 +200,7 @@ async fn execute(
             execute_module(engine, &module, store, spec).await
         }
         Code::Component(component) => {
-            let mut store = p2_store(engine, builder, spec, gate);
+            let mut store = p2_store(engine, builder, spec, gate)?;
             prepare_store(&mut store, spec)?;
             yield_every_tick(&mut store, spec, share, deadline);
             execute_component(engine, &component, store, spec).await
@@ -249,6 +249,9 @@ async fn execute_component(
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .and_then(|()| lookup::add_to_linker(&mut linker))
         .map_err(|e| RuntimeError::Engine(chain(&e)))?;
+    if !spec.memfs.is_empty() {
+        crate::memfs::add_to_linker(&mut linker)?;
+    }
     let exports = diagnosis::exports(engine, component);
     let coarse_exit = !imports_exit_with_code(engine, component);
     let pre = linker

@@ -8,6 +8,11 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
     ("hello", "hello.qyv", "¡Hola desde Rust!\n"),
     ("hello-go", "hello-go.qyv", "Hello from Go!\n"),
     ("hello-c", "hello-c.qyv", "Hello from C!\n"),
+    (
+        "memfs",
+        "memfs-seed.qyv",
+        "read: hello from the seed\ncreate: Read-only file system\nmkdir: Read-only file system\n",
+    ),
 ];
 
 #[test]

@@ -19,6 +19,7 @@ mod init_build;
 mod inspect_validate;
 mod limits;
 mod manifest_errors;
+mod memfs;
 mod node;
 mod permissions;
 mod run_basics;

@@ -119,8 +119,8 @@ fn features_not_built_yet_are_refused_not_ignored() {
         ),
         ("type: gui\n", "app.qyv:3:7: type"),
         (
-            "permissions: { fs: read }\nfs:\n  - { source: ., target: /m, type: memfs }\n",
-            "app.qyv:5:36: fs[0].type",
+            "permissions: { fs: read }\nfs:\n  - { type: netfs, source: \"https://example.org/d/\", target: /m }\n",
+            "app.qyv:5:13: fs[0].type",
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();

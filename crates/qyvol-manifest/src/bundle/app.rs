@@ -26,8 +26,14 @@ impl Packer {
         )?;
         let out_abs = std::path::absolute(out).map_err(|e| BundleError::io(out, "resolve", e))?;
         for (i, mount) in m.effective_mounts().iter().enumerate() {
-            if mount.kind == MountKind::Dir {
+            // A memfs's seed travels as a folder does (the run copies it
+            // into memory); a memfs without one gets an empty folder, as
+            // every mount of a bundle has its fs/N.
+            let seeded = mount.kind == MountKind::Memfs && !mount.source.as_os_str().is_empty();
+            if mount.kind == MountKind::Dir || seeded {
                 add_tree(&mut packer, &mount.source, &format!("fs/{i}"), &out_abs)?;
+            } else if mount.kind == MountKind::Memfs {
+                packer.add_dir(&format!("fs/{i}"))?;
             }
         }
         Ok(packer)

@@ -7,7 +7,7 @@
 
 use crate::admission::{Finding, Reason};
 use crate::error::ErrorKind;
-use crate::model::{FsAccess, Manifest, MountMode};
+use crate::model::{FsAccess, Manifest, MountKind, MountMode};
 
 /// Every reason `m` cannot be put in a bundle, at its field.
 pub(crate) fn unpackable(m: &Manifest) -> Vec<Finding> {
@@ -31,7 +31,8 @@ pub(crate) fn unpackable(m: &Manifest) -> Vec<Finding> {
         _ => {}
     }
     for (i, mount) in m.mounts.iter().enumerate() {
-        if mount.mode == MountMode::Write {
+        // A memfs is written in memory: its seed in the bundle stays as is.
+        if mount.mode == MountMode::Write && mount.kind != MountKind::Memfs {
             add(
                 Reason::BundleWrites,
                 &format!("fs[{i}].mode"),

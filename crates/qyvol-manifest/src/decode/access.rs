@@ -6,10 +6,12 @@ use serde_json::json;
 
 use super::{Decoder, Field, Result, Section};
 use crate::error::ErrorKind;
+use crate::fields::{MAX_MEMFS_SIZE, MIN_MEMFS_SIZE};
 use crate::model::{FsAccess, Manifest, Mount, MountKind, MountMode, Permissions};
 use crate::net::{NetPolicy, NetRule};
 use crate::schema::with_aliases;
-use crate::yaml::{Node, Value};
+use crate::units;
+use crate::yaml::{Node, Pos, Value};
 
 /// `permissions:`.
 pub(super) const PERMISSIONS: Section<Permissions> = Section {
@@ -93,14 +95,14 @@ pub(super) const MOUNT: Section<Mount> = Section {
     fields: &[
         Field {
             name: "source",
-            required: Some(
-                "add the host folder to mount, relative to the manifest, e.g. \"source: ./data\"",
-            ),
+            // Required for dir and netfs mounts; `mounts` checks it once the
+            // type is known (a memfs may start empty).
+            required: None,
             decode: |d, node, path, m| {
                 m.source = d.mount_source(node, path)?;
                 Ok(())
             },
-            schema: || json!({"type": "string", "minLength": 1, "description": "Host path, relative to the manifest's folder (or absolute)."}),
+            schema: || json!({"type": "string", "minLength": 1, "description": "Host path, relative to the manifest's folder (or absolute); for a memfs, the folder it starts as a copy of (optional); for a netfs, its URL (http(s)://, webdav+http(s)://, s3://)."}),
         },
         Field {
             name: "target",
@@ -135,9 +137,23 @@ pub(super) const MOUNT: Section<Mount> = Section {
             },
             schema: || {
                 json!({
-                    "description": "What backs the mount: a host directory, an in-memory file system or a network file system (memfs and netfs are not supported yet).",
+                    "description": "What backs the mount: a host directory, an in-memory file system of at most size bytes (memfs), or a network file system (netfs, not supported yet).",
                     "enum": MountKind::NAMES,
                     "default": "dir",
+                })
+            },
+        },
+        Field {
+            name: "size",
+            required: None,
+            decode: |d, node, path, m| {
+                m.size = Some(d.memfs_size(node, path)?);
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "A memfs mount's cap: file contents, names and 128 bytes per file or folder, e.g. 64MiB; writes past it fail in the app (no space left). Required for memfs, only for memfs.",
+                    "type": ["string", "integer"],
                 })
             },
         },
@@ -201,10 +217,101 @@ impl Decoder<'_> {
                 target: String::new(),
                 mode: MountMode::default(),
                 kind: MountKind::default(),
+                size: None,
             };
-            mounts.push(self.section(item, &path, &MOUNT, blank)?);
+            let mount = self.section(item, &path, &MOUNT, blank)?;
+            self.mount_kind_rules(item, &path, &mount)?;
+            mounts.push(mount);
         }
         Ok(mounts)
+    }
+
+    /// What each type of mount needs: a source for dir and netfs, a size
+    /// for memfs (and a size for nothing else).
+    fn mount_kind_rules(&self, item: &Node, path: &str, mount: &Mount) -> Result<()> {
+        let at = |field: &str| {
+            let field = format!("{path}.{field}");
+            let pos = self
+                .locations
+                .get(&field)
+                .map(|&(line, col)| Pos { line, col })
+                .unwrap_or(item.pos);
+            (field, pos)
+        };
+        match mount.kind {
+            MountKind::Dir | MountKind::Netfs if mount.source.as_os_str().is_empty() => {
+                let hint = if mount.kind == MountKind::Dir {
+                    "add the host folder to mount, relative to the manifest, e.g. \"source: ./data\""
+                } else {
+                    "add the URL to mount, e.g. \"source: https://data.example.org/datasets/\""
+                };
+                Err(self.missing(Some(item.pos), &format!("{path}.source"), hint))
+            }
+            MountKind::Netfs
+                if !NETFS_SCHEMES
+                    .iter()
+                    .any(|s| source_text(mount).starts_with(s)) =>
+            {
+                let (field, pos) = at("source");
+                Err(self
+                    .error(
+                        ErrorKind::Value,
+                        Some(pos),
+                        &field,
+                        format!(
+                            "{:?} is not a URL; a netfs source is one of {}",
+                            source_text(mount),
+                            NETFS_SCHEMES
+                                .iter()
+                                .map(|s| format!("{s}…"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .with_hint("for a folder of this machine use type: dir"))
+            }
+            MountKind::Memfs if mount.size.is_none() => Err(self.missing(
+                Some(item.pos),
+                &format!("{path}.size"),
+                "a memfs mount needs a cap on the memory it may use, e.g. \"size: 64MiB\"",
+            )),
+            MountKind::Dir | MountKind::Netfs if mount.size.is_some() => {
+                let (field, pos) = at("size");
+                Err(self
+                    .error(
+                        ErrorKind::Value,
+                        Some(pos),
+                        &field,
+                        format!(
+                            "size is for memfs mounts only, and this one is type: {}",
+                            mount.kind
+                        ),
+                    )
+                    .with_hint("remove size, or set type: memfs for a mount in memory"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A memfs mount's `size`: a size between the format's bounds.
+    fn memfs_size(&self, node: &Node, path: &str) -> Result<u64> {
+        let text = self.text(node, path, "a size such as 64MiB")?;
+        let bytes = units::parse_size(text)
+            .map_err(|message| self.error(ErrorKind::Value, Some(node.pos), path, message))?;
+        if !(MIN_MEMFS_SIZE..=MAX_MEMFS_SIZE).contains(&bytes) {
+            return Err(self.error(
+                ErrorKind::Value,
+                Some(node.pos),
+                path,
+                format!(
+                    "{} is outside what a memfs may hold: at least {} and at most {} (it is the host's memory)",
+                    units::format_size(bytes),
+                    units::format_size(MIN_MEMFS_SIZE),
+                    units::format_size(MAX_MEMFS_SIZE)
+                ),
+            ));
+        }
+        Ok(bytes)
     }
 
     fn mount_source(&self, node: &Node, field: &str) -> Result<PathBuf> {
@@ -257,6 +364,20 @@ impl Decoder<'_> {
     }
 }
 
+/// What a netfs source may start with: plain HTTP(S) (read-only), WebDAV,
+/// and S3-compatible stores.
+const NETFS_SCHEMES: &[&str] = &[
+    "http://",
+    "https://",
+    "webdav+http://",
+    "webdav+https://",
+    "s3://",
+];
+
+fn source_text(mount: &Mount) -> std::borrow::Cow<'_, str> {
+    mount.source.to_string_lossy()
+}
+
 /// Rules between fields: a mount may not grant more than `permissions.fs`,
 /// and two mounts may not share a target.
 pub(super) fn check_mounts(manifest: &Manifest) -> Result<()> {
@@ -300,6 +421,37 @@ pub(super) fn check_mounts(manifest: &Manifest) -> Result<()> {
             err.kind = ErrorKind::Duplicate;
             return Err(err);
         }
+        // A memfs or netfs is its own tree: one inside another mount, or
+        // another inside it, would hide part of one of them.
+        if let Some(other) = manifest.mounts[..i].iter().position(|m| {
+            (m.kind != MountKind::Dir || mount.kind != MountKind::Dir)
+                && (inside(&mount.target, &m.target) || inside(&m.target, &mount.target))
+        }) {
+            let line = manifest
+                .location(&format!("fs[{other}]"))
+                .map(|(line, _)| format!(" (line {line})"))
+                .unwrap_or_default();
+            let mut err = manifest.error_at(
+                &format!("fs[{i}].target"),
+                format!(
+                    "{:?} and the target of fs[{other}]{line}, {:?}, are one inside the other; a {} mount cannot be mounted over another mount or under one",
+                    mount.target,
+                    manifest.mounts[other].target,
+                    if mount.kind != MountKind::Dir { mount.kind } else { manifest.mounts[other].kind },
+                ),
+            );
+            err.kind = ErrorKind::Conflict;
+            return Err(
+                err.with_hint("give each memfs or netfs mount a folder of its own, e.g. /tmp")
+            );
+        }
     }
     Ok(())
+}
+
+/// Whether the guest path `inner` is `outer` or below it.
+fn inside(inner: &str, outer: &str) -> bool {
+    outer == "/"
+        || inner == outer
+        || (inner.starts_with(outer) && inner.as_bytes().get(outer.len()) == Some(&b'/'))
 }

@@ -139,7 +139,8 @@ fs:
     target: /data/
     mode: read-write
     type: memfs
-  - {source: ./logs, target: //var//log/., mode: read-only, type: netfs}
+    size: 1MiB
+  - {source: "https://logs.example.org/", target: //var//log/., mode: read-only, type: netfs}
 limits:
   memory: 1GiB
   timeout: 1.5s
@@ -247,7 +248,7 @@ fn unknown_fields_with_did_you_mean() {
     );
     assert_eq!(
         err(&with("fs:\n  - source: a\n    taget: /a\n")),
-        "hello.qyv:5:5: fs[0]: unknown field \"taget\" (did you mean \"target\"?); allowed here: source, target, mode, type"
+        "hello.qyv:5:5: fs[0]: unknown field \"taget\" (did you mean \"target\"?); allowed here: source, target, mode, type, size"
     );
     assert_eq!(
         err(&with("limits:\n  memroy: 1GiB\n")),
@@ -1016,7 +1017,8 @@ fn the_tables_name_every_field_of_the_model() {
         source: "a".into(),
         target: "/a".into(),
         mode: MountMode::Read,
-        kind: MountKind::Dir,
+        kind: MountKind::Memfs,
+        size: Some(1 << 20),
     };
     let build = Build {
         command: "make".into(),

@@ -151,7 +151,9 @@ impl LoadedApp {
         let loaded = match (&spec.bundle, &spec.cache) {
             (Some(run), cache) => {
                 let unpacked = unpack(&engine, run, cache.as_ref()).map_err(failed)?;
-                spec.preopens.splice(0..0, unpacked.mounts(run));
+                let mut mounts = unpacked.mounts(run);
+                crate::memfs::seed_from_bundle(&mut spec.memfs, &mut mounts);
+                spec.preopens.splice(0..0, mounts);
                 files = unpacked._temp;
                 unpacked.code
             }
@@ -167,6 +169,11 @@ impl LoadedApp {
         } = loaded;
         // Nothing else shows a bundle's notes: they go with the warnings.
         warnings.extend(notes);
+        // An HTTP app is a component: a module is refused just below.
+        let code = match code {
+            Code::Component(_) => crate::memfs::code_for(&engine, &spec, code).map_err(failed)?,
+            module => module,
+        };
         let component = match code {
             Code::Component(c) => c,
             Code::Module(_) => {
@@ -183,6 +190,9 @@ impl LoadedApp {
             .and_then(|()| crate::lookup::add_to_linker(&mut linker))
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
             .map_err(|e| failed(RuntimeError::Engine(chain(&e))))?;
+        if !spec.memfs.is_empty() {
+            crate::memfs::add_to_linker(&mut linker).map_err(failed)?;
+        }
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             failed(RuntimeError::Link {
                 path: spec.wasm.clone(),
@@ -245,6 +255,7 @@ impl LoadedApp {
             wasi: builder.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
+            memfs: crate::memfs::MemFsCtx::new(&self.spec.memfs)?,
             outgoing: Outgoing {
                 app: self.name.clone(),
                 net: self.net.clone(),

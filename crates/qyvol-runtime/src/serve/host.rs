@@ -17,6 +17,8 @@ pub(crate) struct Host {
     pub(crate) wasi: WasiCtx,
     pub(crate) http: WasiHttpCtx,
     pub(crate) table: ResourceTable,
+    /// The instance's memfs trees: fresh (and seeded) for each instance.
+    pub(crate) memfs: crate::memfs::MemFsCtx,
     pub(crate) outgoing: Outgoing,
     pub(crate) limiter: MemoryLimiter,
     /// The socket checks of this instance, with its own record of refusals.
@@ -31,6 +33,12 @@ impl WasiView for Host {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl crate::memfs::MemFsState for Host {
+    fn memfs(&mut self) -> crate::memfs::MemFsView<'_> {
+        crate::memfs::view(&mut self.table, &self.memfs)
     }
 }
 

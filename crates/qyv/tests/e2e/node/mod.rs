@@ -29,6 +29,7 @@ mod http;
 mod lifecycle;
 mod limits;
 mod logging;
+mod memfs;
 mod scheduler;
 mod stream;
 mod trust;

@@ -24,6 +24,9 @@
 //!   /resolve/NAME     looks NAME up (wasi:sockets' ip-name-lookup, through
 //!                     Rust's std) and answers its addresses, one per line;
 //!                     when the lookup fails it panics (a trap: status 500)
+//!   /append/TEXT      appends TEXT to /tmp/probe.txt and answers the file
+//!                     (status 500 and the error if that fails): with a
+//!                     memfs at /tmp, what one instance wrote
 //!   anything else     status 404, `no such probe path: PATH`
 
 use std::cell::Cell;
@@ -74,6 +77,8 @@ impl wasip2::exports::http::incoming_handler::Guest for Probe {
             println!("{text}");
             eprintln!("{text} (stderr)");
             (200, "printed\n".to_string())
+        } else if let Some(text) = path.strip_prefix("/append/") {
+            append(text)
         } else if path == "/count" {
             (200, format!("count {served}\n"))
         } else if path == "/trap" {
@@ -183,4 +188,17 @@ fn fetch(url: &str) -> (u16, String) {
 
 fn failed(code: ErrorCode) -> (u16, String) {
     (502, format!("error: {code:?}\n"))
+}
+
+/// Appends `text` to /tmp/probe.txt and reads the whole file back.
+fn append(text: &str) -> (u16, String) {
+    let written = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open("/tmp/probe.txt")
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    match written.and_then(|()| std::fs::read_to_string("/tmp/probe.txt")) {
+        Ok(all) => (200, format!("{all}\n")),
+        Err(e) => (500, format!("error: {e}\n")),
+    }
 }
