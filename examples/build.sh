@@ -80,6 +80,12 @@ build_hello_c() {
     "$CLANG" --target=wasm32-wasi --sysroot=/usr -O2 -s -o "$1" "$ROOT/examples/hello-c/hello.c"
 }
 
+# examples/exec-c: a C app that starts other apps, through the guest header
+# guest/c/qyvol_process.h (the qyvol_process imports).
+build_exec_c() {
+    "$CLANG" --target=wasm32-wasi --sysroot=/usr -O2 -s -o "$1" "$ROOT/examples/exec-c/exec.c"
+}
+
 # The test guest keeps its symbol names (strip=debuginfo drops only DWARF,
 # not the "name" section): the tests read `trap_here` in trap backtraces.
 probe_src="$ROOT/crates/qyv/tests/guests/probe/main.rs"
@@ -218,6 +224,7 @@ build() {
 build component examples/hello/hello.component.wasm build_hello_rust
 build module examples/hello-go/hello.wasm build_hello_go
 build module examples/hello-c/hello.wasm build_hello_c
+build module examples/exec-c/exec.wasm build_exec_c
 (cd "$ROOT" && cargo build -q --locked -p qyv) || die "building qyv failed"
 for lang in c cpp go zig assemblyscript nim kotlin; do
     build module "examples/$lang/$lang.wasm" build_from_manifest

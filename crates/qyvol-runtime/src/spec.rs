@@ -12,6 +12,7 @@ use crate::bundle::BundleRun;
 use crate::cache::CodeCache;
 use crate::control::RunControl;
 use crate::output::Stdio;
+use crate::process::ExecGrant;
 
 /// A host folder the guest sees at `guest`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +48,9 @@ pub struct RunSpec {
     pub stdio: Stdio,
     /// A handle for a supervisor to stop the run and watch it.
     pub control: Option<RunControl>,
+    /// `permissions.exec` and the tree of processes the run belongs to;
+    /// `None` for a run that may not start others and is no one's child.
+    pub exec: Option<ExecGrant>,
 }
 
 impl RunSpec {
@@ -67,6 +71,7 @@ impl RunSpec {
             bundle: None,
             stdio: Stdio::Inherit,
             control: None,
+            exec: None,
         }
     }
 
@@ -97,6 +102,12 @@ impl RunSpec {
         spec.memory = m.limits.memory;
         spec.timeout = m.limits.timeout;
         spec.fuel = m.limits.fuel;
+        if m.permissions.exec.granted() {
+            spec.exec = Some(ExecGrant::new(
+                m.permissions.exec.clone(),
+                m.limits.processes,
+            ));
+        }
         spec
     }
 
