@@ -9,6 +9,8 @@
  *   kill PROG [ARG...]                start PROG, kill it, print its status
  *   leave PROG [ARG...]               start PROG and end without waiting
  *   bomb SELF                         start SELF bomb SELF, without end
+ *   many N PROG [ARG...]              start PROG N times, one after another,
+ *                                     its output dropped (bench/exec.sh)
  *   big N      write N bytes          count      count the input's bytes
  *   cat FILE   print a file           loop       never end
  *   exit N     exit with N            pwd        print $PWD
@@ -69,7 +71,7 @@ static int pipe_two(char **argv, int argc) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: exec run|pipe|kill|leave|bomb|big|count|cat|loop|exit|pwd ...\n");
+        fprintf(stderr, "usage: exec run|pipe|kill|leave|many|bomb|big|count|cat|loop|exit|pwd ...\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -96,6 +98,21 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "leave") == 0 && argc >= 3) {
         start(argv[2], (const char *const *)argv + 3, NULL);
         printf("left it running\n");
+        return 0;
+    }
+    if (strcmp(cmd, "many") == 0 && argc >= 4) {
+        long n = atol(argv[2]);
+        qyvol_options quiet = {.out = QYVOL_NULL};
+        for (long i = 0; i < n; i++) {
+            int child = start(argv[3], (const char *const *)argv + 4, &quiet);
+            int status = finish(child);
+            qyvol_release(child);
+            if (status != 0) {
+                fprintf(stderr, "exec: child %ld ended with status %d\n", i, status);
+                return 1;
+            }
+        }
+        printf("started %ld\n", n);
         return 0;
     }
     if (strcmp(cmd, "bomb") == 0 && argc >= 3) {

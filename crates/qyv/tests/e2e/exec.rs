@@ -260,3 +260,29 @@ fn importing_the_process_interface_without_exec_is_refused() {
         "it starts other apps (it imports qyvol_process), and its manifest does not grant permissions.exec",
     );
 }
+
+#[test]
+fn inspect_shows_the_process_imports_and_validate_wants_exec() {
+    let out = qyv().arg("inspect").arg(exec_wasm()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("permissions.exec (imports qyvol_process::"),
+        "{}",
+        stdout(&out)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let m = app(dir.path(), &exec_wasm(), "permissions:\n  fs: read\n");
+    let out = qyv().arg("validate").arg(&m).output().unwrap();
+    expect_failure(
+        &out,
+        1,
+        "app.qyv:4:3: permissions.exec: the module imports qyvol_process::",
+    );
+    assert!(stderr(&out).contains("(it starts other apps) but permissions.exec is false"));
+    let out = qyv()
+        .arg("validate")
+        .arg(example("exec-c/exec-c.qyv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
