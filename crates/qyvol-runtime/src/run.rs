@@ -106,7 +106,20 @@ pub(crate) fn prepare(mut spec: RunSpec, engine: &Engine) -> Result<Prepared, Ru
             bundle_files = unpacked._temp;
             unpacked.code
         }
-        (None, Some(cache)) => cache.load(engine, &spec.wasm)?,
+        (None, Some(cache)) => {
+            // A tree of processes keeps what it loaded (see process::grant).
+            let tree = spec.exec.as_ref().map(|g| &g.tree);
+            match tree.and_then(|t| t.code_for(&spec.wasm)) {
+                Some(loaded) => loaded,
+                None => {
+                    let loaded = cache.load(engine, &spec.wasm)?;
+                    if let Some(t) = tree {
+                        t.keep_code(&spec.wasm, &loaded);
+                    }
+                    loaded
+                }
+            }
+        }
         (None, None) => load_uncached(engine, &spec.wasm)?,
     };
     let LoadedCode {

@@ -3,14 +3,17 @@
 //! share, whether the root's time is up), whether it was killed, and its
 //! own standard streams, which a child that inherits them gets.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use qyvol_manifest::{ExecPolicy, Limits};
 
 use super::pipe::Pipe;
+use crate::cache::LoadedCode;
 
 /// An instance's `permissions.exec` and its place in its tree.
 #[derive(Clone)]
@@ -45,6 +48,7 @@ impl ExecGrant {
                 memory_used: Arc::new(AtomicU64::new(0)),
                 memory_limit: OnceLock::new(),
                 timeout: OnceLock::new(),
+                code: Mutex::new(HashMap::new()),
             }),
             killed: Arc::new(AtomicBool::new(false)),
             streams: Streams::host(),
@@ -88,6 +92,36 @@ pub(crate) struct Tree {
     pub(crate) memory_limit: OnceLock<Option<u64>>,
     /// The root's `limits.timeout`, for a child's report.
     pub(crate) timeout: OnceLock<Option<Duration>>,
+    /// Code the tree has loaded, by file, with the size and time of
+    /// change it had: a program started again and again (a shell's
+    /// commands) is mapped from the cache once.
+    code: Mutex<HashMap<PathBuf, (FileStamp, LoadedCode)>>,
+}
+
+/// What tells that a file changed: its size and its time of change.
+type FileStamp = (u64, Option<SystemTime>);
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()))
+}
+
+impl Tree {
+    /// The code loaded for `path`, if the file is as it was then.
+    pub(crate) fn code_for(&self, path: &Path) -> Option<LoadedCode> {
+        let now = stamp(path)?;
+        let code = self.code.lock().unwrap_or_else(|p| p.into_inner());
+        code.get(path)
+            .filter(|(then, _)| *then == now)
+            .map(|(_, loaded)| loaded.clone())
+    }
+
+    pub(crate) fn keep_code(&self, path: &Path, loaded: &LoadedCode) {
+        if let Some(now) = stamp(path) {
+            let mut code = self.code.lock().unwrap_or_else(|p| p.into_inner());
+            code.insert(path.to_path_buf(), (now, loaded.clone()));
+        }
+    }
 }
 
 /// Where one of an instance's output streams goes.
