@@ -286,3 +286,35 @@ fn inspect_shows_the_process_imports_and_validate_wants_exec() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn the_rust_shell_runs_examples_and_refuses_what_asks_for_more() {
+    let out = qyv()
+        .arg("run")
+        .arg(example("exec-rust/shell.qyv"))
+        .arg("--")
+        .args([
+            "/examples/hello-c/hello.wasm",
+            "/examples/exec-c/exec.wasm big 5000 | /examples/exec-c/exec.wasm count",
+            "/examples/c/c.qyv 0 a",
+            "/examples/exec-c/exec.wasm exit 3",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(
+        stdout(&out),
+        "$ /examples/hello-c/hello.wasm\nHello from C!\n\
+         $ /examples/exec-c/exec.wasm big 5000 | /examples/exec-c/exec.wasm count\n5000 bytes\n\
+         $ /examples/c/c.qyv 0 a\n[status 127]\n\
+         $ /examples/exec-c/exec.wasm exit 3\n[status 3]\n"
+    );
+    // The contract app writes /output: the shell holds the examples
+    // read-only, so it cannot pass that on.
+    assert!(
+        err.contains("c.qyv: the child asks for a read-write mount of ")
+            && err.contains("at /output, which its parent does not hold (error 1)"),
+        "{err}"
+    );
+}
