@@ -51,7 +51,9 @@ fn close_pipes(stdin: &Option<Arc<Pipe>>, outputs: &[&Option<Arc<Pipe>>]) {
 }
 
 impl Child {
-    /// Loads the child's code and starts it on a thread of its own.
+    /// Loads the child's code and starts it on a thread of its own. The
+    /// caller has counted it in its tree's live children; if it does not
+    /// start, the caller counts it out.
     pub(crate) fn start(
         engine: &Engine,
         spec: RunSpec,
@@ -60,12 +62,11 @@ impl Child {
         let grant = spec
             .exec
             .clone()
-            .expect("a child's spec holds its place in the tree");
+            .ok_or_else(|| Refusal::new(FAILED, "a child's spec holds no place in a tree"))?;
         let prepared = prepare(spec, engine).map_err(|e| Refusal::new(FAILED, e.to_string()))?;
         let [stdin, stdout, stderr] = pipes;
         let done = Arc::new(Done::default());
-        let tree = grant.tree.clone();
-        tree.live.fetch_add(1, Ordering::SeqCst);
+        // Counted out of the tree's live children when its thread ends.
         let child = Child {
             grant: grant.clone(),
             engine: engine.clone(),
@@ -86,7 +87,6 @@ impl Child {
                 grant.tree.live.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {
-            tree.live.fetch_sub(1, Ordering::SeqCst);
             return Err(Refusal::new(FAILED, format!("cannot start a thread: {e}")));
         }
         Ok(child)

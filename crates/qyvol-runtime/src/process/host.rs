@@ -5,6 +5,7 @@
 //! (its own: `qyv run` runs one program per thread).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 
 use wasmtime::{Caller, Engine, Extern, Linker};
 
@@ -66,15 +67,6 @@ impl ProcessTable {
             ));
         }
         let tree = &self.grant.tree;
-        if tree.live.load(std::sync::atomic::Ordering::SeqCst) >= tree.max {
-            return Err(Refusal::new(
-                LIMIT,
-                format!(
-                    "limits.processes: {} children are running already, the most this app may have at once (children's children count too)",
-                    tree.max
-                ),
-            ));
-        }
         let (file, _) = resolve(&self.spec.preopens, &guest)?;
         let extension = file.extension().and_then(|e| e.to_str()).unwrap_or("");
         let mut spec = match extension {
@@ -128,7 +120,24 @@ impl ProcessTable {
         };
         let policy = spec.exec.take().map(|g| g.policy).unwrap_or_default();
         spec.exec = Some(self.grant.child(policy, streams));
-        let child = Child::start(&self.engine, spec, [stdin, stdout, stderr])?;
+        // Siblings start on other threads: the count is checked and taken
+        // at once.
+        let reserved = tree
+            .live
+            .fetch_update(SeqCst, SeqCst, |n| (n < tree.max).then_some(n + 1));
+        if reserved.is_err() {
+            return Err(Refusal::new(
+                LIMIT,
+                format!(
+                    "limits.processes: {} children are running already, the most this app may have at once (children's children count too)",
+                    tree.max
+                ),
+            ));
+        }
+        let child =
+            Child::start(&self.engine, spec, [stdin, stdout, stderr]).inspect_err(|_| {
+                tree.live.fetch_sub(1, SeqCst);
+            })?;
         self.children.push(Some(child));
         Ok(i32::try_from(self.children.len()).unwrap_or(i32::MAX))
     }
