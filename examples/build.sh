@@ -90,6 +90,24 @@ build_memfs_rust() {
         -C opt-level=2 -C strip=symbols -o "$1" "$ROOT/examples/memfs/fs.rs"
 }
 
+# examples/exec-c: a C app that starts other apps, through the guest header
+# guest/c/qyvol_process.h (the qyvol_process imports).
+build_exec_c() {
+    "$CLANG" --target=wasm32-wasi --sysroot=/usr -O2 -s -o "$1" "$ROOT/examples/exec-c/exec.c"
+}
+
+# examples/exec-rust: a tiny shell in Rust over the guest crate
+# guest/rust/qyvol-process (std only), both for wasm32-wasip1.
+build_exec_rust() {
+    "$RUSTC" "${rust_common[@]}" --crate-name qyvol_process --crate-type rlib \
+        --target wasm32-wasip1 -C opt-level=2 -o "$out/libqyvol_process.rlib" \
+        "$ROOT/guest/rust/qyvol-process/src/lib.rs"
+    "$RUSTC" "${rust_common[@]}" --crate-name shell --target wasm32-wasip1 \
+        -C opt-level=2 -C strip=symbols \
+        --extern qyvol_process="$out/libqyvol_process.rlib" \
+        -o "$1" "$ROOT/examples/exec-rust/shell.rs"
+}
+
 # The test guest keeps its symbol names (strip=debuginfo drops only DWARF,
 # not the "name" section): the tests read `trap_here` in trap backtraces.
 probe_src="$ROOT/crates/qyv/tests/guests/probe/main.rs"
@@ -230,6 +248,10 @@ build module examples/hello-go/hello.wasm build_hello_go
 build module examples/hello-c/hello.wasm build_hello_c
 build module examples/memfs/memfs-c.wasm build_memfs_c
 build component examples/memfs/memfs-rust.wasm build_memfs_rust
+build module examples/exec-c/exec.wasm build_exec_c
+if [ -n "$RUSTC" ]; then
+    build module examples/exec-rust/shell.wasm build_exec_rust
+fi
 (cd "$ROOT" && cargo build -q --locked -p qyv) || die "building qyv failed"
 for lang in c cpp go zig assemblyscript nim kotlin; do
     build module "examples/$lang/$lang.wasm" build_from_manifest

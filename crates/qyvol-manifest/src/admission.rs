@@ -181,6 +181,23 @@ impl Manifest {
                 .into_iter()
                 .map(|e| Finding::error(Reason::Unsupported, e)),
         );
+        if self.permissions.exec.granted() && purpose != Purpose::Run {
+            let mut detail = self.error_at(
+                "permissions.exec",
+                format!(
+                    "starting other apps (permissions.exec) is supported for a command or service run from its manifest, not yet for {}; set it to false",
+                    match purpose {
+                        Purpose::RunBundled => "one run from a bundle",
+                        Purpose::Serve | Purpose::ServeBundled => "an app that is served",
+                        Purpose::Pack => "one packed into a bundle",
+                        Purpose::Deploy => "one deployed to a node",
+                        Purpose::Run => unreachable!("checked above"),
+                    }
+                ),
+            );
+            detail.kind = ErrorKind::Unsupported;
+            found.push(Finding::error(Reason::Unsupported, detail));
+        }
         if purpose.bundled() {
             found.extend(crate::bundle::unpackable(self));
         } else if self.permissions.fs == FsAccess::Full {
@@ -253,11 +270,6 @@ impl Manifest {
         };
         let p = &self.permissions;
         for (flag, field, what) in [
-            (
-                p.exec,
-                "permissions.exec",
-                "starting host processes (exec: true)",
-            ),
             (p.ai, "permissions.ai", "AI inference (ai: true)"),
             (p.gfx, "permissions.gfx", "graphics (gfx: true)"),
         ] {
@@ -346,7 +358,6 @@ mod tests {
         assert_eq!(
             messages,
             [
-                "hello.qyv:6:9: permissions.exec: starting host processes (exec: true) is not supported yet; set it to false",
                 "hello.qyv:7:7: permissions.ai: AI inference (ai: true) is not supported yet; set it to false",
                 "hello.qyv:8:8: permissions.gfx: graphics (gfx: true) is not supported yet; set it to false",
                 "hello.qyv:3:7: type: gui apps are not supported yet; use type: command or service (a program, run once or kept running) or type: http (a wasi:http handler, served)",
@@ -362,8 +373,34 @@ mod tests {
     }
 
     #[test]
+    fn exec_is_refused_for_every_purpose_but_a_run() {
+        let m = manifest("permissions:\n  exec: [/bin/*]\n");
+        assert!(m.problems(Purpose::Run).is_empty());
+        for purpose in [
+            Purpose::RunBundled,
+            Purpose::Serve,
+            Purpose::Pack,
+            Purpose::Deploy,
+        ] {
+            let found: Vec<Finding> = m
+                .problems(purpose)
+                .into_iter()
+                .filter(|f| f.reason == Reason::Unsupported)
+                .collect();
+            assert_eq!(found.len(), 1, "{purpose}");
+            assert!(
+                found[0].to_string().starts_with(
+                    "hello.qyv:4:9: permissions.exec: starting other apps (permissions.exec) is supported for a command or service run from its manifest, not yet for "
+                ),
+                "{}",
+                found[0]
+            );
+        }
+    }
+
+    #[test]
     fn an_unsupported_feature_refuses_every_purpose() {
-        let m = manifest("permissions:\n  exec: true\n");
+        let m = manifest("permissions:\n  ai: true\n");
         for purpose in [
             Purpose::Run,
             Purpose::RunBundled,

@@ -57,8 +57,8 @@ pub use config::{CONFIG_FIELDS, CONFIG_FILE, TRUST_FIELDS, UserConfig};
 pub use error::{ErrorKind, ManifestError};
 pub use files::WASM_MAGIC;
 pub use model::{
-    AppType, Build, FsAccess, Http, Limits, Manifest, Mount, MountKind, MountMode, Permissions,
-    Restart, Rollout, Runtime, Scheduler, Strategy,
+    AppType, Build, ExecPolicy, FsAccess, Http, Limits, Manifest, Mount, MountKind, MountMode,
+    Permissions, Restart, Rollout, Runtime, Scheduler, Strategy,
 };
 pub use naming::{check_env_name, check_name, fix_name, is_semver};
 pub use net::{NetPolicy, NetRule, NetTarget};

@@ -21,8 +21,8 @@ pub struct Permissions {
     pub fs: FsAccess,
     /// Network access.
     pub net: NetPolicy,
-    /// Starting host processes.
-    pub exec: bool,
+    /// Starting other apps, each in its own sandbox.
+    pub exec: ExecPolicy,
     /// AI inference.
     pub ai: bool,
     /// Graphics.
@@ -41,6 +41,75 @@ impl Serialize for NetPolicy {
                 }
                 seq.end()
             }
+        }
+    }
+}
+
+/// Which other apps an app may start (`permissions.exec`): none, any it
+/// can read, or those at the paths listed (as the app sees them; an entry
+/// ending in `/*` allows everything below its folder).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ExecPolicy {
+    #[default]
+    Deny,
+    AllowAll,
+    Allow(Vec<String>),
+}
+
+impl ExecPolicy {
+    /// Whether the app may start anything at all.
+    pub fn granted(&self) -> bool {
+        !matches!(self, ExecPolicy::Deny)
+    }
+
+    /// Whether the app may start the program at `path`, a normalised
+    /// absolute path as the app sees it.
+    pub fn allows(&self, path: &str) -> bool {
+        match self {
+            ExecPolicy::Deny => false,
+            ExecPolicy::AllowAll => true,
+            ExecPolicy::Allow(entries) => entries.iter().any(|e| exec_entry_allows(e, path)),
+        }
+    }
+
+    /// Whether everything `other` allows, this allows too: a child's
+    /// manifest may ask for no more than its parent holds. Entries are
+    /// compared as written.
+    pub fn covers(&self, other: &ExecPolicy) -> bool {
+        match (self, other) {
+            (_, ExecPolicy::Deny) | (ExecPolicy::AllowAll, _) => true,
+            (ExecPolicy::Deny, _) | (ExecPolicy::Allow(_), ExecPolicy::AllowAll) => false,
+            (ExecPolicy::Allow(held), ExecPolicy::Allow(wanted)) => {
+                wanted.iter().all(|w| match w.strip_suffix("/*") {
+                    // A folder is covered only by a folder at least as wide.
+                    Some(folder) => held.iter().any(|h| {
+                        h.strip_suffix("/*").is_some_and(|f| {
+                            folder == f
+                                || folder.strip_prefix(f).is_some_and(|r| r.starts_with('/'))
+                        })
+                    }),
+                    None => self.allows(w),
+                })
+            }
+        }
+    }
+}
+
+fn exec_entry_allows(entry: &str, path: &str) -> bool {
+    match entry.strip_suffix("/*") {
+        Some(folder) => path
+            .strip_prefix(folder)
+            .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1),
+        None => entry == path,
+    }
+}
+
+impl Serialize for ExecPolicy {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ExecPolicy::Deny => serializer.serialize_bool(false),
+            ExecPolicy::AllowAll => serializer.serialize_bool(true),
+            ExecPolicy::Allow(entries) => entries.serialize(serializer),
         }
     }
 }
@@ -77,6 +146,16 @@ pub struct Limits {
     /// (`limits.cpu: 0.5` is 500), even when the node is idle.
     #[serde(rename = "cpu", serialize_with = "serialize_cores")]
     pub cpu_millicores: Option<u32>,
+    /// Most children (and their children) running at once, for an app
+    /// with `permissions.exec`.
+    pub processes: Option<u32>,
+}
+
+impl Limits {
+    /// Live children when `limits.processes` is not given.
+    pub const DEFAULT_PROCESSES: u32 = 64;
+    /// Most `limits.processes`.
+    pub const MAX_PROCESSES: u32 = 4096;
 }
 
 /// Thousandths of a core, written as cores.
@@ -511,7 +590,7 @@ pub(crate) mod tests {
                 "env": {"Z": "1", "A": "b"},
                 "permissions": {"fs": "read", "net": ["a.com:443"], "exec": false, "ai": false, "gfx": false},
                 "fs": [{"source": "./d", "target": "/d", "mode": "read", "type": "dir"}],
-                "limits": {"memory": 67108864, "timeout": "1m30s", "fuel": null, "cpu": null},
+                "limits": {"memory": 67108864, "timeout": "1m30s", "fuel": null, "cpu": null, "processes": null},
                 "restart": null,
                 "http": null,
                 "replicas": null,

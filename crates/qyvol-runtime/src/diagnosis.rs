@@ -23,6 +23,11 @@ pub(crate) fn explain_link_error(message: &str) -> String {
         )
     } else if message.contains("wasi:http/") {
         format!("{message}; HTTP interfaces are given to HTTP apps (type: http), not to commands")
+    } else if message.contains(crate::process::MODULE) {
+        format!(
+            "{message}; it starts other apps (it imports {}), and its manifest does not grant permissions.exec",
+            crate::process::MODULE
+        )
     } else if message.contains("unknown import")
         || message.contains("matching implementation was not found")
     {

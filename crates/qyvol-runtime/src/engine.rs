@@ -78,7 +78,10 @@ impl EngineOptions {
     /// it ships is the code a run of the same manifest asks for.
     pub fn for_spec(spec: &RunSpec) -> EngineOptions {
         EngineOptions {
-            epoch_interruption: spec.timeout.is_some() || spec.control.is_some(),
+            // A parent kills a child at an epoch check.
+            epoch_interruption: spec.timeout.is_some()
+                || spec.control.is_some()
+                || spec.exec.is_some(),
             consume_fuel: spec.fuel.is_some(),
         }
     }

@@ -69,7 +69,13 @@ pub fn check_entrypoint(m: &Manifest, purpose: Purpose) -> EntrypointCheck {
                 let has_mounts = !m.effective_mounts().is_empty();
                 findings.extend(i.unmet(&m.permissions, has_mounts).into_iter().map(|u| {
                     Finding::new(
-                        Severity::Note,
+                        // The process imports are linked only with exec:
+                        // without it the app does not start at all.
+                        if u.field == "permissions.exec" {
+                            Severity::Error
+                        } else {
+                            Severity::Note
+                        },
                         Reason::Unmet,
                         m.error_at(u.field, u.message),
                     )
@@ -200,5 +206,26 @@ mod tests {
             run.findings[0]
         );
         assert!(check_entrypoint(&m, Purpose::Pack).findings.is_empty());
+    }
+
+    #[test]
+    fn importing_the_process_interface_without_exec_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let spawns = wat::parse_str(
+            r#"(module (import "qyvol_process" "spawn" (func (param i32 i32 i32) (result i32))) (memory (export "memory") 1) (func (export "_start")))"#,
+        )
+        .unwrap();
+        let m = app(d.path(), &spawns, "");
+        let run = check_entrypoint(&m, Purpose::Run);
+        assert_eq!(reasons(&run.findings), [(Severity::Error, Reason::Unmet)]);
+        assert!(
+            run.findings[0]
+                .to_string()
+                .contains("permissions.exec: the module imports qyvol_process::spawn (it starts other apps) but permissions.exec is false"),
+            "{}",
+            run.findings[0]
+        );
+        let granted = app(d.path(), &spawns, "permissions:\n  exec: true\n");
+        assert!(check_entrypoint(&granted, Purpose::Run).findings.is_empty());
     }
 }

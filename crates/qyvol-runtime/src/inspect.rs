@@ -150,6 +150,14 @@ impl Inspection {
                         "the module imports {shown} but permissions.net is false: every connection and name lookup will be refused (fine if it makes none); if it needs the network, set it to true or to a list of allowed addresses (e.g. [\"example.org:443\"])"
                     ),
                 }),
+                // Not a note but a refusal (see findings.rs): the imports
+                // are linked only for an app granted exec.
+                "permissions.exec" if !permissions.exec.granted() => out.push(Unmet {
+                    field: "permissions.exec",
+                    message: format!(
+                        "the module imports {shown} (it starts other apps) but permissions.exec is false: it cannot start; set it to true or to a list of the programs it starts"
+                    ),
+                }),
                 "permissions.fs" if permissions.fs == FsAccess::None && !has_mounts => out.push(Unmet {
                     field: "permissions.fs",
                     message: format!(
@@ -376,6 +384,7 @@ fn world(kind: WasmKind, exports: &[Item]) -> &'static str {
 fn needs(imports: &[Item]) -> Vec<Need> {
     let mut fs = Vec::new();
     let mut net = Vec::new();
+    let mut exec = Vec::new();
     for i in imports {
         let n = i.name.as_str();
         if n.starts_with("wasi:filesystem/") || n == "wasi_snapshot_preview1::path_open" {
@@ -386,6 +395,9 @@ fn needs(imports: &[Item]) -> Vec<Need> {
             || n.starts_with("wasi_snapshot_preview1::sock_")
         {
             net.push(n.to_string());
+        }
+        if n.starts_with(&format!("{}::", crate::process::MODULE)) {
+            exec.push(n.to_string());
         }
     }
     let mut out = Vec::new();
@@ -399,6 +411,12 @@ fn needs(imports: &[Item]) -> Vec<Need> {
         out.push(Need {
             permission: "permissions.net",
             why: net,
+        });
+    }
+    if !exec.is_empty() {
+        out.push(Need {
+            permission: "permissions.exec",
+            why: exec,
         });
     }
     out
@@ -426,6 +444,21 @@ mod tests {
         assert_eq!(i.exports.len(), 2);
         assert_eq!(i.needs.len(), 1);
         assert_eq!(i.needs[0].permission, "permissions.fs");
+    }
+
+    #[test]
+    fn the_process_imports_need_exec() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "qyvol_process" "spawn" (func (param i32 i32 i32) (result i32)))
+                (memory (export "memory") 1)
+                (func (export "_start")))"#,
+        )
+        .unwrap();
+        let i = inspect_bytes(&wasm).unwrap();
+        assert_eq!(i.needs.len(), 1);
+        assert_eq!(i.needs[0].permission, "permissions.exec");
+        assert_eq!(i.needs[0].why, ["qyvol_process::spawn"]);
     }
 
     #[test]

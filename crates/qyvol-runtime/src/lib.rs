@@ -13,7 +13,9 @@
 //! in-process), and runs apps from `.qyvbin` bundles, using their
 //! precompiled code when it fits this engine (it makes that code for
 //! `qyv pack` too). A host that runs many programs at once runs them as
-//! async tasks ([`Executor`]) under CPU shares ([`sched`]). It knows nothing of command lines: the `qyv` binary
+//! async tasks ([`Executor`]) under CPU shares ([`sched`]). An app with
+//! `permissions.exec` starts other apps as children in their own sandboxes,
+//! never with more than it holds ([`ExecGrant`]). It knows nothing of command lines: the `qyv` binary
 //! builds a [`RunSpec`] (or [`serve::ServeApp`]s) and presents the results.
 
 mod bundle;
@@ -35,6 +37,7 @@ mod metrics;
 mod net;
 mod outcome;
 mod output;
+mod process;
 mod run;
 pub mod sched;
 pub mod serve;
@@ -60,6 +63,7 @@ pub use memfs::{MemFsError, MemMount};
 pub use metrics::{CodeSource, Metrics};
 pub use outcome::{Ending, Outcome};
 pub use output::{OutputSink, StdStream, Stdio};
+pub use process::{ExecGrant, MODULE as PROCESS_MODULE};
 pub use run::{RunReport, run};
 pub use spec::{Preopen, RunSpec};
 pub use task::Executor;

@@ -24,19 +24,33 @@ pub(crate) struct MemoryLimiter {
     hit: bool,
     /// Where a supervisor reads the current total (see `RunControl`).
     gauge: Option<Arc<AtomicU64>>,
+    /// The total of a whole tree of processes and its cap (the root's
+    /// `limits.memory`), which this run's memory also counts against.
+    shared: Option<(Arc<AtomicU64>, u64)>,
 }
 
 impl MemoryLimiter {
     pub(crate) fn new(limit: Option<u64>) -> MemoryLimiter {
         MemoryLimiter {
             limit: limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
-            ..Default::default()
+            total: 0,
+            peak: 0,
+            pending: 0,
+            hit: false,
+            gauge: None,
+            shared: None,
         }
     }
 
     /// Also publish the current total to `gauge`.
     pub(crate) fn publishing(mut self, gauge: Option<Arc<AtomicU64>>) -> MemoryLimiter {
         self.gauge = gauge;
+        self
+    }
+
+    /// Also count against a tree's shared total, capped at `limit`.
+    pub(crate) fn sharing(mut self, total: Arc<AtomicU64>, limit: Option<u64>) -> MemoryLimiter {
+        self.shared = Some((total, limit.unwrap_or(u64::MAX)));
         self
     }
 
@@ -62,7 +76,7 @@ impl MemoryLimiter {
     /// Counts a growth of `delta` bytes, or refuses it past the limit.
     fn grow(&mut self, delta: usize) -> bool {
         let total = self.total.saturating_add(delta);
-        if self.limit.is_some_and(|limit| total > limit) {
+        if self.limit.is_some_and(|limit| total > limit) || !self.take_shared(delta) {
             // memory.grow and table.grow return -1, as a wasm program
             // expects when memory runs out: it may recover, or fail in its
             // own words.
@@ -76,11 +90,39 @@ impl MemoryLimiter {
         true
     }
 
+    /// Takes `delta` bytes from the tree's total, if there is room.
+    fn take_shared(&self, delta: usize) -> bool {
+        let Some((total, limit)) = &self.shared else {
+            return true;
+        };
+        let delta = delta as u64;
+        let before = total.fetch_add(delta, Ordering::SeqCst);
+        if before.saturating_add(delta) > *limit {
+            total.fetch_sub(delta, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    fn give_back_shared(&self, bytes: usize) {
+        if let Some((total, _)) = &self.shared {
+            total.fetch_sub(bytes as u64, Ordering::SeqCst);
+        }
+    }
+
     /// The engine could not make the growth just allowed: it is not held.
     fn undo(&mut self) {
+        self.give_back_shared(self.pending);
         self.total = self.total.saturating_sub(self.pending);
         self.pending = 0;
         self.publish();
+    }
+}
+
+impl Drop for MemoryLimiter {
+    /// A run that ended gives its memory back to its tree.
+    fn drop(&mut self) {
+        self.give_back_shared(self.total);
     }
 }
 
@@ -152,6 +194,20 @@ mod tests {
         assert!(l.table_growing(0, 1000, None).unwrap());
         l.table_grow_failed(wasmtime::format_err!("no")).unwrap();
         assert!(l.table_growing(0, 1000, None).unwrap());
+    }
+
+    #[test]
+    fn a_tree_shares_one_cap() {
+        let total = Arc::new(AtomicU64::new(0));
+        let mut parent = MemoryLimiter::new(None).sharing(total.clone(), Some(3 * 65536));
+        let mut child = MemoryLimiter::new(None).sharing(total.clone(), Some(3 * 65536));
+        assert!(parent.memory_growing(0, 2 * 65536, None).unwrap());
+        assert!(!child.memory_growing(0, 2 * 65536, None).unwrap());
+        assert!(child.hit());
+        assert!(child.memory_growing(0, 65536, None).unwrap());
+        drop(child);
+        assert_eq!(total.load(Ordering::SeqCst), 2 * 65536);
+        assert!(parent.memory_growing(2 * 65536, 3 * 65536, None).unwrap());
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::memfs::{MemFsCtx, MemFsState, MemFsView};
 use crate::metrics::{Metrics, ms};
 use crate::net::NetGate;
 use crate::outcome::{LimiterView, Outcome, classify, explain};
+use crate::process::ProcessTable;
 use crate::spec::RunSpec;
 use crate::wasi;
 
@@ -108,7 +109,20 @@ pub(crate) fn prepare(mut spec: RunSpec, engine: &Engine) -> Result<Prepared, Ru
             bundle_files = unpacked._temp;
             unpacked.code
         }
-        (None, Some(cache)) => cache.load(engine, &spec.wasm)?,
+        (None, Some(cache)) => {
+            // A tree of processes keeps what it loaded (see process::grant).
+            let tree = spec.exec.as_ref().map(|g| &g.tree);
+            match tree.and_then(|t| t.code_for(&spec.wasm)) {
+                Some(loaded) => loaded,
+                None => {
+                    let loaded = cache.load(engine, &spec.wasm)?;
+                    if let Some(t) = tree {
+                        t.keep_code(&spec.wasm, &loaded);
+                    }
+                    loaded
+                }
+            }
+        }
         (None, None) => load_uncached(engine, &spec.wasm)?,
     };
     let LoadedCode {
@@ -186,6 +200,7 @@ fn execute_with_deadline(
 ) -> Result<Execution, RuntimeError> {
     let (tx, rx) = mpsc::channel();
     let worker_engine = engine.clone();
+    let tree = spec.exec.clone();
     std::thread::Builder::new()
         .name("qyv-guest".into())
         .stack_size(8 << 20)
@@ -203,7 +218,11 @@ fn execute_with_deadline(
         }
         Err(mpsc::RecvTimeoutError::Timeout) => {}
     }
-    // The deadline is 1 epoch: this makes the next epoch check trap.
+    // The deadline is 1 epoch: this makes the next epoch check trap, in
+    // the program and in all its children.
+    if let Some(tree) = &tree {
+        tree.expire();
+    }
     engine.increment_epoch();
     match rx.recv_timeout(TIMEOUT_GRACE) {
         Ok(result) => result,
@@ -224,6 +243,8 @@ fn execute_with_deadline(
 pub(crate) struct P1State {
     pub(crate) wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
+    /// The children of a program with `permissions.exec`.
+    pub(crate) procs: Option<ProcessTable>,
 }
 
 pub(crate) struct P2State {
@@ -276,9 +297,15 @@ pub(crate) fn p1_store(
     mut builder: wasmtime_wasi::WasiCtxBuilder,
     spec: &RunSpec,
 ) -> Store<P1State> {
+    let procs = spec
+        .exec
+        .as_ref()
+        .filter(|g| g.policy.granted())
+        .map(|g| ProcessTable::new(engine, spec, g));
     let state = P1State {
         wasi: builder.build_p1(),
         limiter: limiter(spec),
+        procs,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -306,13 +333,38 @@ pub(crate) fn p2_store(
 }
 
 fn limiter(spec: &RunSpec) -> MemoryLimiter {
-    MemoryLimiter::new(spec.memory).publishing(spec.control.as_ref().map(RunControl::memory_gauge))
+    let limiter = MemoryLimiter::new(spec.memory)
+        .publishing(spec.control.as_ref().map(RunControl::memory_gauge));
+    match &spec.exec {
+        // The root of a tree is the first to make a store: its limits are
+        // the tree's.
+        Some(grant) => {
+            let tree = &grant.tree;
+            tree.timeout.get_or_init(|| spec.timeout);
+            let cap = *tree.memory_limit.get_or_init(|| spec.memory);
+            limiter.sharing(tree.memory_used.clone(), cap)
+        }
+        None => limiter,
+    }
 }
 
 /// Budget the store starts with so that the first epoch tick interrupts it.
 pub(crate) fn prepare_store<T>(store: &mut Store<T>, spec: &RunSpec) -> Result<(), RuntimeError> {
     if spec.timeout.is_some() || spec.control.is_some() {
         store.set_epoch_deadline(1);
+    }
+    if let Some(grant) = spec.exec.clone() {
+        // The epoch of a tree's engine advances when any of its instances
+        // is killed, and when the root's time is up: each ends only if
+        // that was for it.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if grant.must_end() {
+                Err(wasmtime::Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Continue(1))
+            }
+        });
     }
     if let Some(fuel) = spec.fuel {
         store
@@ -330,7 +382,7 @@ fn fuel_used<T>(store: &Store<T>, spec: &RunSpec) -> Option<u64> {
         .map(|left| budget.saturating_sub(left))
 }
 
-fn execute_module(
+pub(crate) fn execute_module(
     engine: &Engine,
     module: &Module,
     builder: wasmtime_wasi::WasiCtxBuilder,
@@ -339,6 +391,9 @@ fn execute_module(
     let mut linker: Linker<P1State> = Linker::new(engine);
     p1::add_to_linker_sync(&mut linker, |s| &mut s.wasi)
         .map_err(|e| RuntimeError::Engine(chain(&e)))?;
+    if spec.exec.as_ref().is_some_and(|g| g.policy.granted()) {
+        crate::process::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(chain(&e)))?;
+    }
     let mut store = p1_store(engine, builder, spec);
     prepare_store(&mut store, spec)?;
 
@@ -366,7 +421,7 @@ fn execute_module(
     Ok(execution(outcome, instantiate_time, run_time, &store, spec))
 }
 
-fn execute_component(
+pub(crate) fn execute_component(
     engine: &Engine,
     component: &Component,
     builder: wasmtime_wasi::WasiCtxBuilder,

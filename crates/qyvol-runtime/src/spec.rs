@@ -13,6 +13,7 @@ use crate::cache::CodeCache;
 use crate::control::RunControl;
 use crate::memfs::MemMount;
 use crate::output::Stdio;
+use crate::process::ExecGrant;
 
 /// A host folder the guest sees at `guest`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +51,9 @@ pub struct RunSpec {
     pub stdio: Stdio,
     /// A handle for a supervisor to stop the run and watch it.
     pub control: Option<RunControl>,
+    /// `permissions.exec` and the tree of processes the run belongs to;
+    /// `None` for a run that may not start others and is no one's child.
+    pub exec: Option<ExecGrant>,
 }
 
 impl RunSpec {
@@ -71,6 +75,7 @@ impl RunSpec {
             bundle: None,
             stdio: Stdio::Inherit,
             control: None,
+            exec: None,
         }
     }
 
@@ -113,6 +118,12 @@ impl RunSpec {
         spec.memory = m.limits.memory;
         spec.timeout = m.limits.timeout;
         spec.fuel = m.limits.fuel;
+        if m.permissions.exec.granted() {
+            spec.exec = Some(ExecGrant::new(
+                m.permissions.exec.clone(),
+                m.limits.processes,
+            ));
+        }
         spec
     }
 

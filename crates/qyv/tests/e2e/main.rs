@@ -11,6 +11,7 @@ mod common;
 mod contract;
 mod docs;
 mod examples;
+mod exec;
 mod golden;
 mod hub;
 mod hub_interop;

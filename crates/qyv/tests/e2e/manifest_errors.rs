@@ -113,10 +113,7 @@ fn entrypoint_that_is_invalid_wasm() {
 #[test]
 fn features_not_built_yet_are_refused_not_ignored() {
     for (body, field) in [
-        (
-            "permissions:\n  exec: true\n",
-            "app.qyv:4:9: permissions.exec",
-        ),
+        ("permissions:\n  ai: true\n", "app.qyv:4:7: permissions.ai"),
         ("type: gui\n", "app.qyv:3:7: type"),
         (
             "permissions: { fs: read }\nfs:\n  - { type: netfs, source: \"https://example.org/d/\", target: /m }\n",

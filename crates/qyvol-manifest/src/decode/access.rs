@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{Decoder, Field, Result, Section};
 use crate::error::ErrorKind;
 use crate::fields::{MAX_MEMFS_SIZE, MIN_MEMFS_SIZE};
-use crate::model::{FsAccess, Manifest, Mount, MountKind, MountMode, Permissions};
+use crate::model::{ExecPolicy, FsAccess, Manifest, Mount, MountKind, MountMode, Permissions};
 use crate::net::{NetPolicy, NetRule};
 use crate::schema::with_aliases;
 use crate::units;
@@ -62,10 +62,19 @@ pub(super) const PERMISSIONS: Section<Permissions> = Section {
             name: "exec",
             required: None,
             decode: |d, node, path, p| {
-                p.exec = d.boolean(node, path)?;
+                p.exec = d.exec(node, path)?;
                 Ok(())
             },
-            schema: || json!({"type": "boolean", "default": false, "description": "Starting host processes (not supported yet)."}),
+            schema: || {
+                json!({
+                    "description": "Starting other apps (.wasm, .qyv), each in its own sandbox with at most this app's permissions: false (none), true (any program the app can read), or a list of paths as the app sees them (an entry ending in /* allows everything below its folder).",
+                    "default": false,
+                    "oneOf": [
+                        {"type": "boolean"},
+                        {"type": "array", "items": {"type": "string", "pattern": "^/"}},
+                    ],
+                })
+            },
         },
         Field {
             name: "ai",
@@ -161,6 +170,57 @@ pub(super) const MOUNT: Section<Mount> = Section {
 };
 
 impl Decoder<'_> {
+    /// `permissions.exec`: a boolean or a list of paths.
+    fn exec(&mut self, node: &Node, path: &str) -> Result<ExecPolicy> {
+        let expected = "false, true or a list of paths like \"/bin/tool.wasm\" or \"/bin/*\"";
+        match &node.value {
+            // As any boolean field, with YAML 1.1's yes and no explained.
+            Value::Scalar(_) => Ok(if self.boolean(node, path)? {
+                ExecPolicy::AllowAll
+            } else {
+                ExecPolicy::Deny
+            }),
+            Value::Map(_) => Err(self.wrong_type(node, path, expected)),
+            Value::Seq(items) => {
+                let mut entries = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let item_path = format!("{path}[{i}]");
+                    self.locations.insert(item_path.clone(), item.pos.pair());
+                    let text = self.text(item, &item_path, "a path like \"/bin/tool.wasm\"")?;
+                    let normal = text.starts_with('/')
+                        && !text.contains("//")
+                        && !text.split('/').any(|c| c == "." || c == "..")
+                        && (text.len() == 1 || !text.ends_with('/'));
+                    if !normal {
+                        return Err(self.error(
+                            ErrorKind::Value,
+                            Some(item.pos),
+                            &item_path,
+                            format!(
+                                "{text:?} is not a path as the app sees it; give an absolute path without . or .. like \"/bin/tool.wasm\", or a folder's \"/bin/*\" (names of installed apps and hub references are not supported yet)"
+                            ),
+                        ));
+                    }
+                    if text.contains('*') && !text.ends_with("/*") || text.matches('*').count() > 1
+                    {
+                        return Err(self.error(
+                            ErrorKind::Value,
+                            Some(item.pos),
+                            &item_path,
+                            format!("{text:?}: * is allowed only as a whole last component, as in \"/bin/*\""),
+                        ));
+                    }
+                    entries.push(text.to_string());
+                }
+                Ok(if entries.is_empty() {
+                    ExecPolicy::Deny
+                } else {
+                    ExecPolicy::Allow(entries)
+                })
+            }
+        }
+    }
+
     fn net(&mut self, node: &Node, path: &str) -> Result<NetPolicy> {
         let expected = "false, true or a list of rules like \"api.example.com:443\"";
         match &node.value {

@@ -84,6 +84,29 @@ pub(super) const LIMITS: Section<Limits> = Section {
                 })
             },
         },
+        Field {
+            name: "processes",
+            required: None,
+            decode: |d, node, path, l| {
+                l.processes = Some(d.bounded(
+                    node,
+                    path,
+                    1,
+                    Limits::MAX_PROCESSES,
+                    "children running at once",
+                )?);
+                Ok(())
+            },
+            schema: || {
+                json!({
+                    "description": "Most children started through permissions.exec running at once, their own children included.",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": Limits::MAX_PROCESSES,
+                    "default": Limits::DEFAULT_PROCESSES,
+                })
+            },
+        },
     ],
 };
 

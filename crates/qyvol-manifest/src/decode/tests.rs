@@ -82,7 +82,7 @@ fn reference_example_parses_once_fs_allows_its_mount() {
     assert_eq!(m.env, [("GREETING".to_string(), "hola".to_string())]);
     assert_eq!(m.permissions.fs, FsAccess::Read);
     assert_eq!(m.permissions.net, NetPolicy::Deny);
-    assert!(!m.permissions.exec && !m.permissions.ai && !m.permissions.gfx);
+    assert!(!m.permissions.exec.granted() && !m.permissions.ai && !m.permissions.gfx);
     assert_eq!(m.mounts.len(), 1);
     assert_eq!(m.mounts[0].source, Path::new("./data"));
     assert_eq!(m.mounts[0].target, "/data");
@@ -169,7 +169,9 @@ scheduler:
     assert_eq!(rules.len(), 5);
     assert_eq!(rules[3].target, NetTarget::Name("*.svc.local".into()));
     assert_eq!(rules[4].port, None);
-    assert!(m.permissions.exec && m.permissions.ai && !m.permissions.gfx);
+    assert!(
+        m.permissions.exec == crate::ExecPolicy::AllowAll && m.permissions.ai && !m.permissions.gfx
+    );
     assert_eq!(m.mounts[0].target, "/data");
     assert_eq!(m.mounts[0].mode, MountMode::Write);
     assert_eq!(m.mounts[0].kind, MountKind::Memfs);
@@ -252,7 +254,7 @@ fn unknown_fields_with_did_you_mean() {
     );
     assert_eq!(
         err(&with("limits:\n  memroy: 1GiB\n")),
-        "hello.qyv:4:3: limits: unknown field \"memroy\" (did you mean \"memory\"?); allowed here: memory, timeout, fuel, cpu"
+        "hello.qyv:4:3: limits: unknown field \"memroy\" (did you mean \"memory\"?); allowed here: memory, timeout, fuel, cpu, processes"
     );
     assert_eq!(
         err(&with("scheduler:\n  stratgy: pack\n")),
@@ -1037,4 +1039,48 @@ fn the_tables_name_every_field_of_the_model() {
     ] {
         assert_eq!(model, table);
     }
+}
+
+#[test]
+fn exec_takes_a_boolean_or_a_list_of_paths() {
+    use crate::ExecPolicy;
+    let m = ok(&with(
+        "permissions:\n  exec: [/bin/tool.wasm, /apps/*]\nlimits: {processes: 8}\n",
+    ));
+    assert_eq!(
+        m.permissions.exec,
+        ExecPolicy::Allow(vec!["/bin/tool.wasm".into(), "/apps/*".into()])
+    );
+    assert!(m.permissions.exec.allows("/bin/tool.wasm"));
+    assert!(m.permissions.exec.allows("/apps/x/y.wasm"));
+    assert!(!m.permissions.exec.allows("/bin/other.wasm"));
+    assert!(!m.permissions.exec.allows("/apps"));
+    assert_eq!(m.limits.processes, Some(8));
+    assert_eq!(ok(BASE).limits.processes, None);
+    assert_eq!(
+        err(&with("permissions:\n  exec: [tool]\n")),
+        "hello.qyv:4:10: permissions.exec[0]: \"tool\" is not a path as the app sees it; give an absolute path without . or .. like \"/bin/tool.wasm\", or a folder's \"/bin/*\" (names of installed apps and hub references are not supported yet)"
+    );
+    assert_eq!(
+        err(&with("permissions:\n  exec: [\"/bin/*.wasm\"]\n")),
+        "hello.qyv:4:10: permissions.exec[0]: \"/bin/*.wasm\": * is allowed only as a whole last component, as in \"/bin/*\""
+    );
+    assert_eq!(
+        err(&with("limits: {processes: 0}\n")),
+        "hello.qyv:3:21: limits.processes: children running at once: must be between 1 and 4096; got 0"
+    );
+}
+
+#[test]
+fn a_child_may_ask_for_no_more_exec_than_its_parent() {
+    use crate::ExecPolicy::{Allow, AllowAll, Deny};
+    let list = |v: &[&str]| Allow(v.iter().map(|s| s.to_string()).collect());
+    assert!(AllowAll.covers(&AllowAll));
+    assert!(Deny.covers(&Deny));
+    assert!(!Deny.covers(&list(&["/a"])));
+    assert!(!list(&["/a/*"]).covers(&AllowAll));
+    assert!(list(&["/a/*"]).covers(&list(&["/a/b.wasm", "/a/c/*"])));
+    assert!(list(&["/a/*"]).covers(&list(&["/a/*"])));
+    assert!(!list(&["/a/b.wasm"]).covers(&list(&["/a/*"])));
+    assert!(!list(&["/a/*"]).covers(&list(&["/b.wasm"])));
 }

@@ -11,6 +11,7 @@ use crate::kind::WasmKind;
 use crate::metrics::CodeSource;
 
 /// Compiled code ready to instantiate, and how it was obtained.
+#[derive(Clone)]
 pub(crate) struct LoadedCode {
     pub code: Code,
     pub kind: WasmKind,
