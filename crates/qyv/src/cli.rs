@@ -286,7 +286,7 @@ pub struct ServeArgs {
     /// Apps to serve: .qyv manifests of type http, folders holding one,
     /// their .qyvbin bundles, wasi:http components (.wasm: served at / with
     /// no permissions), or registry references to either
-    #[arg(required = true, value_name = "APP")]
+    #[arg(required = true, value_name = "TARGET")]
     pub apps: Vec<PathBuf>,
 
     /// Address to listen on; port 0 picks a free port (the address is

@@ -524,7 +524,7 @@ mod tests {
         assert_eq!(v("inspect "), ["apps/", "b.qyvbin", "prog.wasm"]);
         assert_eq!(
             v("serve "),
-            ["'my app.qyv'", "app.qyv", "apps/", "prog.wasm"]
+            ["'my app.qyv'", "app.qyv", "apps/", "b.qyvbin", "prog.wasm"]
         );
         assert_eq!(v("inspect apps/"), ["apps/inner.wasm"]);
         assert_eq!(v("run ."), [".hidden.qyv"]);
