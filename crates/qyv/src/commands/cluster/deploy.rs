@@ -25,13 +25,15 @@ struct Report {
 
 pub fn deploy(args: ClusterDeployArgs) -> Result<i32> {
     let target = args.target.to_string_lossy();
-    let facts = if crate::commands::hub::is_reference(&target) {
-        by_reference(&target, &args)?
+    // A bundle packed from a manifest lives in a temporary folder as long
+    // as `_packed` does: until the upload is over.
+    let (facts, _packed) = if crate::commands::hub::is_reference(&target) {
+        (by_reference(&target, &args)?, None)
     } else {
         let Some(sendable) = bundle_to_send(&args.target, args.sign.as_deref())? else {
             return Ok(crate::exit::QYV_ERROR);
         };
-        read_bundle(&sendable.path)?
+        (read_bundle(&sendable.path)?, Some(sendable))
     };
     let options = DeployOptions {
         replicas: args.replicas,
