@@ -1,7 +1,9 @@
 //! The dashboard in a real headless Chromium: crates/qyv/tests/browser/viz.py
 //! (Playwright for Python driving Debian's chromium, both installed by
-//! scripts/install-toolchains.sh) against this node with real apps. It
-//! saves the screenshots the README shows (docs/img/viz-*.png).
+//! scripts/install-toolchains.sh) against this node with real apps. With
+//! `QYVOL_BLESS=1` it saves the screenshots the README shows
+//! (docs/img/viz-*.png); otherwise into a scratch folder, so that a test
+//! run leaves the tree as it was.
 
 use super::*;
 
@@ -51,7 +53,12 @@ fn the_dashboard_in_a_real_browser() {
         "failed": "failing",
         "talker": "talker",
     });
-    let shots = repo().join("docs/img");
+    let scratch = tempfile::tempdir().unwrap();
+    let shots = if std::env::var_os("QYVOL_BLESS").is_some() {
+        repo().join("docs/img")
+    } else {
+        scratch.path().to_path_buf()
+    };
     std::fs::create_dir_all(&shots).unwrap();
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let mut out = Command::new(python)
