@@ -18,6 +18,7 @@
 //! concurrent runs never see half an entry and mapped files never change.
 
 mod compile;
+mod shared;
 mod store;
 #[cfg(test)]
 mod tests;

@@ -91,6 +91,12 @@ pub(crate) fn map_cached(
     kind: WasmKind,
     artifact: &Path,
 ) -> Result<Option<Code>, String> {
+    let stamp = fs::metadata(artifact).ok().map(|m| Stamp::of(&m));
+    if let Some(stamp) = &stamp
+        && let Some(code) = super::shared::get(engine, artifact, stamp)
+    {
+        return Ok(Some(code));
+    }
     match check_artifact(artifact, &artifact.with_extension("sum")) {
         ArtifactState::Missing => Ok(None),
         ArtifactState::Damaged(why) => Err(format!(
@@ -101,7 +107,12 @@ pub(crate) fn map_cached(
         // stored for this engine configuration (its folder is named by the
         // compatibility key), and cache files are only replaced by rename.
         ArtifactState::Trusted => match unsafe { Code::deserialize_file(engine, kind, artifact) } {
-            Ok(code) => Ok(Some(code)),
+            Ok(code) => {
+                if let Some(stamp) = stamp {
+                    super::shared::put(engine, artifact, stamp, &code);
+                }
+                Ok(Some(code))
+            }
             Err(e) => Err(format!(
                 "cached code {} was refused ({})",
                 artifact.display(),
