@@ -44,6 +44,15 @@ impl Store {
         Ok(dir)
     }
 
+    /// Where the blob `digest` goes (its folder made) and the folder its
+    /// download is written in first.
+    fn places(&self, digest: &str) -> Result<(PathBuf, PathBuf), HubError> {
+        let final_path = self.blob_path(digest);
+        let parent = final_path.parent().expect("a blob path has a parent");
+        std::fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
+        Ok((final_path, self.tmp_dir()?))
+    }
+
     /// Writes a blob through `fill` into a temporary file and, when `fill`
     /// succeeds (it checks the digest), renames it to its name. On error
     /// the temporary file is removed.
@@ -52,10 +61,7 @@ impl Store {
         digest: &str,
         fill: impl FnOnce(&mut File) -> Result<(), HubError>,
     ) -> Result<PathBuf, HubError> {
-        let final_path = self.blob_path(digest);
-        let parent = final_path.parent().expect("a blob path has a parent");
-        std::fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
-        let tmp_dir = self.tmp_dir()?;
+        let (final_path, tmp_dir) = self.places(digest)?;
         let mut tmp = tempfile::Builder::new()
             .prefix("pull-")
             .tempfile_in(&tmp_dir)
@@ -83,10 +89,7 @@ impl Store {
         size: u64,
         fill: impl FnOnce(&mut File, Option<(u64, &mut dyn std::io::Read)>) -> Result<(), HubError>,
     ) -> Result<PathBuf, HubError> {
-        let final_path = self.blob_path(digest);
-        let parent = final_path.parent().expect("a blob path has a parent");
-        std::fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
-        let tmp_dir = self.tmp_dir()?;
+        let (final_path, tmp_dir) = self.places(digest)?;
         let partial = tmp_dir.join(format!("partial-{}", digest.replace(':', "-")));
         let mut file = std::fs::OpenOptions::new()
             .create(true)

@@ -926,12 +926,7 @@ fn deploy_by_reference_each_node_pulls_with_its_own_credentials() {
     let empty = s.path("docker-empty");
     std::fs::create_dir_all(&docker).unwrap();
     std::fs::create_dir_all(&empty).unwrap();
-    let client = || {
-        let mut c = s.qyv();
-        c.env("DOCKER_CONFIG", &docker)
-            .env_remove("QYVOL_INSECURE_REGISTRIES");
-        c
-    };
+    let client = || crate::hub::qyv(&s);
     client()
         .args(["login", &registry.addr(), "-u", "alice", "--password-stdin"])
         .write_stdin("pw")

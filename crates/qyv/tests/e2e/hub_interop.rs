@@ -47,12 +47,7 @@ fn oras_pushes_what_qyv_runs_and_pulls_what_qyv_pushes() {
     let s = Scratch::new();
     let docker = s.path("docker");
     std::fs::create_dir_all(&docker).unwrap();
-    let qyv = || {
-        let mut c = s.qyv();
-        c.env("DOCKER_CONFIG", &docker)
-            .env_remove("QYVOL_INSECURE_REGISTRIES");
-        c
-    };
+    let qyv = || crate::hub::qyv(&s);
     qyv()
         .args(["login", &registry.addr(), "-u", "alice", "--password-stdin"])
         .write_stdin("pw")

@@ -67,16 +67,18 @@ impl Throttle {
     }
 }
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 #[test]
 fn a_pull_killed_midway_resumes_where_it_stopped() {
     let registry = Registry::start();
     let s = scratch();
     let bundle = big_bundle(&s);
     let bytes = std::fs::read(&bundle).unwrap();
-    let layer = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(&bytes))
-    };
+    let layer = sha256_hex(&bytes);
     qyv(&s)
         .arg("push")
         .arg(&bundle)
@@ -144,10 +146,7 @@ fn a_damaged_partial_download_is_dropped_and_the_pull_starts_over() {
     let s = scratch();
     let bundle = big_bundle(&s);
     let bytes = std::fs::read(&bundle).unwrap();
-    let layer = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(&bytes))
-    };
+    let layer = sha256_hex(&bytes);
     let reference = registry.reference("acme/big:1");
     qyv(&s)
         .arg("push")
